@@ -1,0 +1,1 @@
+"""Benchmark manifests (identities, motions, suites, published reference numbers), shipped as data."""
