@@ -23,7 +23,7 @@ import abc
 import dataclasses
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -83,6 +83,9 @@ class Method(abc.ABC):
     #: False for methods that generate without learning anything (the ``base`` floor row)
     trains: ClassVar[bool] = True
 
+    #: set by the runner: ``callback(stage, step, total, info)`` for progress bars
+    progress_callback: Callable[[str, int, int, dict[str, Any]], None] | None = None
+
     def __init__(self, backbone: Backbone, config: MethodConfig | None = None) -> None:
         if config is None:
             config = self.config_class()
@@ -100,6 +103,15 @@ class Method(abc.ABC):
     @abc.abstractmethod
     def generate(self, prompts: Sequence[str], seed: int) -> list[np.ndarray]:
         """One uint8 ``(T, H, W, 3)`` video per prompt, reproducible for a given seed."""
+
+    def report_progress(self, stage: str, step: int, total: int, **info: Any) -> None:
+        """Call from long loops (``stage`` e.g. "train identity"); drives the CLI's progress bar."""
+        if self.progress_callback is not None:
+            self.progress_callback(stage, step, total, info)
+
+    def teardown(self) -> None:  # noqa: B027 - optional hook, not abstract
+        """Leave the shared backbone as this method found it (remove hooks/adapters, restore
+        fine-tuned weights). The runner calls it after each case; the default does nothing."""
 
     def generation_extras(self) -> list[dict[str, np.ndarray]]:
         """Per-video auxiliary arrays of the last :meth:`generate` call (default: none)."""

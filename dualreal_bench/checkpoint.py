@@ -1,0 +1,100 @@
+"""Saving and loading a method's learned state.
+
+A state directory holds::
+
+    weights.safetensors   Method.state_dict() (only safetensors: no pickle is ever loaded)
+    config.json           the method's resolved config
+    method.json           method name/class and the backbone fingerprint it was trained on
+    COMPLETE              written last: a directory without it is an interrupted save
+
+:func:`save_state` writes into a temporary sibling directory and renames it into place, so
+a killed process never leaves a half-written state that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import WeightsError
+from .store import atomic_write_json, now_iso, read_json
+
+if TYPE_CHECKING:
+    from .method import Method
+
+WEIGHTS = "weights.safetensors"
+COMPLETE = "COMPLETE"
+
+
+def save_state(directory: Path, method: Method) -> None:
+    """Write ``method``'s state to ``directory`` atomically (replacing an incomplete one)."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        tensors = {k: v.detach().contiguous().cpu() for k, v in method.state_dict().items()}
+        save_file(tensors, str(tmp / WEIGHTS), metadata={"method": method.name})
+        atomic_write_json(tmp / "config.json", method.config.to_dict())
+        atomic_write_json(tmp / "method.json", _identity(method))
+        atomic_write_json(tmp / COMPLETE, {"saved": now_iso(), "tensors": len(tensors)})
+        if directory.exists():
+            shutil.rmtree(directory)
+        tmp.rename(directory)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def load_state(directory: Path, method: Method) -> None:
+    """Load a state saved by :func:`save_state` into ``method`` after checking it fits."""
+    from safetensors import SafetensorsError
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    if not (directory / COMPLETE).is_file():
+        raise WeightsError(f"{directory}: not a complete method state (no {COMPLETE} marker)")
+    saved = read_json(directory / "method.json")
+    expected = _identity(method)
+    if saved.get("method") != expected["method"]:
+        raise WeightsError(
+            f"{directory}: state of method {saved.get('method')!r}, cannot load into {expected['method']!r}"
+        )
+    if saved.get("backbone") != expected["backbone"]:
+        diff = _first_difference(saved.get("backbone"), expected["backbone"])
+        raise WeightsError(f"{directory}: trained on a different backbone ({diff})")
+    saved_config = read_json(directory / "config.json")
+    if saved_config != json.loads(json.dumps(method.config.to_dict())):
+        diff = _first_difference(saved_config, method.config.to_dict())
+        raise WeightsError(f"{directory}: saved with a different {type(method.config).__name__} ({diff})")
+    try:
+        tensors = load_file(str(directory / WEIGHTS))
+    except (OSError, SafetensorsError) as exc:
+        raise WeightsError(f"{directory / WEIGHTS}: unreadable safetensors file ({exc})") from None
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
+            raise WeightsError(f"{directory / WEIGHTS}: tensor {name!r} holds NaN or Inf values")
+    method.load_state_dict(tensors)
+
+
+def _identity(method: Method) -> dict[str, Any]:
+    return {
+        "method": method.name,
+        "class": f"{type(method).__module__}:{type(method).__qualname__}",
+        "backbone": json.loads(json.dumps(method.backbone.fingerprint(), default=str)),
+    }
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                return _first_difference(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
+    if isinstance(a, float) and isinstance(b, float) and math.isclose(a, b):
+        return "none"
+    return f"{path or 'value'}: saved {a!r}, now {b!r}"

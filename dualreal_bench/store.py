@@ -1,0 +1,300 @@
+"""The results store: one directory per run, one JSON record per generated video.
+
+Layout (``root`` is ``--output-dir``, ``results/`` by default)::
+
+    <root>/<run_id>/
+      run.json                                  suite, profile, creation time (first writer)
+      <method_label>/
+        method.json                             method name, class and resolved config
+        <identity>__<motion>/
+          state/                                Method.save() output; complete iff state/COMPLETE
+          train.json                            training statistics
+          videos/p007_s0.mp4                    prompt 7, seed 0
+          videos/p007_s0.extras.npz             per-video extras (e.g. controller trace)
+          records/p007_s0.json                  the record (metrics, configs, versions, seeds)
+
+Every file is written atomically (a temp file in the same directory, fsync, ``os.replace``),
+so a run killed at any moment leaves complete files or none, and a resumed run redoes
+exactly the stages whose outputs are missing. Shards and concurrent writers touch disjoint
+case directories; shared files (``run.json``, ``method.json``) are created with an
+exclusive link, so two writers never interleave them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import functools
+import json
+import os
+import platform
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, DataError
+
+SCHEMA_VERSION = 1
+_LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.,=+\[\]-]*$")
+
+
+# ---- atomic writes ---------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
+
+    The temp file keeps ``path``'s suffix (writers that pick a format by extension, such as
+    video encoders and numpy, keep working). On an exception the temp file is removed and
+    ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=".tmp" + (suffix if suffix is not None else path.suffix), dir=path.parent
+    )
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def create_exclusive_json(path: Path, obj: Any) -> bool:
+    """Create ``path`` with ``obj`` unless it exists (atomic, race-free). True if created."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)  # fails if path exists: first writer wins
+            return True
+        except FileExistsError:
+            return False
+    finally:
+        os.unlink(tmp)
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: unreadable JSON ({exc})") from None
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item"):  # numpy / torch scalars
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+# ---- provenance -------------------------------------------------------------------------
+
+_VERSIONED = ("dualreal-bench", "torch", "torchvision", "diffusers", "transformers", "peft",
+              "open-clip-torch", "timm", "numpy", "av", "opencv-python-headless")
+
+
+@functools.lru_cache(maxsize=1)
+def package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+@functools.lru_cache(maxsize=1)
+def git_revision() -> dict[str, Any] | None:
+    """The commit of the dualreal-bench checkout in use (None when installed from a wheel)."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": head, "dirty": bool(dirty)}
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# ---- the store ---------------------------------------------------------------------------
+
+
+def video_key(prompt_index: int, seed: int) -> str:
+    return f"p{prompt_index:03d}_s{seed}"
+
+
+def check_label(label: str, what: str = "method label") -> str:
+    if not _LABEL_RE.match(label) or ".." in label:
+        raise ConfigError(f"invalid {what} {label!r}: use letters, digits and _ . , = + [ ] -")
+    return label
+
+
+class CaseDir:
+    """Paths of one (method, case) inside a run."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.state = root / "state"
+        self.videos = root / "videos"
+        self.records = root / "records"
+        self.train_stats = root / "train.json"
+
+    @property
+    def state_complete(self) -> bool:
+        return (self.state / "COMPLETE").is_file()
+
+    def video(self, prompt_index: int, seed: int) -> Path:
+        return self.videos / f"{video_key(prompt_index, seed)}.mp4"
+
+    def extras(self, prompt_index: int, seed: int) -> Path:
+        return self.videos / f"{video_key(prompt_index, seed)}.extras.npz"
+
+    def record(self, prompt_index: int, seed: int) -> Path:
+        return self.records / f"{video_key(prompt_index, seed)}.json"
+
+
+class ResultStore:
+    """Results of one run under ``root/run_id``."""
+
+    def __init__(self, root: str | Path, run_id: str) -> None:
+        self.root = Path(root)
+        self.run_id = check_label(run_id, "run id")
+        self.run_dir = self.root / run_id
+
+    # run- and method-level metadata -------------------------------------------------------
+    def init_run(self, info: dict[str, Any]) -> dict[str, Any]:
+        """Create ``run.json`` on first use; later writers check they run the same suite/profile."""
+        path = self.run_dir / "run.json"
+        meta = {"schema": SCHEMA_VERSION, "run_id": self.run_id, "created": now_iso(), **info}
+        if not create_exclusive_json(path, meta):
+            existing = read_json(path)
+            for key in ("suite", "profile"):
+                if key in info and existing.get(key) != info[key]:
+                    raise ConfigError(
+                        f"{path}: run {self.run_id!r} was made with {key}={existing.get(key)!r}, "
+                        f"not {info[key]!r}; pass another --run-id"
+                    )
+            return existing
+        return meta
+
+    def run_info(self) -> dict[str, Any]:
+        path = self.run_dir / "run.json"
+        if not path.is_file():
+            raise DataError(f"{path}: no such run (run `dualreal-bench run` first or pass --run-id)")
+        return read_json(path)
+
+    def init_method(self, label: str, description: dict[str, Any]) -> None:
+        """Record the method's resolved config; refuse to mix two configs under one label."""
+        path = self.run_dir / check_label(label) / "method.json"
+        if not create_exclusive_json(path, {"label": label, **description}):
+            existing = read_json(path)
+            if existing.get("config") != description.get("config") or existing.get("class") != description.get("class"):
+                raise ConfigError(
+                    f"{path}: method {label!r} in run {self.run_id!r} was run with another config; "
+                    "pass --name to store this variant under its own label"
+                )
+
+    def case_dir(self, label: str, case_id: str) -> CaseDir:
+        return CaseDir(self.run_dir / check_label(label) / case_id)
+
+    # records --------------------------------------------------------------------------------
+    def write_record(self, label: str, case_id: str, record: dict[str, Any]) -> Path:
+        path = self.case_dir(label, case_id).record(record["prompt_index"], record["seed"])
+        atomic_write_json(path, record)
+        return path
+
+    def iter_records(self) -> Iterator[dict[str, Any]]:
+        """Every record of the run (all methods, all shards), in a stable order."""
+        if not self.run_dir.is_dir():
+            raise DataError(f"{self.run_dir}: no such run directory")
+        for path in sorted(self.run_dir.glob("*/*/records/*.json")):
+            yield read_json(path)
+
+
+def list_runs(root: str | Path) -> list[str]:
+    root = Path(root)
+    return sorted(p.parent.name for p in root.glob("*/run.json"))
+
+
+def make_record(
+    *,
+    run_id: str,
+    method_label: str,
+    method: dict[str, Any],
+    case: Any,
+    prompt_index: int,
+    prompt: str,
+    seed: int,
+    video: str,
+    metrics: dict[str, Any],
+    backbone: dict[str, Any] | None,
+    suite: str | None,
+    timestamps: dict[str, str],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One result row: which video, which case and prompt, every metric, and its provenance."""
+    from .metrics import METRIC_FIELDS
+
+    values = {name: metrics.get(name) for name in METRIC_FIELDS}
+    return {
+        "schema": SCHEMA_VERSION,
+        "run_id": run_id,
+        "suite": suite,
+        "method": method_label,
+        "method_name": method.get("name"),
+        "identity": case.identity.name,
+        "motion": case.motion.name,
+        "case_id": case.case_id,
+        "prompt_index": prompt_index,
+        "prompt": prompt,
+        "prompt_source": case.prompt_source,
+        "seed": seed,
+        "video": video,
+        "metrics": values,
+        "metric_versions": metrics.get("metric_versions", {}),
+        "metric_constants": metrics.get("metric_constants", {}),
+        "configs": {"method": method, "backbone": backbone},
+        "versions": package_versions(),
+        "git": git_revision(),
+        "timestamps": timestamps,
+        **(extra or {}),
+    }
