@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
 from collections.abc import Iterable
 
 from .errors import RegistryError
@@ -23,10 +27,6 @@ def import_target(target: str) -> object:
     module_name, _, attr = target.rpartition(":")
     try:
         if module_name.endswith(".py"):
-            import importlib.util
-            import sys
-            from pathlib import Path
-
             path = Path(module_name)
             if not path.is_file():
                 raise RegistryError(f"{module_name}: no such file (from --method {target!r})")
