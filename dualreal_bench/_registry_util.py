@@ -6,8 +6,8 @@ import difflib
 import importlib
 import importlib.util
 import sys
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 
 from .errors import RegistryError
 
