@@ -98,12 +98,15 @@ def shard_cases(cases: list, index: int, count: int) -> list:
 class Runner:
     """Runs one method over one suite into a :class:`ResultStore`.
 
-    ``backbone`` and ``evaluator`` may be injected (tests, notebooks); otherwise they load
-    lazily from ``config.profile`` / ``config.metrics_profile`` when a stage needs them.
+    ``backbone``, ``evaluator`` and ``cases`` may be injected (tests, notebooks); otherwise
+    they load lazily from ``config.profile`` / ``config.metrics_profile`` / ``config.suite``
+    when a stage needs them.
     """
 
-    def __init__(self, config: RunConfig, *, backbone: Any = None, evaluator: Any = None) -> None:
+    def __init__(self, config: RunConfig, *, backbone: Any = None, evaluator: Any = None,
+                 cases: list | None = None) -> None:
         self.config = config
+        self._cases = cases
         self._backbone = backbone
         self._evaluator = evaluator
         self.method_class = get_method_class(config.method)
@@ -146,12 +149,14 @@ class Runner:
 
     # ---- the loop ------------------------------------------------------------------------
     def run(self) -> RunSummary:
-        from .spec import build_cases
-
         cfg = self.config
         start = time.perf_counter()
-        cases = build_cases(cfg.suite, data_root=cfg.data_root, prompt_file=cfg.prompt_file,
-                            num_prompts=cfg.num_prompts)
+        cases = self._cases
+        if cases is None:
+            from .spec import build_cases
+
+            cases = build_cases(cfg.suite, data_root=cfg.data_root, prompt_file=cfg.prompt_file,
+                                num_prompts=cfg.num_prompts)
         cases = shard_cases(cases, *cfg.shard)
         label = cfg.label
         self.store.init_run({"suite": cfg.suite, "profile": cfg.profile})
