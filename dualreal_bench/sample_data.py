@@ -1,0 +1,374 @@
+"""A tiny data root the project draws itself, for the ``smoke`` suite and for tests.
+
+:func:`ensure_sample_data` makes (once, without any download) a data root with the standard
+layout::
+
+    <root>/identities/smoke_toy/images/00.png .. 03.png      4 photos of one toy, 256x256
+    <root>/motions/smoke_pendulum/videos/clip_00.mp4 .. 02   3 clips of a person on a swing
+    <root>/motions/smoke_pendulum/prompts.txt                "a person is swinging back and forth"
+    <root>/SAMPLE_DATA_COMPLETE.json                          version + content hash
+
+The toy is a round, red/yellow checkered creature with a blue belly band, green ears, and a
+face (eyes, smile), seen at four poses (rotation, scale, position) on four backgrounds. The
+clips show a person on a swing, ``theta(t) = A sin(2 pi t / P + phi)``, with a whole number
+of frames per period ``P`` (12, 16 and 20 frames at 12 fps) and different amplitudes, phases
+and backgrounds; the background is static, so frame ``t + P`` equals frame ``t`` up to
+video compression. Everything is a pure function of fixed seeds, so two generations give
+identical pixels (and identical bytes with the same FFmpeg/x264 build).
+
+The identity has no ``eval_pro_50.txt``: the benchmark generates the smoke case's prompts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+from .media import write_image, write_video
+
+logger = logging.getLogger(__name__)
+
+#: Bump whenever the generated content changes: a root with another version is regenerated.
+SAMPLE_DATA_VERSION = 1
+SMOKE_IDENTITY = "smoke_toy"
+SMOKE_MOTION = "smoke_pendulum"
+SMOKE_MOTION_PROMPT = "a person is swinging back and forth"
+MARKER_NAME = "SAMPLE_DATA_COMPLETE.json"
+
+IMAGE_SIZE = 256  # identity photos are IMAGE_SIZE x IMAGE_SIZE
+VIDEO_SIZE = (120, 160)  # (H, W) of the motion clips
+VIDEO_FPS = 12
+VIDEO_FRAMES = 60  # >= 49, the clip length CogVideoX trains on; a multiple of 12 and 20
+SUPERSAMPLE = 2  # render at 2x and average 2x2 blocks: anti-aliased edges
+
+
+@dataclass(frozen=True)
+class _ToyPose:
+    angle_deg: float
+    scale: float  # body radius as a fraction of the image size
+    center: tuple[float, float]  # (x, y) in [0, 1]
+    background: str
+
+
+@dataclass(frozen=True)
+class _SwingClip:
+    period: int  # frames per swing period
+    amplitude_deg: float
+    phase: float  # radians
+    sky: tuple[tuple[int, int, int], tuple[int, int, int]]  # top, horizon colours
+    ground: tuple[int, int, int]
+    shirt: tuple[int, int, int]
+    seed: int  # seeds the static ground texture
+
+
+TOY_POSES: tuple[_ToyPose, ...] = (
+    _ToyPose(0.0, 0.30, (0.50, 0.52), "gradient"),
+    _ToyPose(-14.0, 0.26, (0.44, 0.55), "noise"),
+    _ToyPose(11.0, 0.33, (0.55, 0.50), "stripes"),
+    _ToyPose(-5.0, 0.22, (0.58, 0.60), "floor"),
+)
+
+SWING_CLIPS: tuple[_SwingClip, ...] = (
+    _SwingClip(12, 38.0, 0.0, ((120, 170, 235), (200, 225, 250)), (80, 150, 70), (215, 40, 40), 1),
+    _SwingClip(16, 30.0, 1.3, ((245, 170, 110), (250, 220, 160)), (150, 120, 80), (40, 90, 210), 2),
+    _SwingClip(20, 44.0, 2.6, ((60, 70, 120), (150, 140, 190)), (60, 100, 60), (240, 200, 40), 3),
+)
+
+
+# ---- tiny rasteriser ---------------------------------------------------------------------
+
+
+def _grid(h: int, w: int, ss: int = SUPERSAMPLE) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre coordinates (x, y) of an ``ss``-times supersampled ``h x w`` canvas, in
+    output-pixel units."""
+    ys = (np.arange(h * ss) + 0.5) / ss
+    xs = (np.arange(w * ss) + 0.5) / ss
+    return np.meshgrid(xs, ys)
+
+
+def _downsample(img: np.ndarray, ss: int = SUPERSAMPLE) -> np.ndarray:
+    total = sum(img[i::ss, j::ss] for i in range(ss) for j in range(ss))
+    return total / (ss * ss)
+
+
+def _paint(canvas: np.ndarray, mask: np.ndarray, color) -> None:
+    """Paint ``color`` (RGB in 0..255 or an (H, W, 3) array) where ``mask`` (bool) is set."""
+    canvas[mask] = color if np.ndim(color) == 1 else color[mask]
+
+
+def _segment_distance(x, y, p0, p1) -> np.ndarray:
+    (x0, y0), (x1, y1) = p0, p1
+    dx, dy = x1 - x0, y1 - y0
+    t = np.clip(((x - x0) * dx + (y - y0) * dy) / max(dx * dx + dy * dy, 1e-12), 0.0, 1.0)
+    return np.hypot(x - (x0 + t * dx), y - (y0 + t * dy))
+
+
+# ---- the toy -----------------------------------------------------------------------------
+
+
+def _background(
+    kind: str, x: np.ndarray, y: np.ndarray, size: int, rng: np.random.Generator
+) -> np.ndarray:
+    u, v = x / size, y / size
+    if kind == "gradient":
+        top, bottom = np.array([235, 240, 250.0]), np.array([180, 200, 230.0])
+        return top + (bottom - top) * v[..., None]
+    if kind == "noise":
+        coarse = rng.random((9, 9, 3))
+        iy = np.minimum((v * 8).astype(int), 8)
+        ix = np.minimum((u * 8).astype(int), 8)
+        return 150 + 80 * coarse[iy, ix]
+    if kind == "stripes":
+        band = (np.floor((u + 0.5 * v) * 10) % 2)[..., None]
+        return np.where(band > 0, np.array([250, 225, 235.0]), np.array([205, 235, 215.0]))
+    # "floor": a wall over a wooden floor
+    wall = np.array([225, 215, 195.0]) + 0 * u[..., None]
+    wood = np.array([150, 105, 65.0]) * (0.85 + 0.15 * np.sin(u * 40)[..., None])
+    return np.where((v > 0.68)[..., None], wood, wall)
+
+
+def _draw_toy(pose: _ToyPose, seed: int, size: int = IMAGE_SIZE) -> np.ndarray:
+    """One 256x256 photo of the toy at ``pose``: uint8 (size, size, 3)."""
+    rng = np.random.default_rng(seed)
+    x, y = _grid(size, size)
+    img = _background(pose.background, x, y, size, rng)
+    # object coordinates: unit = body radius, origin = body centre, rotated by -angle
+    r = pose.scale * size
+    cx, cy = pose.center[0] * size, pose.center[1] * size
+    a = np.deg2rad(pose.angle_deg)
+    u = ((x - cx) * np.cos(a) + (y - cy) * np.sin(a)) / r
+    v = (-(x - cx) * np.sin(a) + (y - cy) * np.cos(a)) / r
+
+    # soft shadow under the body
+    shadow = (((x - cx) / (1.05 * r)) ** 2 + ((y - cy - 1.0 * r) / (0.18 * r)) ** 2) < 1
+    img[shadow] *= 0.7
+    # ears (green, with pink insides), then the body over them
+    for ex in (-0.62, 0.62):
+        _paint(img, (u - ex) ** 2 + (v + 0.78) ** 2 < 0.30**2, (60, 170, 80))
+        _paint(img, (u - ex) ** 2 + (v + 0.78) ** 2 < 0.16**2, (245, 160, 190))
+    body = (u / 1.0) ** 2 + (v / 0.92) ** 2 < 1
+    checker = (np.floor(u * 3.5) + np.floor(v * 3.5)) % 2 == 0
+    _paint(img, body & checker, (225, 45, 50))
+    _paint(img, body & ~checker, (250, 205, 40))
+    _paint(img, body & (np.abs(v - 0.42) < 0.11), (40, 80, 200))  # belly band
+    _paint(img, body & (np.abs(v - 0.42) < 0.11) & (np.abs(u % 0.3 - 0.15) < 0.04), (255, 255, 255))
+    # face: white eyes with black pupils and a highlight, a dark smile, pink cheeks
+    for ex in (-0.33, 0.33):
+        _paint(img, (u - ex) ** 2 + (v + 0.18) ** 2 < 0.19**2, (255, 255, 255))
+        _paint(img, (u - ex * 1.1) ** 2 + (v + 0.15) ** 2 < 0.09**2, (20, 20, 25))
+        _paint(img, (u - ex * 1.1 + 0.03) ** 2 + (v + 0.19) ** 2 < 0.03**2, (255, 255, 255))
+        _paint(img, (u - ex * 1.75) ** 2 + (v - 0.12) ** 2 < 0.08**2, (240, 130, 150))
+    smile = (np.abs(np.hypot(u, v + 0.05) - 0.27) < 0.035) & (v > 0.03)
+    _paint(img, smile, (60, 20, 20))
+    return np.clip(_downsample(img) + 0.5, 0, 255).astype(np.uint8)
+
+
+# ---- the swing ---------------------------------------------------------------------------
+
+
+def _swing_background(
+    clip: _SwingClip, h: int, w: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x, y = _grid(h, w)
+    top, horizon = np.array(clip.sky[0], float), np.array(clip.sky[1], float)
+    horizon_y = 0.72 * h
+    img = top + (horizon - top) * np.clip(y / horizon_y, 0, 1)[..., None]
+    # grass: mowing stripes and a coarse seeded texture (smooth, so it compresses cleanly)
+    rng = np.random.default_rng(clip.seed)
+    coarse = rng.random((h // 8 + 1, w // 8 + 1))[(y / 8).astype(int), (x / 8).astype(int)]
+    grass = np.array(clip.ground, float) * (0.9 + 0.08 * np.sin(x / 5) + 0.1 * coarse)[..., None]
+    img = np.where((y > horizon_y)[..., None], grass, img)
+    # the swing's frame: two slanted posts and a top bar (static)
+    px, py = w / 2, 0.12 * h
+    for sx in (-1, 1):
+        _stroke(
+            img, x, y, (px + sx * 0.30 * w, py), (px + sx * 0.42 * w, 0.92 * h), 1.6, (90, 90, 100)
+        )
+    _stroke(img, x, y, (px - 0.32 * w, py), (px + 0.32 * w, py), 1.8, (90, 90, 100))
+    return img, x, y
+
+
+def _window(x: np.ndarray, y: np.ndarray, points, margin: float) -> tuple[slice, slice]:
+    """Rows/columns of the supersampled grid within ``margin`` of the points' bounding box."""
+    ss = round(1 / (x[0, 1] - x[0, 0]))
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    c0, c1 = int((min(xs) - margin) * ss), int(np.ceil((max(xs) + margin) * ss)) + 1
+    r0, r1 = int((min(ys) - margin) * ss), int(np.ceil((max(ys) + margin) * ss)) + 1
+    return slice(max(r0, 0), max(r1, 0)), slice(max(c0, 0), max(c1, 0))
+
+
+def _stroke(img, x, y, p0, p1, radius: float, color) -> None:
+    """Paint the segment ``p0``-``p1`` with round caps, ``radius`` pixels thick each side."""
+    win = _window(x, y, (p0, p1), radius + 1)
+    _paint(img[win], _segment_distance(x[win], y[win], p0, p1) < radius, color)
+
+
+def _draw_swing_frame(background, x, y, clip: _SwingClip, t: int, h: int, w: int) -> np.ndarray:
+    img = background.copy()
+    theta = np.deg2rad(clip.amplitude_deg) * np.sin(2 * np.pi * t / clip.period + clip.phase)
+    pivot = np.array([w / 2, 0.12 * h])
+    down = np.array([np.sin(theta), np.cos(theta)])  # along the ropes
+    fwd = np.array([np.cos(theta), -np.sin(theta)])  # perpendicular, facing the swing direction
+    seat = pivot + 0.62 * h * down
+
+    u = h / 85  # figure unit: the person is about 40 px tall at 120 px
+
+    def at(p, along, across):  # a point ``along`` the ropes and ``across`` them, in figure units
+        return tuple(p + u * (along * down + across * fwd))
+
+    # ropes and seat
+    for off in (-0.9, 0.9):
+        _stroke(img, x, y, at(pivot, 0, off), at(seat, 0, off * 2), 0.5 * u, (70, 50, 30))
+    _stroke(img, x, y, at(seat, 0, -9), at(seat, 0, 9), 1.6 * u, (120, 75, 35))
+    # the person: legs forward and down, torso up along the ropes, an arm to the rope, head
+    hip, knee, foot = at(seat, -2, 4), at(seat, -2, 13), at(seat, 9, 17)
+    _stroke(img, x, y, hip, knee, 2.2 * u, (40, 50, 110))
+    _stroke(img, x, y, knee, foot, 1.9 * u, (40, 50, 110))
+    shoulder = at(seat, -22, 0)
+    _stroke(img, x, y, hip, shoulder, 3.8 * u, clip.shirt)
+    _stroke(img, x, y, shoulder, at(seat, -12, 6), 1.4 * u, (230, 180, 140))
+    head = at(seat, -30, 0)
+    _stroke(img, x, y, head, head, 5.2 * u, (230, 180, 140))
+    win = _window(x, y, (head,), 7 * u)
+    xw, yw = x[win], y[win]
+    hair = (np.hypot(xw - head[0], yw - head[1]) < 5.4 * u) & (
+        (xw - head[0]) * down[0] + (yw - head[1]) * down[1] < -1.5 * u
+    )
+    _paint(img[win], hair, (60, 35, 20))
+    return np.clip(_downsample(img) + 0.5, 0, 255).astype(np.uint8)
+
+
+def render_swing_clip(
+    clip: _SwingClip, num_frames: int = VIDEO_FRAMES, size=VIDEO_SIZE
+) -> np.ndarray:
+    """The frames of one swing clip: uint8 (num_frames, H, W, 3)."""
+    h, w = size
+    background, x, y = _swing_background(clip, h, w)
+    return np.stack([_draw_swing_frame(background, x, y, clip, t, h, w) for t in range(num_frames)])
+
+
+def render_toy_images() -> list[np.ndarray]:
+    """The identity photos: four uint8 (256, 256, 3) images."""
+    return [_draw_toy(pose, seed=100 + i) for i, pose in enumerate(TOY_POSES)]
+
+
+# ---- the data root -----------------------------------------------------------------------
+
+
+def default_sample_data_root() -> Path:
+    """``$DUALREAL_BENCH_CACHE/sample_data``, else ``$XDG_CACHE_HOME`` (or ``~/.cache``)
+    ``/dualreal-bench/sample_data``."""
+    cache = os.environ.get("DUALREAL_BENCH_CACHE")
+    if cache:
+        return Path(cache).expanduser() / "sample_data"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "dualreal-bench" / "sample_data"
+
+
+def _content_hash(root: Path, files: list[str]) -> str:
+    h = hashlib.sha256()
+    for rel in files:
+        h.update(rel.encode() + b"\0")
+        h.update((root / rel).read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _is_complete(root: Path) -> bool:
+    """True if ``root`` holds this version's sample data, every file matching the marker's hash."""
+    marker = root / MARKER_NAME
+    try:
+        info = json.loads(marker.read_text())
+        return info.get("version") == SAMPLE_DATA_VERSION and info.get("sha256") == _content_hash(
+            root, list(info["files"])
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _generate(root: Path) -> None:
+    """Write the whole sample data root into the (new, empty) directory ``root``."""
+    files: list[str] = []
+    image_dir = Path("identities") / SMOKE_IDENTITY / "images"
+    for i, image in enumerate(render_toy_images()):
+        rel = image_dir / f"{i:02d}.png"
+        write_image(root / rel, image)
+        files.append(rel.as_posix())
+    motion_dir = Path("motions") / SMOKE_MOTION
+    for i, clip in enumerate(SWING_CLIPS):
+        rel = motion_dir / "videos" / f"clip_{i:02d}.mp4"
+        write_video(root / rel, render_swing_clip(clip), fps=VIDEO_FPS)
+        files.append(rel.as_posix())
+    rel = motion_dir / "prompts.txt"
+    (root / rel).write_text("".join(f"{SMOKE_MOTION_PROMPT}\n" for _ in SWING_CLIPS))
+    files.append(rel.as_posix())
+    marker = {
+        "version": SAMPLE_DATA_VERSION,
+        "identity": SMOKE_IDENTITY,
+        "motion": SMOKE_MOTION,
+        "files": files,
+        "sha256": _content_hash(root, files),
+    }
+    (root / MARKER_NAME).write_text(json.dumps(marker, indent=2) + "\n")
+
+
+def _is_ours(root: Path) -> bool:
+    """May ``root`` be replaced? Only if it is empty or holds (some version of) sample data."""
+    if not root.is_dir():
+        return False
+    names = {p.name for p in root.iterdir()}
+    return not names or MARKER_NAME in names
+
+
+def ensure_sample_data(root: str | os.PathLike | None = None) -> Path:
+    """Return a data root holding the smoke suite's sample data, generating it if needed.
+
+    ``root`` defaults to :func:`default_sample_data_root`. If ``root`` already holds this
+    version's complete data (marker present, content hash matching) nothing is written.
+    Otherwise the data is generated in a temporary sibling directory and renamed into place,
+    so concurrent callers (threads or processes) never see a half-written root; an outdated
+    or damaged sample-data root is replaced. A non-empty directory that is not sample data
+    raises DataError rather than being touched.
+    """
+    root = Path(root).expanduser() if root is not None else default_sample_data_root()
+    if _is_complete(root):
+        return root
+    if root.exists() and not _is_ours(root):
+        raise DataError(
+            f"{root}: exists and is not a sample-data directory (no {MARKER_NAME}); choose another root"
+        )
+    root.parent.mkdir(parents=True, exist_ok=True)
+    token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = root.parent / f".{root.name}.tmp-{token}"
+    tmp.mkdir()
+    try:
+        logger.info("generating sample data in %s", root)
+        _generate(tmp)
+        for _ in range(5):
+            try:
+                os.rename(tmp, root)  # atomic; fails if another caller's root is already there
+                return root
+            except OSError:
+                if _is_complete(root):
+                    return root
+                if root.exists() and not _is_ours(root):
+                    raise DataError(f"{root}: exists and is not a sample-data directory") from None
+                old = root.parent / f".{root.name}.old-{token}"
+                try:
+                    os.rename(root, old)  # move the stale root aside, then retry
+                except FileNotFoundError:
+                    continue
+                shutil.rmtree(old, ignore_errors=True)
+        raise DataError(f"{root}: could not install the sample data (concurrent writers?)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
