@@ -1,0 +1,526 @@
+"""The CogVideoX backbone every method customises: encoders, the training loss, sampling.
+
+Shapes used throughout (CogVideoX 1.0, diffusers layout):
+
+* pixels: ``(B, 3, T, H, W)`` in ``[-1, 1]`` with ``T = 1 + 4k``; an image is a 1-frame video;
+* latents: ``(B, F, C, h, w)`` with ``F = 1 + (T - 1) / 4``, ``h = H / 8``, ``w = W / 8``,
+  scaled by the VAE's ``scaling_factor`` (the transformer's input layout);
+* prompt embeddings: ``(B, L, D)``, T5 hidden states padded to ``max_sequence_length``.
+
+Methods attach adapters to ``backbone.transformer`` (hooks, processors, wrapped sub-modules);
+:meth:`Backbone.training_loss` and :meth:`Backbone.sample` both run that very module object, so
+whatever is attached takes part in training and in generation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+from .config import BackboneConfig
+from .loading import (
+    Components,
+    build_tiny,
+    check_architecture,
+    load_pretrained,
+    read_transformer_config,
+    resolve_model_dir,
+)
+from .profiles import Profile, get_profile
+
+logger = logging.getLogger(__name__)
+
+TORCH_DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` is the first CUDA device when there is one, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class Backbone:
+    """CogVideoX (diffusers) with the operations a customisation method needs.
+
+    Attributes: ``config`` (:class:`BackboneConfig`), ``profile``, ``transformer``
+    (``CogVideoXTransformer3DModel``), ``vae`` (``AutoencoderKLCogVideoX``), ``text_encoder``
+    (``T5EncoderModel``), ``tokenizer``, ``scheduler`` (the training noise schedule, a
+    ``CogVideoXDDIMScheduler`` with v-prediction), ``device``, ``dtype``, ``model_dir``.
+
+    All weights are frozen (``requires_grad=False``) and in eval mode; a method unfreezes
+    what it trains or adds its own parameters.
+    """
+
+    def __init__(self, config: BackboneConfig, components: Components) -> None:
+        self.config = config
+        self.profile: Profile = get_profile(config.profile)
+        self.dtype: torch.dtype = TORCH_DTYPES[config.dtype]
+        self.device: torch.device = resolve_device(config.device)
+        self.transformer = components.transformer
+        self.vae = components.vae
+        self.text_encoder = components.text_encoder
+        self.tokenizer = components.tokenizer
+        self.scheduler = components.scheduler
+        self.model_dir: Path | None = components.model_dir
+        self._setup()
+
+    def _setup(self) -> None:
+        for module in (self.transformer, self.vae, self.text_encoder):
+            module.requires_grad_(False)
+            module.eval()
+            if module.dtype != self.dtype:  # loaders already give the configured dtype
+                module.to(dtype=self.dtype)
+            if not self.config.cpu_offload:  # with offload, accelerate hooks place them
+                module.to(self.device)
+        if self.config.gradient_checkpointing:
+            self.transformer.enable_gradient_checkpointing()
+        if self.config.vae_slicing:
+            self.vae.enable_slicing()
+        if self.config.vae_tiling:
+            self.vae.enable_tiling()
+        if self.config.cpu_offload:
+            if self.device.type != "cuda":
+                raise ConfigError(
+                    f"cpu_offload=true needs a CUDA device, but device={self.config.device!r} "
+                    f"resolves to {self.device}; set cpu_offload=false"
+                )
+            # installs accelerate's offload hooks on the modules themselves, so encoders and
+            # the training loss move each module to the GPU when it runs, as sampling does
+            self.build_pipeline()
+
+    # ---- geometry ----------------------------------------------------------------------
+    @property
+    def vae_scale_factor_spatial(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def vae_scale_factor_temporal(self) -> int:
+        return int(self.vae.config.temporal_compression_ratio)
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int, int]:
+        """``(F, C, h, w)`` of one video at the configured size."""
+        return (
+            1 + (self.config.num_frames - 1) // self.vae_scale_factor_temporal,
+            int(self.transformer.config.in_channels),
+            self.config.height // self.vae_scale_factor_spatial,
+            self.config.width // self.vae_scale_factor_spatial,
+        )
+
+    # ---- pixels ------------------------------------------------------------------------
+    def preprocess_video(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 ``(T, H, W, 3)`` -> float32 ``(3, T, height, width)`` in ``[-1, 1]`` (CPU).
+
+        Frames are resized to cover the configured size (bilinear, antialiased) and
+        centre-cropped; the frame count is kept.
+        """
+        frames = np.asarray(frames)
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(
+                f"preprocess_video expects uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}"
+            )
+        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
+        x = _resize_crop(x, (self.config.height, self.config.width))  # (T, 3, H, W)
+        return (x * 2.0 - 1.0).permute(1, 0, 2, 3).contiguous()
+
+    def preprocess_images(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        """uint8 ``(H, W, 3)`` images -> ``(B, 3, 1, height, width)`` in ``[-1, 1]``."""
+        if len(images) == 0:
+            raise ValueError("preprocess_images: no images")
+        return torch.stack([self.preprocess_video(np.asarray(im)[None]) for im in images])
+
+    # ---- encoders ----------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_video(
+        self,
+        videos: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        sample_posterior: bool = True,
+    ) -> torch.Tensor:
+        """``(B, 3, T, H, W)`` in ``[-1, 1]`` -> latents ``(B, F, C, h, w)`` in ``self.dtype``.
+
+        ``T`` must be ``1 + 4k`` and ``H``, ``W`` multiples of 16. The VAE posterior is sampled
+        (with ``generator``, as CogVideoX's fine-tuning scripts do) or its mean taken
+        (``sample_posterior=False``); the result is scaled by the VAE's ``scaling_factor``.
+        """
+        if videos.ndim != 5 or videos.shape[1] != 3:
+            raise ValueError(f"encode_video expects (B, 3, T, H, W), got {tuple(videos.shape)}")
+        t, h, w = videos.shape[2:]
+        ratio = self.vae_scale_factor_temporal
+        if (t - 1) % ratio:
+            raise ValueError(
+                f"encode_video: {t} frames; the VAE needs 1 + {ratio}k frames (1, 5, 9, ..., 49)"
+            )
+        multiple = self.vae_scale_factor_spatial * int(self.transformer.config.patch_size)
+        if h % multiple or w % multiple:
+            raise ValueError(
+                f"encode_video: {h}x{w} pixels; height and width must be multiples of {multiple}"
+            )
+        x = videos.to(device=self.device, dtype=self.vae.dtype)
+        posterior = self.vae.encode(x).latent_dist
+        latents = posterior.sample(generator) if sample_posterior else posterior.mode()
+        latents = latents * self.vae.config.scaling_factor  # (B, C, F, h, w)
+        return latents.permute(0, 2, 1, 3, 4).contiguous().to(self.dtype)  # (B, F, C, h, w)
+
+    def encode_images(
+        self, images: Sequence[np.ndarray], *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """uint8 ``(H, W, 3)`` images -> latents ``(B, 1, C, h, w)`` (each a 1-frame video)."""
+        return self.encode_video(self.preprocess_images(images), generator=generator)
+
+    def encode_prompts(self, prompts: Sequence[str], *, grad: bool = False) -> torch.Tensor:
+        """Prompts -> T5 hidden states ``(B, max_sequence_length, D)`` in ``self.dtype``.
+
+        Tokenised as CogVideoXPipeline does (padding to ``max_sequence_length``, truncation,
+        special tokens). The text encoder runs without autograd unless ``grad=True``.
+        """
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        prompts = list(prompts)
+        length = self.config.max_sequence_length
+        ids = self.tokenizer(
+            prompts,
+            padding="max_length",
+            max_length=length,
+            truncation=True,
+            add_special_tokens=True,
+            return_tensors="pt",
+        ).input_ids
+        full = self.tokenizer(prompts, padding="longest", return_tensors="pt").input_ids
+        if full.shape[-1] > length:
+            logger.warning(
+                "prompt(s) truncated to max_sequence_length=%d tokens: %s",
+                length,
+                [
+                    p
+                    for p, row in zip(prompts, full, strict=True)
+                    if int((row != self.tokenizer.pad_token_id).sum()) > length
+                ],
+            )
+        with torch.set_grad_enabled(grad):
+            embeds = self.text_encoder(ids.to(self.device))[0]
+        return embeds.to(dtype=self.dtype, device=self.device)
+
+    # ---- transformer -------------------------------------------------------------------
+    def rotary_embeddings(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """3D RoPE ``(cos, sin)`` for latents ``(B, F, C, h, w)``, as CogVideoXPipeline builds it.
+
+        ``None`` for transformers without rotary positions (CogVideoX-2B).
+        """
+        cfg = self.transformer.config
+        if not cfg.use_rotary_positional_embeddings:
+            return None
+        if cfg.patch_size_t is not None:
+            raise NotImplementedError("CogVideoX 1.5 (patch_size_t) is not a supported profile")
+        from diffusers.models.embeddings import get_3d_rotary_pos_embed
+        from diffusers.pipelines.cogvideo.pipeline_cogvideox import get_resize_crop_region_for_grid
+
+        num_frames, _, h, w = latents.shape[1:]
+        p = cfg.patch_size
+        grid_h, grid_w = h // p, w // p
+        crops = get_resize_crop_region_for_grid(
+            (grid_h, grid_w), cfg.sample_width // p, cfg.sample_height // p
+        )
+        cos, sin = get_3d_rotary_pos_embed(
+            embed_dim=cfg.attention_head_dim,
+            crops_coords=crops,
+            grid_size=(grid_h, grid_w),
+            temporal_size=num_frames,
+            device=latents.device,
+        )
+        return cos, sin
+
+    def forward_transformer(
+        self,
+        noisy_latents: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        timesteps: torch.Tensor,
+        *,
+        image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
+        attention_kwargs: dict[str, Any] | None = None,
+    ) -> torch.Tensor:
+        """The transformer's raw output ``(B, F, C, h, w)`` (a v-prediction for CogVideoX).
+
+        Rotary embeddings are computed from the latent grid when not given.
+        """
+        if image_rotary_emb is None:
+            image_rotary_emb = self.rotary_embeddings(noisy_latents)
+        return self.transformer(
+            hidden_states=noisy_latents,
+            encoder_hidden_states=prompt_embeds,
+            timestep=timesteps,
+            image_rotary_emb=image_rotary_emb,
+            attention_kwargs=attention_kwargs,
+            return_dict=False,
+        )[0]
+
+    def training_loss(
+        self,
+        latents: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        timesteps: torch.Tensor | Sequence[int] | int | None = None,
+        noise: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """CogVideoX's training objective on clean latents ``(B, F, C, h, w)``; a scalar.
+
+        As diffusers' CogVideoX LoRA/fine-tuning scripts compute it: ``t ~ U{0, ..., 999}``
+        (from ``generator``) unless ``timesteps`` is given, ``x_t = add_noise(x_0, eps, t)``,
+        ``v = transformer(x_t, text, t)``, ``x0_hat = sqrt(a_t) x_t - sqrt(1 - a_t) v``
+        (``scheduler.get_velocity(v, x_t, t)``), loss = mean over the batch of
+        ``mean(w_t * (x0_hat - x_0)^2)`` with ``w_t = 1 / (1 - a_t)`` (which makes it the
+        v-prediction MSE). ``prompt_embeds`` is ``(B, L, D)`` or ``(1, L, D)`` (broadcast).
+        """
+        from diffusers.utils.torch_utils import randn_tensor
+
+        batch = latents.shape[0]
+        latents = latents.to(device=self.device, dtype=self.dtype)
+        prompt_embeds = prompt_embeds.to(device=self.device, dtype=self.dtype)
+        if prompt_embeds.shape[0] == 1 and batch > 1:
+            prompt_embeds = prompt_embeds.expand(batch, -1, -1)
+        if prompt_embeds.shape[0] != batch:
+            raise ValueError(
+                f"training_loss: {batch} latents but {prompt_embeds.shape[0]} prompt embeddings"
+            )
+        num_train = int(self.scheduler.config.num_train_timesteps)
+        if timesteps is None:
+            gen_device = generator.device if generator is not None else torch.device("cpu")
+            t = torch.randint(0, num_train, (batch,), generator=generator, device=gen_device)
+        else:
+            t = torch.as_tensor(timesteps).reshape(-1)
+            if t.numel() == 1:
+                t = t.expand(batch)
+        t = t.to(device=self.device, dtype=torch.long)
+        if t.shape != (batch,) or int(t.min()) < 0 or int(t.max()) >= num_train:
+            raise ValueError(
+                f"training_loss: timesteps must be {batch} integers in [0, {num_train})"
+            )
+        if noise is None:
+            noise = randn_tensor(
+                latents.shape, generator=generator, device=self.device, dtype=self.dtype
+            )
+        noisy = self.scheduler.add_noise(latents, noise, t)
+        model_output = self.forward_transformer(noisy, prompt_embeds, t)
+        model_pred = self.scheduler.get_velocity(model_output, noisy, t)  # x0 estimate
+        alphas_cumprod = self.scheduler.alphas_cumprod.to(device=self.device, dtype=torch.float32)
+        weights = (1.0 / (1.0 - alphas_cumprod[t])).view(batch, 1, 1, 1, 1)
+        per_sample = (
+            (weights * (model_pred.float() - latents.float()) ** 2).reshape(batch, -1).mean(dim=1)
+        )
+        return per_sample.mean()
+
+    # ---- decoding and sampling ---------------------------------------------------------
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor) -> list[np.ndarray]:
+        """Latents ``(B, F, C, h, w)`` -> one uint8 ``(T, H, W, 3)`` video per item."""
+        z = latents.to(device=self.device, dtype=self.vae.dtype).permute(0, 2, 1, 3, 4)
+        video = self.vae.decode(z / self.vae.config.scaling_factor).sample  # (B, 3, T, H, W)
+        video = (video.float() / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 4, 1).cpu().numpy()
+        return [_to_uint8(v) for v in video]
+
+    def make_scheduler(self, name: str | None = None) -> Any:
+        """A fresh sampling scheduler ("dpm" or "ddim") with the training schedule's config."""
+        from diffusers import CogVideoXDDIMScheduler, CogVideoXDPMScheduler
+
+        name = name or self.config.scheduler
+        classes = {"dpm": CogVideoXDPMScheduler, "ddim": CogVideoXDDIMScheduler}
+        if name not in classes:
+            raise ValueError(f"scheduler {name!r}: choose one of {', '.join(classes)}")
+        return classes[name].from_config(self.scheduler.config)
+
+    def build_pipeline(self, scheduler: Any = None) -> Any:
+        """A ``CogVideoXPipeline`` over this backbone's modules (the same objects, adapters included)."""
+        from diffusers import CogVideoXPipeline
+
+        pipe = CogVideoXPipeline(
+            tokenizer=self.tokenizer,
+            text_encoder=self.text_encoder,
+            vae=self.vae,
+            transformer=self.transformer,
+            scheduler=scheduler if scheduler is not None else self.make_scheduler(),
+        )
+        pipe.set_progress_bar_config(disable=not self.config.progress_bar)
+        if self.config.cpu_offload:
+            pipe.enable_model_cpu_offload(device=self.device)
+        return pipe
+
+    def sample(
+        self,
+        prompts: Sequence[str],
+        seed: int,
+        *,
+        callback_on_step_end: Callable[..., dict[str, Any]] | None = None,
+        callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+        prompt_embeds: torch.Tensor | None = None,
+        negative_prompt: str | None = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        scheduler: str | None = None,
+        attention_kwargs: dict[str, Any] | None = None,
+    ) -> list[np.ndarray]:
+        """One uint8 ``(num_frames, height, width, 3)`` video per prompt.
+
+        Each prompt is sampled on its own from a CPU ``torch.Generator`` seeded with ``seed``
+        (so a video depends on its prompt and the seed, not on the other prompts of the call:
+        a resumed run regenerates identical frames). Runs ``CogVideoXPipeline`` over
+        ``self.transformer`` with classifier-free guidance (``guidance_scale`` > 1, the
+        negative prompt as unconditional branch) and the configured scheduler.
+        ``callback_on_step_end(pipe, step, t, tensors) -> tensors`` is the pipeline's hook.
+        ``prompt_embeds`` (``(len(prompts), L, D)``) replaces :meth:`encode_prompts`.
+        """
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        if prompt_embeds is not None and prompt_embeds.shape[0] != len(prompts):
+            raise ValueError(
+                f"sample: {len(prompts)} prompts but {prompt_embeds.shape[0]} prompt embeddings"
+            )
+        cfg = self.config
+        guidance = cfg.guidance_scale if guidance_scale is None else guidance_scale
+        pipe = self.build_pipeline(self.make_scheduler(scheduler))
+        negative = None
+        if guidance > 1.0:
+            negative = self.encode_prompts(
+                [cfg.negative_prompt if negative_prompt is None else negative_prompt]
+            )
+        videos: list[np.ndarray] = []
+        for i, prompt in enumerate(prompts):
+            embeds = (
+                self.encode_prompts([prompt]) if prompt_embeds is None else prompt_embeds[i : i + 1]
+            )
+            out = pipe(
+                prompt_embeds=embeds.to(device=self.device, dtype=self.dtype),
+                negative_prompt_embeds=negative,
+                height=cfg.height,
+                width=cfg.width,
+                num_frames=cfg.num_frames,
+                num_inference_steps=num_inference_steps or cfg.num_inference_steps,
+                guidance_scale=guidance,
+                use_dynamic_cfg=cfg.use_dynamic_cfg,
+                generator=torch.Generator(device="cpu").manual_seed(int(seed)),
+                output_type="np",
+                max_sequence_length=cfg.max_sequence_length,
+                attention_kwargs=attention_kwargs,
+                callback_on_step_end=callback_on_step_end,
+                callback_on_step_end_tensor_inputs=list(callback_on_step_end_tensor_inputs),
+            )
+            videos.append(_to_uint8(np.asarray(out.frames[0])))
+        return videos
+
+    # ---- records -----------------------------------------------------------------------
+    def fingerprint(self) -> dict[str, Any]:
+        """What a checkpoint must match: the profile and the transformer's architecture.
+
+        Random-init profiles add their ``init_seed``: other seeds are other weights.
+        """
+        config = {k: v for k, v in dict(self.transformer.config).items() if not k.startswith("_")}
+        fingerprint = {"profile": self.config.profile, "transformer": _jsonable(config)}
+        if self.profile.random_init:
+            fingerprint["init_seed"] = self.config.seed
+        return fingerprint
+
+    def num_parameters(self) -> dict[str, int]:
+        return {
+            name: sum(p.numel() for p in module.parameters())
+            for name, module in (
+                ("transformer", self.transformer),
+                ("vae", self.vae),
+                ("text_encoder", self.text_encoder),
+            )
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-serialisable description for result records."""
+        import diffusers
+        import transformers
+
+        return _jsonable(
+            {
+                "profile": self.profile.name,
+                "description": self.profile.description,
+                "random_init": self.profile.random_init,
+                "config": self.config.to_dict(),
+                "model_dir": str(self.model_dir) if self.model_dir else None,
+                "device": str(self.device),
+                "dtype": self.config.dtype,
+                "parameters": self.num_parameters(),
+                "transformer": self.fingerprint()["transformer"],
+                "scheduler": {
+                    k: v for k, v in dict(self.scheduler.config).items() if not k.startswith("_")
+                },
+                "versions": {
+                    "torch": torch.__version__,
+                    "diffusers": diffusers.__version__,
+                    "transformers": transformers.__version__,
+                },
+            }
+        )
+
+    def __repr__(self) -> str:
+        n = self.num_parameters()["transformer"]
+        return f"Backbone(profile={self.profile.name!r}, transformer={n:,} params, device={self.device}, dtype={self.config.dtype})"
+
+
+def load_backbone(
+    profile: str = "tiny",
+    overrides: list[str] | dict[str, str] | None = None,
+    *,
+    config: BackboneConfig | None = None,
+) -> Backbone:
+    """Build the backbone of ``profile`` with ``key=value`` overrides (or from ``config``).
+
+    ``tiny`` is random-initialised (seeded); real profiles load their weights offline from
+    ``model_path`` or the Hugging Face cache and raise :class:`WeightsError` when missing.
+    """
+    if config is None:
+        config = BackboneConfig.for_profile(profile, overrides)
+    elif overrides:
+        config = config.with_overrides(overrides)
+    prof = get_profile(config.profile)
+    if prof.random_init:
+        components = build_tiny(config, prof)
+    else:
+        model_dir = resolve_model_dir(config, prof)
+        check_architecture(read_transformer_config(model_dir), prof, model_dir / "transformer")
+        components = load_pretrained(model_dir, TORCH_DTYPES[config.dtype])
+    backbone = Backbone(config, components)
+    logger.info("backbone: %r", backbone)
+    return backbone
+
+
+def _resize_crop(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``(N, C, H, W)`` -> ``(N, C, *size)``: scale to cover, then centre-crop."""
+    h, w = x.shape[-2:]
+    th, tw = size
+    if (h, w) != (th, tw):
+        scale = max(th / h, tw / w)
+        nh, nw = max(th, round(h * scale)), max(tw, round(w * scale))
+        if (nh, nw) != (h, w):
+            x = F.interpolate(
+                x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False
+            )
+        top, left = (nh - th) // 2, (nw - tw) // 2
+        x = x[..., top : top + th, left : left + tw]
+    return x.clamp(0.0, 1.0)
+
+
+def _to_uint8(frames: np.ndarray) -> np.ndarray:
+    """Floats in ``[0, 1]`` -> uint8, rounded as diffusers' ``numpy_to_pil`` does."""
+    return np.ascontiguousarray((np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8))
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=str))
