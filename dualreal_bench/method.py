@@ -45,6 +45,10 @@ ENTRY_POINT_GROUP = "dualreal_bench.methods"
 # name -> "module:Class"; resolved only when asked for.
 BUILTIN_METHODS: dict[str, str] = {
     "base": "dualreal_bench.methods.base:BaseMethod",
+    "dualreal": "dualreal_bench.methods.dualreal:DualRealMethod",
+    "lora": "dualreal_bench.methods.lora:LoRAMethod",
+    "sequential": "dualreal_bench.methods.sequential:SequentialMethod",
+    "dreamvideo": "dualreal_bench.methods.dreamvideo:DreamVideoMethod",
 }
 
 
