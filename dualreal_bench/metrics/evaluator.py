@@ -1,0 +1,309 @@
+"""One pass per video: decode once, run each network once, score all seven metrics.
+
+:class:`Evaluator` is what the runner and ``dualreal-bench evaluate`` call. For a batch of
+videos of one case it
+
+1. preprocesses every frame once per preprocessing (the two CLIP towers share one: same
+   size, crop and mean/std) and runs each image encoder once over all frames of all videos
+   in batches: the CLIP-T tower (OpenAI weights) feeds CLIP-T, the CLIP-I tower (laion400m)
+   feeds CLIP-I *and* T-Cons, DINO feeds DINO-I;
+2. runs RAFT once over the frames sampled at about 8 fps (feature maps shared between
+   consecutive pairs), giving the continuous Dynamic Degree, VBench's boolean and the
+   deviation from the motion's reference clips;
+3. runs AMT once over the even frames for Motion Smoothness; Temporal Flickering needs no
+   network.
+
+Reference embeddings (identity images, prompts) and the reference clips' Dynamic Degree are
+cached in memory for the evaluator's life and on disk under ``cache_dir`` (keyed by file
+path, size and mtime, the encoder's identity and the constants that matter), so a resumed
+run does not recompute them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import DataError, MediaError
+from . import functional as Fn
+from .constants import DD_KEYS, PROMPT_KEYS, MetricConstants
+from .encoders import EncoderSet, identity_of
+from .flow import dd_pair_scores
+from .interpolation import ms_interpolations
+
+logger = logging.getLogger(__name__)
+
+
+class _Cache:
+    """Arrays keyed by a JSON-able key: in memory, and on disk when ``root`` is set."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = Path(root) / "metrics" if root is not None else None
+        self.memory: dict[str, np.ndarray] = {}
+        self.hits = {"memory": 0, "disk": 0, "miss": 0}
+
+    @staticmethod
+    def digest(key: Any) -> str:
+        return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+
+    def get(self, kind: str, key: Any, persistent: bool) -> np.ndarray | None:
+        d = self.digest(key)
+        if d in self.memory:
+            self.hits["memory"] += 1
+            return self.memory[d]
+        if persistent and self.root is not None:
+            path = self.root / kind / f"{d}.npy"
+            if path.is_file():
+                try:
+                    value = np.load(path, allow_pickle=False)
+                except (OSError, ValueError):  # a torn file: recompute
+                    value = None
+                if value is not None:
+                    self.memory[d] = value
+                    self.hits["disk"] += 1
+                    return value
+        self.hits["miss"] += 1
+        return None
+
+    def put(self, kind: str, key: Any, value: np.ndarray, persistent: bool) -> np.ndarray:
+        d = self.digest(key)
+        value = np.asarray(value)
+        self.memory[d] = value
+        if persistent and self.root is not None:
+            from ..store import atomic_write_bytes
+
+            buf = io.BytesIO()
+            np.save(buf, value, allow_pickle=False)
+            atomic_write_bytes(self.root / kind / f"{d}.npy", buf.getvalue())
+        return value
+
+
+def _file_key(path: Path) -> list[Any]:
+    st = Path(path).stat()
+    return [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
+
+
+class Evaluator:
+    """Scores videos of a case with the seven metrics (nine fields).
+
+    Args:
+        encoders: the five networks (see :func:`~dualreal_bench.metrics.build_evaluator`).
+        constants: every named constant; recorded with each result.
+        cache_dir: where reference embeddings and reference-clip Dynamic Degrees persist.
+        batch_size: frames per image-encoder call.
+    """
+
+    def __init__(self, encoders: EncoderSet, constants: MetricConstants | None = None, *,
+                 cache_dir: str | Path | None = None, progress: bool = True, batch_size: int = 32,
+                 profile: str = "custom") -> None:
+        self.encoders = encoders
+        self.constants = constants or MetricConstants()
+        self.cache = _Cache(Path(cache_dir) if cache_dir is not None else None)
+        self.progress = progress
+        self.batch_size = batch_size
+        self.profile = profile
+
+    # ---- public ----------------------------------------------------------------------------
+    def evaluate_video(self, frames: np.ndarray, *, prompt: str, case: Any, fps: float | None = None) -> dict[str, Any]:
+        """All metric fields of one video ``uint8 (T, H, W, 3)`` generated for ``prompt``.
+
+        ``fps`` is the video's frame rate (default ``constants.generated_fps``, 8 as CogVideoX);
+        it sets the Dynamic Degree sampling step ``max(1, round(fps / 8))``.
+        """
+        return self.evaluate_videos([(frames, prompt)], case, fps=fps)[0]
+
+    def evaluate_videos(self, items: Sequence[tuple[np.ndarray, str]], case: Any, *,
+                        fps: float | None = None) -> list[dict[str, Any]]:
+        """:meth:`evaluate_video` for several videos of one case, image encoders batched across them."""
+        c = self.constants
+        videos = [self._check(frames) for frames, _ in items]
+        prompts = [prompt for _, prompt in items]
+        if not videos:
+            return []
+        enc = self.encoders
+        # 1. image encoders over every frame of every video (one preprocessing per kind)
+        text_frames, image_frames, dino_frames = self._frame_embeddings(videos)
+        # 2. references: prompts, identity images, motion clips
+        text_embs = self._prompt_embeddings(prompts)
+        clip_refs, dino_refs = self._identity_embeddings(case)
+        results = []
+        for i, frames in enumerate(videos):
+            h, w = frames.shape[1:3]
+            dd, dd_bool, dd_info = self._dynamic_degree(frames, fps)
+            ref = self._reference_dd(case, (h, w))
+            values = {
+                "clip_t": Fn.clip_t(text_frames[i], text_embs[i]),
+                "clip_i": Fn.identity_similarity(image_frames[i], clip_refs),
+                "dino_i": Fn.identity_similarity(dino_frames[i], dino_refs),
+                "temporal_flickering": Fn.temporal_flickering(frames),
+                "temporal_consistency": Fn.temporal_consistency(image_frames[i]),
+                "motion_smoothness": Fn.motion_smoothness(
+                    frames, ms_interpolations(frames, enc.interpolator, c), c),
+                "dynamic_degree": dd,
+                "dynamic_degree_dev": Fn.dynamic_degree_deviation(dd, list(ref.values()), c),
+                "dynamic_degree_bool": dd_bool,
+            }
+            results.append({
+                **values,
+                "metric_versions": self.metric_versions(),
+                "metric_constants": {
+                    **self.metric_constants(),
+                    "dd_sampling": dd_info,
+                    "dd_reference": {"motion": case.motion.name, "mean": float(np.mean(list(ref.values()))),
+                                     "clips": ref},
+                },
+            })
+        return results
+
+    def metric_versions(self) -> dict[str, str]:
+        from . import METRICS
+
+        versions = {name: spec.version for name, spec in METRICS.items()}
+        interp = identity_of(self.encoders.interpolator) or ""
+        if interp.startswith("blend"):
+            versions["motion_smoothness"] += "+blend-interpolator"
+        return versions
+
+    def metric_constants(self) -> dict[str, Any]:
+        return {**self.constants.to_dict(), "profile": self.profile, "encoders": self.encoders.identities()}
+
+    # ---- image encoders ------------------------------------------------------------------------
+    def _encode(self, encoder: Any, pixels: torch.Tensor) -> np.ndarray:
+        chunks = [encoder.encode_image(pixels[i : i + self.batch_size]) for i in range(0, len(pixels), self.batch_size)]
+        return torch.cat(chunks).numpy()
+
+    def _frame_embeddings(self, videos: list[np.ndarray]) -> tuple[list[np.ndarray], ...]:
+        enc = self.encoders
+        all_frames = np.concatenate(videos)
+        bounds = np.cumsum([0] + [len(v) for v in videos])
+        pixels: dict[Any, torch.Tensor] = {}
+
+        def run(encoder: Any) -> list[np.ndarray]:
+            key = getattr(encoder, "preprocess_key", id(encoder))
+            if key not in pixels:
+                pixels[key] = encoder.preprocess(all_frames)
+            emb = self._encode(encoder, pixels[key])
+            return [emb[bounds[i] : bounds[i + 1]] for i in range(len(videos))]
+
+        text = run(enc.text_clip)
+        # the same tower with the same weights is not run twice
+        same = enc.image_clip is enc.text_clip or (
+            identity_of(enc.image_clip) is not None and identity_of(enc.image_clip) == identity_of(enc.text_clip))
+        image = text if same else run(enc.image_clip)
+        dino = run(enc.dino)
+        return text, image, dino
+
+    def _prompt_embeddings(self, prompts: list[str]) -> list[np.ndarray]:
+        c, enc = self.constants, self.encoders.text_clip
+        ident = identity_of(enc)
+        out: list[np.ndarray | None] = []
+        todo: dict[str, list[int]] = {}
+        for i, prompt in enumerate(prompts):
+            text = Fn.clean_prompt(prompt, c)
+            key = ["prompt", ident or id(enc), c.digest(*PROMPT_KEYS), text]
+            hit = self.cache.get("prompts", key, persistent=ident is not None)
+            out.append(hit)
+            if hit is None:
+                todo.setdefault(text, []).append(i)
+        if todo:
+            texts = list(todo)
+            embs = enc.encode_text(texts).numpy()
+            for text, emb in zip(texts, embs, strict=True):
+                key = ["prompt", ident or id(enc), c.digest(*PROMPT_KEYS), text]
+                self.cache.put("prompts", key, emb, persistent=ident is not None)
+                for i in todo[text]:
+                    out[i] = emb
+        return out  # type: ignore[return-value]
+
+    def _identity_embeddings(self, case: Any) -> tuple[np.ndarray, np.ndarray]:
+        from ..media import read_image
+
+        paths = list(case.image_paths())
+        if not paths:
+            raise DataError(f"identity {case.identity.name!r} has no reference images")
+        result = []
+        for encoder in (self.encoders.image_clip, self.encoders.dino):
+            ident = identity_of(encoder)
+            keys = [["image", ident or id(encoder), _file_key(p)] for p in paths]
+            embs = [self.cache.get("images", k, persistent=ident is not None) for k in keys]
+            missing = [i for i, e in enumerate(embs) if e is None]
+            if missing:
+                images = [read_image(paths[i]) for i in missing]
+                new = self._encode(encoder, encoder.preprocess(images))
+                for i, emb in zip(missing, new, strict=True):
+                    embs[i] = self.cache.put("images", keys[i], emb, persistent=ident is not None)
+            result.append(np.stack(embs))
+        return result[0], result[1]
+
+    # ---- motion ----------------------------------------------------------------------------------
+    def _dd_scores(self, frames: np.ndarray) -> list[float]:
+        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+        return dd_pair_scores(x, self.encoders.flow, self.constants)
+
+    def _dynamic_degree(self, frames: np.ndarray, fps: float | None) -> tuple[float, bool, dict[str, Any]]:
+        c = self.constants
+        fps = float(fps) if fps else c.generated_fps
+        step = Fn.fps_interval(fps, c.dd_target_fps)
+        sampled = frames[::step]
+        if len(sampled) < 2:
+            raise MediaError(f"dynamic degree: {len(frames)} frames at {fps:g} fps give fewer than 2 at "
+                             f"{c.dd_target_fps:g} fps")
+        scores = self._dd_scores(sampled)
+        h, w = frames.shape[1:3]
+        dd, dd_bool = Fn.dynamic_degree(scores, h, w, len(sampled), c)
+        thres, count_num = Fn.dynamic_degree_params(h, w, len(sampled), c)
+        info = {"fps": fps, "interval": step, "num_sampled_frames": len(sampled), "thres": thres,
+                "count_num": count_num}
+        return dd, dd_bool, info
+
+    def reference_dynamic_degrees(self, case: Any, size: tuple[int, int] | None = None) -> dict[str, float]:
+        """Continuous Dynamic Degree of each reference clip of the case's motion, by file name.
+
+        Clips are sampled at about 8 fps from their own frame rate (VBench's rule) and, with
+        ``dd_reference_size="video"``, resized (cover + centre crop) to ``size``, the
+        evaluated videos' ``(H, W)``, so that pixel displacements are comparable.
+        """
+        return self._reference_dd(case, size)
+
+    def _reference_dd(self, case: Any, size: tuple[int, int] | None) -> dict[str, float]:
+        from ..media import read_video, resize_frames
+
+        c = self.constants
+        paths = list(case.video_paths())
+        if not paths:
+            raise DataError(f"motion {case.motion.name!r} has no reference clips")
+        target = list(size) if (c.dd_reference_size == "video" and size is not None) else None
+        ident = identity_of(self.encoders.flow)
+        out: dict[str, float] = {}
+        for path in paths:
+            key = ["reference_dd", ident or id(self.encoders.flow), c.digest(*DD_KEYS), target, _file_key(path)]
+            hit = self.cache.get("reference_dd", key, persistent=ident is not None)
+            if hit is None:
+                logger.info("dynamic degree of reference clip %s (motion %s)", path.name, case.motion.name)
+                frames = read_video(path, sampling="fps", target_fps=c.dd_target_fps)
+                if target is not None:
+                    frames = resize_frames(frames, tuple(target), mode="crop")
+                if len(frames) < 2:
+                    raise MediaError(f"{path}: fewer than 2 frames at {c.dd_target_fps:g} fps")
+                scores = self._dd_scores(frames)
+                hit = self.cache.put("reference_dd", key, np.float64(np.mean(scores)), persistent=ident is not None)
+            out[path.name] = float(hit)
+        return out
+
+    # ---- checks ------------------------------------------------------------------------------------
+    @staticmethod
+    def _check(frames: Any) -> np.ndarray:
+        if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+            got = f"{type(frames).__name__} {getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}"
+            raise TypeError(f"evaluate_video needs a uint8 (T, H, W, 3) array, got {got}")
+        if len(frames) < 3:
+            raise MediaError(f"a video needs at least 3 frames to be scored (motion smoothness), got {len(frames)}")
+        return frames
