@@ -53,7 +53,7 @@ def save_state(directory: Path, method: Method) -> None:
 
 def load_state(directory: Path, method: Method) -> None:
     """Load a state saved by :func:`save_state` into ``method`` after checking it fits."""
-    from safetensors import SafetensorsError
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     directory = Path(directory)
@@ -74,7 +74,7 @@ def load_state(directory: Path, method: Method) -> None:
         raise WeightsError(f"{directory}: saved with a different {type(method.config).__name__} ({diff})")
     try:
         tensors = load_file(str(directory / WEIGHTS))
-    except (OSError, SafetensorsError) as exc:
+    except (OSError, SafetensorError) as exc:
         raise WeightsError(f"{directory / WEIGHTS}: unreadable safetensors file ({exc})") from None
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not bool(tensor.isfinite().all()):

@@ -71,11 +71,11 @@ class RunConfig(Config):
     def resolved_run_id(self) -> str:
         return self.run_id or f"{self.suite}-{self.profile}"
 
-    @property
-    def label(self) -> str:
+    def label_for(self, method_name: str) -> str:
+        """The store label: ``--name``, else the method's registry name plus its overrides."""
         if self.name:
             return self.name
-        base = self.method.rpartition(":")[2] if ":" in self.method else self.method
+        base = method_name
         if self.method_overrides:
             base += "[" + ",".join(sorted(self.method_overrides)) + "]"
         return check_label(base)
@@ -158,7 +158,7 @@ class Runner:
             cases = build_cases(cfg.suite, data_root=cfg.data_root, prompt_file=cfg.prompt_file,
                                 num_prompts=cfg.num_prompts)
         cases = shard_cases(cases, *cfg.shard)
-        label = cfg.label
+        label = cfg.label_for(self.method_class.name)
         self.store.init_run({"suite": cfg.suite, "profile": cfg.profile})
         self.store.init_method(label, {
             "name": self.method_class.name,

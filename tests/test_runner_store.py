@@ -96,7 +96,7 @@ def test_other_config_under_same_label_is_refused(tmp_path):
         _runner(tmp_path, cases, name="counting", method_overrides=("scale=2",)).run()
     # the default label includes the overrides, so the variant lands beside the original
     summary = _runner(tmp_path, cases, method_overrides=("scale=2",)).run()
-    assert summary.label == "CountingMethod[scale=2]"
+    assert summary.label == "counting[scale=2]"
 
 
 def test_corrupt_state_is_a_clear_error(tmp_path):
