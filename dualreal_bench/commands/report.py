@@ -1,21 +1,93 @@
-"""``dualreal-bench report``: tables from a results store."""
+"""``dualreal-bench report``: tables, breakdowns, plots, contact sheets and an HTML page of runs."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from pathlib import Path
 
 from ..report import FORMATS
 
+logger = logging.getLogger(__name__)
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="tables of a run's results")
-    p.add_argument("--table", action="store_true", help="print the metrics table (the default)")
-    p.add_argument("--format", default="rich", choices=FORMATS, help="output format (default: rich)")
+    p = sub.add_parser(
+        "report",
+        help="tables, plots, contact sheets and an HTML page of a run's results",
+        description="Tables 1-3 of the paper (all methods, ablations, group cardinality) from a run, "
+        "with best/second marks, video counts and incomplete cells flagged; optional "
+        "published numbers, breakdowns, plots, contact sheets and a static HTML page.",
+    )
+    p.add_argument(
+        "--table",
+        action="store_true",
+        help="print the tables (the default when nothing else is asked)",
+    )
+    p.add_argument("--format", default="rich", choices=FORMATS, help="table format (default: rich)")
     p.add_argument("--output-dir", default="results", help="results root (default: results)")
-    p.add_argument("--run-id", help="run to report (default: the only or most recent run)")
+    p.add_argument(
+        "--run-id", help="run(s) to report, comma-separated (default: the most recent run)"
+    )
+    p.add_argument("--all-runs", action="store_true", help="report every run under --output-dir")
     p.add_argument("--methods", help="comma-separated method labels to include")
-    p.add_argument("--out", help="write the table to this file instead of stdout")
+    p.add_argument("--out", help="write the tables to this file instead of stdout")
+    p.add_argument(
+        "--compare-paper",
+        action="store_true",
+        help="add the published numbers (benchmark/paper_results.json) and the differences",
+    )
+    p.add_argument(
+        "--paper-file", help="published numbers to compare with (default: the shipped file)"
+    )
+    p.add_argument("--per-case", action="store_true", help="add a breakdown per case")
+    p.add_argument("--per-identity", action="store_true", help="add a breakdown per identity")
+    p.add_argument("--per-motion", action="store_true", help="add a breakdown per motion")
+    p.add_argument(
+        "--plots",
+        metavar="DIR",
+        help="write PNG plots (metric bars, fidelity/motion scatter, "
+        "StageBlender w_id curves) into DIR",
+    )
+    p.add_argument(
+        "--spread",
+        default="std",
+        choices=("std", "iqr"),
+        help="error bars of the metric bars across cases (default: std)",
+    )
+    p.add_argument("--sheets", metavar="DIR", help="write one contact sheet PNG per case into DIR")
+    p.add_argument("--case", help="contact sheets for these case ids only (comma-separated)")
+    p.add_argument(
+        "--prompt-index",
+        type=int,
+        help="contact sheets: this prompt (default: the first every method has)",
+    )
+    p.add_argument(
+        "--seed", type=int, help="contact sheets: this seed (default: the first every method has)"
+    )
+    p.add_argument(
+        "--data-root",
+        help="where the identities' images and motions' clips are "
+        "(default: the run's, else $DUALREAL_BENCH_DATA)",
+    )
+    p.add_argument(
+        "--html",
+        metavar="OUT",
+        help="write a self-contained HTML page (tables, plots, sheets, videos)",
+    )
+    p.add_argument(
+        "--max-sheets",
+        type=int,
+        default=12,
+        help="HTML page: at most this many contact sheets (default 12)",
+    )
+    p.add_argument(
+        "--embed-video-mb",
+        type=float,
+        default=2.0,
+        help="HTML page: embed videos up to this size, link larger ones (default 2 MB; 0 links all)",
+    )
     p.set_defaults(func=run)
 
 
@@ -25,27 +97,132 @@ def _default_run(output_dir: str) -> str:
 
     runs = list_runs(output_dir)
     if not runs:
-        raise DataError(f"{output_dir}: no runs found (run `dualreal-bench run` first, or pass --output-dir)")
+        raise DataError(
+            f"{output_dir}: no runs found (run `dualreal-bench run` first, or pass --output-dir)"
+        )
     return max(runs, key=lambda r: ResultStore(output_dir, r).run_info().get("created", ""))
 
 
+def _runs(args: argparse.Namespace) -> list[str]:
+    from ..errors import DataError
+    from ..store import list_runs
+
+    if args.all_runs:
+        runs = list_runs(args.output_dir)
+        if not runs:
+            raise DataError(
+                f"{args.output_dir}: no runs found (run `dualreal-bench run` first, or pass --output-dir)"
+            )
+        return runs
+    if args.run_id:
+        return [r for r in args.run_id.split(",") if r]
+    return [_default_run(args.output_dir)]
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [x for x in (text or "").split(",") if x] or None
+
+
 def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..report import build_report, render_report
+
+    breakdowns = [
+        k
+        for k, flag in (
+            ("case", args.per_case),
+            ("identity", args.per_identity),
+            ("motion", args.per_motion),
+        )
+        if flag
+    ]
+    if args.max_sheets < 1:
+        raise ConfigError(f"--max-sheets {args.max_sheets}: must be >= 1")
+    reports = [
+        build_report(
+            args.output_dir,
+            run_id,
+            _split(args.methods),
+            compare_paper=args.compare_paper,
+            paper_file=args.paper_file,
+            breakdowns=breakdowns,
+        )
+        for run_id in _runs(args)
+    ]
+    if args.compare_paper and reports[0].paper is not None and not reports[0].paper.transcribed:
+        logger.warning("--compare-paper: the published numbers are %s", reports[0].paper.status)
+
+    for rep in reports:
+        if args.plots:
+            _write_plots(
+                rep,
+                Path(args.plots) / rep.run_id if len(reports) > 1 else Path(args.plots),
+                args.spread,
+            )
+        if args.sheets:
+            _write_sheets(
+                rep, Path(args.sheets) / rep.run_id if len(reports) > 1 else Path(args.sheets), args
+            )
+    if args.html:
+        from ..html_report import write_html_report
+
+        path = write_html_report(
+            args.html,
+            reports,
+            cases=_split(args.case),
+            data_root=args.data_root,
+            prompt_index=args.prompt_index,
+            seed=args.seed,
+            max_sheets=args.max_sheets,
+            embed_video_bytes=int(args.embed_video_mb * 1e6),
+            spread=args.spread,
+        )
+        logger.info("wrote %s", path)
+
+    if args.table or not (args.plots or args.sheets or args.html):
+        tables = [t for rep in reports for t in rep.tables]
+        meta = {
+            "runs": [{"run_id": r.run_id, "suite": r.suite, "profile": r.profile} for r in reports]
+        }
+        if args.compare_paper and reports[0].paper is not None:
+            meta["paper"] = {"status": reports[0].paper.status, "source": reports[0].paper.source}
+        _emit(render_report(tables, args.format, meta), args)
+    return 0
+
+
+def _emit(out, args: argparse.Namespace) -> None:
     from rich.console import Console
 
-    from ..report import build_table, render
     from ..store import atomic_write_text
 
-    run_id = args.run_id or _default_run(args.output_dir)
-    methods = [m for m in (args.methods or "").split(",") if m] or None
-    table = build_table(args.output_dir, run_id, methods)
-    out = render(table, args.format)
     if args.format == "rich":
         console = Console(record=bool(args.out), width=None if sys.stdout.isatty() else 160)
-        console.print(out)
+        for table in out:
+            console.print(table)
         if args.out:
             atomic_write_text(args.out, console.export_text())
     elif args.out:
         atomic_write_text(args.out, out)
     else:
         sys.stdout.write(out)
-    return 0
+
+
+def _write_plots(rep, out_dir: Path, spread: str) -> None:
+    from ..plots import plot_report
+
+    for path in plot_report(rep, out_dir, spread=spread):
+        logger.info("wrote %s", path)
+
+
+def _write_sheets(rep, out_dir: Path, args: argparse.Namespace) -> None:
+    from ..sheets import sheets_for_report
+
+    for sheet in sheets_for_report(
+        rep,
+        out_dir,
+        cases=_split(args.case),
+        data_root=args.data_root,
+        prompt_index=args.prompt_index,
+        seed=args.seed,
+    ):
+        logger.info("wrote %s", sheet.path)
