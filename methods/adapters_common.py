@@ -62,7 +62,9 @@ class BottleneckAdapter(nn.Module):
     ) -> None:
         super().__init__()
         if dim <= 0 or hidden_dim <= 0:
-            raise ValueError(f"adapter widths must be positive, got dim={dim}, hidden_dim={hidden_dim}")
+            raise ValueError(
+                f"adapter widths must be positive, got dim={dim}, hidden_dim={hidden_dim}"
+            )
         factory = {"device": device, "dtype": dtype}
         self.dim = dim
         self.hidden_dim = hidden_dim
@@ -79,7 +81,9 @@ class BottleneckAdapter(nn.Module):
     def has_condition(self) -> bool:
         return self.cond is not None
 
-    def condition_offset(self, cond: torch.Tensor, cond_scale: float, dtype: torch.dtype) -> torch.Tensor:
+    def condition_offset(
+        self, cond: torch.Tensor, cond_scale: float, dtype: torch.dtype
+    ) -> torch.Tensor:
         """``cond_scale * W_cond(c)`` pushed through ``W_down`` (no bias): ``(B_c, hidden_dim)``.
 
         Because ``W_down`` is linear, ``W_down(x + s W_cond(c)) = W_down(x) + W_down_nobias(s W_cond(c))``:
@@ -91,15 +95,20 @@ class BottleneckAdapter(nn.Module):
         projected = cond_scale * self.cond(c)  # (B_c, dim)
         return F.linear(projected.to(dtype), self.down.weight.to(dtype))  # (B_c, hidden_dim)
 
-    def hidden(self, x: torch.Tensor, cond: torch.Tensor | None = None, cond_scale: float = 1.0) -> torch.Tensor:
+    def hidden(
+        self, x: torch.Tensor, cond: torch.Tensor | None = None, cond_scale: float = 1.0
+    ) -> torch.Tensor:
         """``GELU(W_down(x'))``: ``(B, N, hidden_dim)`` for ``x`` ``(B, N, dim)``."""
         dt = x.dtype
         h = F.linear(x, self.down.weight.to(dt), self.down.bias.to(dt))
         if cond is not None and self.cond is not None:
-            h = h + self.condition_offset(cond, cond_scale, dt).unsqueeze(1)  # broadcast over tokens
+            offset = self.condition_offset(cond, cond_scale, dt)  # (B_c, hidden_dim)
+            h = h + offset.unsqueeze(1)  # broadcast over tokens
         return F.gelu(h)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, cond_scale: float = 1.0) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, cond: torch.Tensor | None = None, cond_scale: float = 1.0
+    ) -> torch.Tensor:
         """Reference evaluation, literally as Eq. 1.
 
         Args:
@@ -154,7 +163,8 @@ def mix_adapters(
     hidden = [a.hidden(x, c, cond_scale) * w for a, w, c in zip(adapters, ws, conds, strict=True)]
     up_weight = torch.cat([a.up.weight.to(dt) for a in adapters], dim=1)  # (dim, sum hidden)
     out = F.linear(torch.cat(hidden, dim=-1), up_weight)
-    bias = sum(w * a.up.bias.to(dt) for a, w in zip(adapters, ws, strict=True))  # (dim,) or (B,1,dim)
+    # (dim,) for float weights, (B, 1, dim) for per-sample ones
+    bias = sum(w * a.up.bias.to(dt) for a, w in zip(adapters, ws, strict=True))
     out = out + bias
     skip_weight = sum(w for a, w in zip(adapters, ws, strict=True) if a.skip)
     if not (isinstance(skip_weight, (int, float)) and skip_weight == 0):

@@ -112,8 +112,14 @@ class DualRealConfig(MethodConfig):
     image_encoder_path: str = ""
 
     def validate(self) -> None:
-        positive_ints = ("adapter_dim", "cond_dim", "num_groups", "controller_hidden",
-                         "motion_batch_size", "identity_batch_size")
+        positive_ints = (
+            "adapter_dim",
+            "cond_dim",
+            "num_groups",
+            "controller_hidden",
+            "motion_batch_size",
+            "identity_batch_size",
+        )
         for name in positive_ints:
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"dualreal: {name} must be >= 1, got {getattr(self, name)}")
@@ -122,7 +128,9 @@ class DualRealConfig(MethodConfig):
         if self.lr_warmup_steps < 0:
             raise ConfigError(f"dualreal: lr_warmup_steps must be >= 0, got {self.lr_warmup_steps}")
         if not (self.steps_scale > 0 and math.isfinite(self.steps_scale)):
-            raise ConfigError(f"dualreal: steps_scale must be a positive number, got {self.steps_scale}")
+            raise ConfigError(
+                f"dualreal: steps_scale must be a positive number, got {self.steps_scale}"
+            )
         for name in ("motion_ratio", "p_image_zero"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -130,15 +138,21 @@ class DualRealConfig(MethodConfig):
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise ConfigError(f"dualreal: learning_rate must be positive, got {self.learning_rate}")
         if len(self.adam_betas) != 2 or not all(0.0 <= b < 1.0 for b in self.adam_betas):
-            raise ConfigError(f"dualreal: adam_betas must be two numbers in [0, 1), got {self.adam_betas}")
+            raise ConfigError(
+                f"dualreal: adam_betas must be two numbers in [0, 1), got {self.adam_betas}"
+            )
         if self.adam_weight_decay < 0 or self.adam_epsilon <= 0:
             raise ConfigError("dualreal: adam_weight_decay must be >= 0 and adam_epsilon > 0")
         if not self.max_grad_norm > 0:
             raise ConfigError(f"dualreal: max_grad_norm must be > 0, got {self.max_grad_norm}")
         if not 0.0 < self.controller_scale:
-            raise ConfigError(f"dualreal: controller_scale must be > 0, got {self.controller_scale}")
+            raise ConfigError(
+                f"dualreal: controller_scale must be > 0, got {self.controller_scale}"
+            )
         if len(self.fixed_weights) != 2 or any(w < 0 for w in self.fixed_weights):
-            raise ConfigError(f"dualreal: fixed_weights must be two numbers >= 0, got {self.fixed_weights}")
+            raise ConfigError(
+                f"dualreal: fixed_weights must be two numbers >= 0, got {self.fixed_weights}"
+            )
         if self.controller and not self.dual_aware:
             raise ConfigError(
                 "dualreal: controller=true contradicts dual_aware=false (the separately trained "
@@ -150,7 +164,10 @@ class DualRealConfig(MethodConfig):
                 f"dualreal: motion_ratio={self.motion_ratio} never trains the {which} adapters; "
                 "use a value strictly between 0 and 1"
             )
-        for name, placeholder in (("identity_prompt", "{class_noun}"), ("motion_prompt", "{action}")):
+        for name, placeholder in (
+            ("identity_prompt", "{class_noun}"),
+            ("motion_prompt", "{action}"),
+        ):
             template = getattr(self, name)
             try:
                 template.format(class_noun="x", action="x")

@@ -33,7 +33,9 @@ def block_groups(num_blocks: int, num_groups: int) -> list[int]:
     authors assert the same in ``get_dynamic_weight``).
     """
     if num_groups < 1 or num_blocks < 1:
-        raise ConfigError(f"dualreal: need num_groups >= 1 and blocks >= 1, got {num_groups} and {num_blocks}")
+        raise ConfigError(
+            f"dualreal: need num_groups >= 1 and blocks >= 1, got {num_groups} and {num_blocks}"
+        )
     if num_blocks % num_groups:
         divisors = [d for d in range(1, num_blocks + 1) if num_blocks % d == 0]
         raise ConfigError(
@@ -95,7 +97,9 @@ class StageBlenderController(nn.Module):
         logits = self.head_out(F.relu(self.head_hidden(F.relu(f))))  # (B, n)
         return torch.sigmoid(logits) * self.scale
 
-    def weights(self, t_emb: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def weights(
+        self, t_emb: torch.Tensor, tokens: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(w_id, w_m)``, each ``(B, n)``, with ``w_m = scale - w_id``."""
         w_id = self(t_emb, tokens)
         return w_id, self.scale - w_id

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import weakref
 from typing import Any
 
 import torch
@@ -42,6 +43,9 @@ from .controller import StageBlenderController, block_groups
 logger = logging.getLogger(__name__)
 
 __all__ = ["DualRealModel", "resolve_num_groups", "transformer_dims"]
+
+#: transformer -> the DualRealModel attached to it (one at a time)
+_ATTACHED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 #: the paper's group count (7 groups of 6 blocks on the 42-block CogVideoX-5B)
 PAPER_NUM_GROUPS = 7
@@ -69,7 +73,11 @@ def resolve_num_groups(config: DualRealConfig, num_blocks: int) -> int:
         return config.num_groups
     n = max(d for d in range(1, PAPER_NUM_GROUPS + 1) if num_blocks % d == 0)
     if n != PAPER_NUM_GROUPS:
-        logger.info("dualreal: %d blocks, using %d weight groups (the paper's 7 does not divide them)", num_blocks, n)
+        logger.info(
+            "dualreal: %d blocks, using %d weight groups (the paper's 7 does not divide them)",
+            num_blocks,
+            n,
+        )
     return n
 
 
@@ -110,15 +118,25 @@ class DualRealModel(nn.Module):
         cond_dim = config.cond_dim if config.motion_condition else None
         self.blocks = nn.ModuleList(
             BlockAdapters(
-                dim, config.adapter_dim, cond_dim,
-                skip=config.adapter_skip, zero_init_up=zero_init_up, device=device, dtype=dtype,
+                dim,
+                config.adapter_dim,
+                cond_dim,
+                skip=config.adapter_skip,
+                zero_init_up=zero_init_up,
+                device=device,
+                dtype=dtype,
             )
             for _ in range(num_blocks)
         )
         self.controller = (
             StageBlenderController(
-                dim, time_dim, self.num_groups, config.controller_hidden, config.controller_scale,
-                device=device, dtype=dtype,
+                dim,
+                time_dim,
+                self.num_groups,
+                config.controller_hidden,
+                config.controller_scale,
+                device=device,
+                dtype=dtype,
             )
             if config.use_controller
             else None
@@ -132,7 +150,9 @@ class DualRealModel(nn.Module):
         self._weights: tuple[Any, Any] | None = None
 
     @classmethod
-    def for_transformer(cls, transformer: nn.Module, config: DualRealConfig, **kwargs: Any) -> DualRealModel:
+    def for_transformer(
+        cls, transformer: nn.Module, config: DualRealConfig, **kwargs: Any
+    ) -> DualRealModel:
         return cls(**transformer_dims(transformer), config=config, **kwargs)
 
     # ---- parameters -----------------------------------------------------------------------
@@ -164,27 +184,44 @@ class DualRealModel(nn.Module):
         """Register the hooks on ``transformer`` (a ``CogVideoXTransformer3DModel``)."""
         if self.attached:
             raise RuntimeError("DualRealModel is already attached; detach() first")
+        if _ATTACHED.get(transformer) is not None:
+            raise RuntimeError(
+                "dualreal: another DualReal method is attached to this transformer; call its teardown() first"
+            )
         dims = transformer_dims(transformer)
         expected = {"num_blocks": self.num_blocks, "dim": self.dim, "time_dim": self.time_dim}
         if dims != expected:
-            raise ConfigError(f"dualreal: adapters built for {expected} cannot attach to a transformer with {dims}")
+            raise ConfigError(
+                f"dualreal: adapters built for {expected} cannot attach to a transformer with {dims}"
+            )
         for name in ("time_embedding", "patch_embed", "transformer_blocks"):
             if not hasattr(transformer, name):
-                raise ConfigError(f"dualreal: {type(transformer).__name__} has no {name!r}; expected a CogVideoX transformer")
+                raise ConfigError(
+                    f"dualreal: {type(transformer).__name__} has no {name!r}; expected a CogVideoX transformer"
+                )
         handles = [
             transformer.time_embedding.register_forward_hook(self._on_time_embedding),
             transformer.patch_embed.register_forward_hook(self._on_patch_embed),
         ]
         for i, block in enumerate(transformer.transformer_blocks):
-            handles.append(block.attn1.register_forward_hook(functools.partial(self._on_attention, i), with_kwargs=True))
-            handles.append(block.ff.register_forward_hook(functools.partial(self._on_feed_forward, i)))
+            handles.append(
+                block.attn1.register_forward_hook(
+                    functools.partial(self._on_attention, i), with_kwargs=True
+                )
+            )
+            handles.append(
+                block.ff.register_forward_hook(functools.partial(self._on_feed_forward, i))
+            )
         self._handles = handles
         self._transformer = transformer
+        _ATTACHED[transformer] = self
 
     def detach(self) -> None:
         """Remove every hook; the transformer computes exactly as before :meth:`attach`."""
         for handle in self._handles:
             handle.remove()
+        if self._transformer is not None and _ATTACHED.get(self._transformer) is self:
+            del _ATTACHED[self._transformer]
         self._handles = []
         self._transformer = None
         self._temb = None
@@ -196,7 +233,9 @@ class DualRealModel(nn.Module):
         if self.controller is None:
             return tuple(float(w) for w in self.config.fixed_weights)
         if t_emb is None:
-            raise RuntimeError("dualreal: the time embedding did not run before the patch embedding")
+            raise RuntimeError(
+                "dualreal: the time embedding did not run before the patch embedding"
+            )
         return self.controller.weights(t_emb, tokens)
 
     def _on_time_embedding(self, module: nn.Module, args: Any, output: torch.Tensor) -> None:
@@ -215,12 +254,16 @@ class DualRealModel(nn.Module):
     def block_weights(self, index: int) -> tuple[Any, Any]:
         """``(w_id, w_m)`` of block ``index`` for the current forward; ``None`` = switched off."""
         if self._weights is None:
-            raise RuntimeError("dualreal: a transformer block ran before the patch embedding of this forward")
+            raise RuntimeError(
+                "dualreal: a transformer block ran before the patch embedding of this forward"
+            )
         g = self.groups[index]
         pair = tuple(w[:, g] if isinstance(w, torch.Tensor) else w for w in self._weights)
         return tuple(w if on else None for w, on in zip(pair, self.active, strict=True))
 
-    def _on_attention(self, index: int, module: nn.Module, args: Any, kwargs: dict, output: Any) -> Any:
+    def _on_attention(
+        self, index: int, module: nn.Module, args: Any, kwargs: dict, output: Any
+    ) -> Any:
         hidden = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
         encoder = kwargs.get("encoder_hidden_states")
         if encoder is None and len(args) > 1:
@@ -233,6 +276,10 @@ class DualRealModel(nn.Module):
             attn_encoder + place(encoder, weights, cond, lam),
         )
 
-    def _on_feed_forward(self, index: int, module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor:
+    def _on_feed_forward(
+        self, index: int, module: nn.Module, args: Any, output: torch.Tensor
+    ) -> torch.Tensor:
         place = self.blocks[index].ff
-        return output + place(args[0], self.block_weights(index), self.condition, self.config.cond_scale)
+        return output + place(
+            args[0], self.block_weights(index), self.condition, self.config.cond_scale
+        )

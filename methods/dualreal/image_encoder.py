@@ -1,0 +1,201 @@
+"""The image encoder that gives the motion adapters their condition ``c``.
+
+DualReal conditions its motion adapters on an OpenCLIP ViT-H-14 image embedding
+(``model.encode_image``, 1,024-d, *not* L2-normalised; wenc-k/DualReal ``train/src/clip.py``
+loads ``laion/CLIP-ViT-H-14-laion2B-s32B-b79K``'s ``open_clip_pytorch_model.bin``).
+
+One preprocessing is used for training and generation (the authors' code differs between
+the two: [-1, 1] scaling of a 224x224 stretched frame in training, CLIP normalisation at
+inference; we do not reproduce that): resize the shorter side to the encoder's input size
+(bicubic, antialiased), centre-crop, normalise with the encoder's mean and std, as
+open_clip's own eval transform does.
+
+Encoders are injectable: anything with ``embed_dim`` and ``__call__(images) -> (B, D)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dualreal_bench.errors import WeightsError
+
+from .config import OPENCLIP_VIT_H14_REPO
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ImageEncoder",
+    "OpenCLIPImageEncoder",
+    "load_image_encoder",
+    "load_openclip_vit_h14",
+    "preprocess_images",
+    "tiny_image_encoder",
+]
+
+#: OpenAI CLIP normalisation, which open_clip's ViT-H-14 (laion2b_s32b_b79k) uses too
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+#: file names of the open_clip checkpoint in its Hugging Face repository
+OPENCLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+
+
+class ImageEncoder(Protocol):
+    """Maps uint8 ``(H, W, 3)`` RGB images to float32 embeddings ``(B, embed_dim)`` on the CPU."""
+
+    embed_dim: int
+
+    def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor: ...
+
+
+def preprocess_images(
+    images: Sequence[np.ndarray],
+    size: int,
+    mean: Sequence[float] = CLIP_MEAN,
+    std: Sequence[float] = CLIP_STD,
+) -> torch.Tensor:
+    """uint8 ``(H, W, 3)`` images -> float32 ``(B, 3, size, size)``: resize the shorter side,
+    centre-crop, normalise."""
+    out = []
+    for image in images:
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
+            raise ValueError(f"expected uint8 (H, W, 3) images, got {image.dtype} {image.shape}")
+        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0
+        h, w = x.shape[-2:]
+        scale = size / min(h, w)
+        nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+        if (nh, nw) != (h, w):
+            x = F.interpolate(x, size=(nh, nw), mode="bicubic", antialias=True, align_corners=False)
+        top, left = (nh - size) // 2, (nw - size) // 2
+        x = x[..., top : top + size, left : left + size].clamp(0, 1)
+        out.append(x[0])
+    x = torch.stack(out)
+    m = torch.tensor(mean, dtype=x.dtype).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x - m) / s
+
+
+class OpenCLIPImageEncoder:
+    """``open_clip`` model -> ``encode_image`` embeddings (unnormalised), frozen, eval mode."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        name: str,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        self.model = model.to(device=device, dtype=dtype).eval().requires_grad_(False)
+        self.name = name
+        self.device = torch.device(device)
+        self.dtype = dtype
+        size = model.visual.image_size
+        self.image_size = int(size[0] if isinstance(size, tuple | list) else size)
+        cfg = getattr(model.visual, "preprocess_cfg", {}) or {}
+        self.mean = tuple(cfg.get("mean", CLIP_MEAN))
+        self.std = tuple(cfg.get("std", CLIP_STD))
+        self.embed_dim = int(model.visual.output_dim)
+
+    @torch.no_grad()
+    def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        x = preprocess_images(images, self.image_size, self.mean, self.std)
+        emb = self.model.encode_image(x.to(self.device, self.dtype), normalize=False)
+        return emb.float().cpu()
+
+
+def tiny_image_encoder(embed_dim: int = 1024, seed: int = 0) -> OpenCLIPImageEncoder:
+    """A random-init open_clip CLIP of toy size (same ViT architecture), seeded, for tests and
+    the tiny profile. Its ``encode_image`` gives ``embed_dim``-d embeddings of 32x32 inputs."""
+    import open_clip
+    from open_clip.model import CLIPTextCfg, CLIPVisionCfg
+
+    vision = CLIPVisionCfg(layers=2, width=32, head_width=16, patch_size=8, image_size=32)
+    text = CLIPTextCfg(context_length=8, vocab_size=64, width=16, heads=2, layers=1)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = open_clip.model.CLIP(embed_dim=embed_dim, vision_cfg=vision, text_cfg=text)
+    return OpenCLIPImageEncoder(model, name="tiny-open-clip")
+
+
+def _find_openclip_checkpoint(path: str) -> Path:
+    if path:
+        p = Path(path).expanduser()
+        if p.is_dir():
+            for name in OPENCLIP_FILES:
+                if (p / name).is_file():
+                    return p / name
+            raise WeightsError(
+                f"{p}: no {' or '.join(OPENCLIP_FILES)} in this directory (OpenCLIP ViT-H-14)"
+            )
+        if not p.is_file():
+            raise WeightsError(f"{p}: OpenCLIP ViT-H-14 checkpoint not found (image_encoder_path)")
+        return p
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - a dependency of diffusers
+        try_to_load_from_cache = None
+    if try_to_load_from_cache is not None:
+        for name in OPENCLIP_FILES:
+            found = try_to_load_from_cache(OPENCLIP_VIT_H14_REPO, name)
+            if isinstance(found, str) and Path(found).is_file():
+                return Path(found)
+    raise WeightsError(
+        f"OpenCLIP ViT-H-14 weights ({OPENCLIP_VIT_H14_REPO}, open_clip_pytorch_model.bin) are not in the "
+        f"Hugging Face cache; fetch them with `huggingface-cli download {OPENCLIP_VIT_H14_REPO} "
+        "open_clip_pytorch_model.bin` or pass --set image_encoder_path=/path/to/open_clip_pytorch_model.bin"
+    )
+
+
+def load_openclip_vit_h14(
+    path: str = "", *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+) -> OpenCLIPImageEncoder:
+    """The authors' image encoder from a local checkpoint or the HF cache (never downloaded)."""
+    import open_clip
+
+    checkpoint = _find_openclip_checkpoint(path)
+    try:
+        model = open_clip.create_model(
+            "ViT-H-14", pretrained=str(checkpoint), require_pretrained=True
+        )
+    except (RuntimeError, OSError, KeyError, ValueError) as exc:
+        raise WeightsError(f"{checkpoint}: cannot load as OpenCLIP ViT-H-14 ({exc})") from None
+    logger.info("image encoder: OpenCLIP ViT-H-14 from %s", checkpoint)
+    return OpenCLIPImageEncoder(model, name="open_clip:ViT-H-14", device=device, dtype=dtype)
+
+
+def load_image_encoder(
+    kind: str,
+    *,
+    profile: str,
+    cond_dim: int,
+    path: str = "",
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    seed: int = 0,
+) -> OpenCLIPImageEncoder:
+    """Resolve the config's ``image_encoder`` ("auto", "tiny", "ViT-H-14") for a backbone profile.
+
+    "auto" is the tiny encoder on the tiny profile (random weights throughout) and the
+    authors' ViT-H-14 on real profiles. The encoder's width must equal ``cond_dim``.
+    """
+    if kind == "auto":
+        kind = "tiny" if profile == "tiny" else "ViT-H-14"
+    if kind == "tiny":
+        encoder = tiny_image_encoder(cond_dim, seed=seed)
+    elif kind == "ViT-H-14":
+        encoder = load_openclip_vit_h14(path, device=device, dtype=dtype)
+    else:
+        raise WeightsError(f"unknown image encoder {kind!r}; choose auto, tiny or ViT-H-14")
+    if encoder.embed_dim != cond_dim:
+        raise WeightsError(
+            f"image encoder {encoder.name} gives {encoder.embed_dim}-d embeddings but cond_dim={cond_dim}"
+        )
+    return encoder

@@ -1,0 +1,310 @@
+"""``dualreal``: the DualReal method behind the benchmark's :class:`Method` interface."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from dualreal_bench.errors import ConfigError, WeightsError
+from dualreal_bench.method import Method
+
+from .config import DualRealConfig
+from .model import DualRealModel
+from .training import prepare_training_data, train_model
+
+if TYPE_CHECKING:
+    from dualreal_bench.backbone import Backbone
+    from dualreal_bench.spec import Case
+
+    from .image_encoder import ImageEncoder
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DualRealMethod"]
+
+#: state-dict key of the generation condition (the identity's first image embedding)
+REFERENCE_KEY = "condition.reference_embedding"
+
+
+class DualRealMethod(Method):
+    """DualReal (ICCV 2025): dual-aware adapters on every DiT block, the StageBlender
+    controller, and gradient-masked joint identity/motion training.
+
+    Construction attaches the adapters to ``backbone.transformer`` by hooks (the backbone's
+    weights stay frozen and untouched); :meth:`teardown` removes them.
+
+    Args:
+        backbone: the shared backbone.
+        config: a :class:`DualRealConfig` (defaults: the paper's).
+        image_encoder: the encoder of the motion condition ``c`` (anything with
+            ``embed_dim`` and ``__call__(images) -> (B, cond_dim)``); default: resolved from
+            ``config.image_encoder`` when :meth:`train` first needs it.
+    """
+
+    name = "dualreal"
+    config_class = DualRealConfig
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        config: DualRealConfig | None = None,
+        *,
+        image_encoder: ImageEncoder | None = None,
+        zero_init_up: bool = True,
+    ) -> None:
+        super().__init__(backbone, config)
+        self.config: DualRealConfig
+        transformer = backbone.transformer
+        param_device = next(transformer.parameters()).device
+        device = param_device if param_device.type == "meta" else backbone.device
+        self.model = DualRealModel.for_transformer(
+            transformer, self.config, zero_init_up=zero_init_up, device=device, dtype=torch.float32
+        )
+        self.model.attach(transformer)
+        self.reference_embedding: torch.Tensor | None = None  # (1, cond_dim)
+        self.image_encoder = image_encoder
+        self._trained = False
+        self._extras: list[dict[str, np.ndarray]] = []
+        self.training_data = None  # the last TrainingData (for inspection)
+
+    # ---- components ---------------------------------------------------------------------
+    @property
+    def num_groups(self) -> int:
+        return self.model.num_groups
+
+    def parameter_groups(self) -> dict[str, list[torch.nn.Parameter]]:
+        """Learned parameters by component: identity adapters, motion adapters (with their
+        W_cond), controller."""
+        return self.model.parameter_groups()
+
+    def auxiliary_models(self) -> dict[str, int]:
+        """Frozen helper models DualReal loads (for ``inspect``): the condition image encoder,
+        needed only while preparing the training data and freed before the loop."""
+        if not self.config.motion_condition:
+            return {}
+        kind = self.config.image_encoder
+        if kind == "tiny" or (kind == "auto" and self.backbone.config.profile == "tiny"):
+            return {
+                "image encoder (tiny open_clip, visual tower)": _meta_visual_count(
+                    None, self.config.cond_dim
+                )
+            }
+        return {
+            "image encoder (OpenCLIP ViT-H-14, visual tower)": _meta_visual_count(
+                "ViT-H-14", self.config.cond_dim
+            )
+        }
+
+    @contextlib.contextmanager
+    def inspection_context(self, batch_size: int) -> Iterator[None]:
+        """A motion step's forward for shape-only inspection: conditioned motion adapters."""
+        if self.config.motion_condition:
+            device = next(self.model.parameters()).device
+            self.model.condition = torch.zeros(batch_size, self.config.cond_dim, device=device)
+        try:
+            yield
+        finally:
+            self.model.condition = None
+
+    def _image_encoder(self) -> ImageEncoder | None:
+        if not self.config.motion_condition:
+            return None
+        if self.image_encoder is None:
+            from .image_encoder import load_image_encoder
+
+            self.image_encoder = load_image_encoder(
+                self.config.image_encoder,
+                profile=self.backbone.config.profile,
+                cond_dim=self.config.cond_dim,
+                path=self.config.image_encoder_path,
+                device=self.backbone.device,
+                dtype=self.backbone.dtype,
+                seed=self.config.seed,
+            )
+        return self.image_encoder
+
+    # ---- Method contract ----------------------------------------------------------------
+    def train(self, case: Case) -> dict[str, Any]:
+        """Jointly learn ``case.identity`` and ``case.motion`` (see :mod:`.training`)."""
+        if self._trained:
+            raise ConfigError("dualreal: train() may be called once per method instance")
+        injected = self.image_encoder is not None
+        data = prepare_training_data(
+            self.backbone, case, self.config, self._image_encoder(), seed=self.config.seed
+        )
+        if not injected:
+            self.image_encoder = (
+                None  # only the embeddings are needed from here on: free the encoder
+            )
+        self.training_data = data
+        if data.reference_embedding is not None:
+            self.reference_embedding = data.reference_embedding.detach().float().cpu()
+
+        def progress(step: int, total: int, info: dict[str, Any]) -> None:
+            self.report_progress("train dualreal", step, total, **info)
+
+        stats = train_model(
+            self.model, self.backbone, data, self.config, seed=self.config.seed, progress=progress
+        )
+        self._trained = True
+        stats.update(
+            {
+                "num_groups": self.num_groups,
+                "controller": self.config.use_controller,
+                "identity_prompt": data.identity_prompt,
+                "motion_prompt": data.motion_prompt,
+                "condition_frames": data.condition_frames,
+                "trainable_parameters": {
+                    k: sum(p.numel() for p in v) for k, v in self.parameter_groups().items()
+                },
+            }
+        )
+        return stats
+
+    def generate(self, prompts: Sequence[str], seed: int) -> list[np.ndarray]:
+        """One video per prompt with the adapters and the controller active at every step.
+
+        Prompts go to the text encoder as written (the subject as ``"<class> *"``, as the
+        authors' evaluation prompts do and as identity steps are captioned). The motion
+        adapters are conditioned on the identity's first reference image (both CFG branches).
+        The controller's ``w_id`` of every step is kept for :meth:`generation_extras`.
+        """
+        if self.config.motion_condition and self.reference_embedding is None:
+            raise ConfigError(
+                "dualreal: nothing learned yet; call train(case) or load(dir) before generate()"
+            )
+        model = self.model
+        if self.reference_embedding is not None:
+            model.condition = self.reference_embedding.to(self.backbone.device)
+        model.active = (True, True)
+        model.eval()
+        videos: list[np.ndarray] = []
+        extras: list[dict[str, np.ndarray]] = []
+        try:
+            for prompt in prompts:
+                timesteps: list[int] = []
+
+                def on_step(
+                    pipe: Any, i: int, t: Any, tensors: dict[str, Any], _ts: list[int] = timesteps
+                ) -> dict:
+                    _ts.append(int(t))
+                    return {}
+
+                model.trace = []
+                with torch.no_grad():
+                    videos.extend(
+                        self.backbone.sample([prompt], seed, callback_on_step_end=on_step)
+                    )
+                extras.append(_trace_extras(model.trace, timesteps))
+        finally:
+            model.trace = None
+            model.condition = None
+        self._extras = extras
+        return videos
+
+    def generation_extras(self) -> list[dict[str, np.ndarray]]:
+        """Per video of the last :meth:`generate`:
+
+        * ``controller_w_id``: ``(num_steps, n)`` float32, the identity weight of each group at
+          each denoising step for the conditional (prompted) branch: the paper's Figure 7;
+        * ``controller_w_id_uncond``: the same for the unconditional branch of classifier-free
+          guidance (absent without guidance);
+        * ``controller_timesteps``: ``(num_steps,)`` the scheduler's timestep of each step.
+
+        ``w_m = controller_scale - w_id``. Without the controller the arrays hold the fixed weight.
+        """
+        return list(self._extras)
+
+    def teardown(self) -> None:
+        """Remove the hooks: the backbone computes as if DualReal had never been attached."""
+        self.model.detach()
+
+    def describe(self) -> dict[str, Any]:
+        info = super().describe()
+        info["resolved"] = {"num_groups": self.num_groups, "controller": self.config.use_controller}
+        return info
+
+    # ---- state --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Adapters and controller (``blocks.<i>.<attn|ff>.<identity|motion>.<down|up|cond>.*``,
+        ``controller.*``) plus the generation condition."""
+        state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+        if self.reference_embedding is not None:
+            state[REFERENCE_KEY] = self.reference_embedding.detach().cpu()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Load what :meth:`state_dict` gave; names, shapes and values are checked first
+        (:class:`WeightsError` naming the offending tensors), nothing is changed on failure."""
+        expected = {k: tuple(v.shape) for k, v in self.model.state_dict().items()}
+        if self.config.motion_condition:
+            expected[REFERENCE_KEY] = (1, self.config.cond_dim)
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        if missing or unexpected:
+            parts = []
+            if missing:
+                parts.append(
+                    f"missing {len(missing)} tensor(s) ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})"
+                )
+            if unexpected:
+                parts.append(
+                    f"unexpected {len(unexpected)} ({', '.join(unexpected[:3])}{', ...' if len(unexpected) > 3 else ''})"
+                )
+            raise WeightsError(
+                f"dualreal state does not fit this config/backbone: {'; '.join(parts)}"
+            )
+        for key, shape in expected.items():
+            tensor = state[key]
+            if not isinstance(tensor, torch.Tensor):
+                raise WeightsError(f"dualreal state: {key!r} is not a tensor")
+            if tuple(tensor.shape) != shape:
+                raise WeightsError(
+                    f"dualreal state: {key!r} has shape {tuple(tensor.shape)}, expected {shape}"
+                )
+            if not tensor.is_floating_point():
+                raise WeightsError(
+                    f"dualreal state: {key!r} has dtype {tensor.dtype}, expected floating point"
+                )
+            if not bool(torch.isfinite(tensor).all()):
+                raise WeightsError(f"dualreal state: {key!r} holds NaN or Inf values")
+        model_state = {k: v for k, v in state.items() if k != REFERENCE_KEY}
+        self.model.load_state_dict(model_state, strict=True)
+        if REFERENCE_KEY in state:
+            self.reference_embedding = state[REFERENCE_KEY].detach().float().cpu().clone()
+        self._trained = True
+
+
+def _trace_extras(trace: list[torch.Tensor], timesteps: list[int]) -> dict[str, np.ndarray]:
+    """Per-forward ``w_id`` ``(B, n)`` -> the arrays :meth:`DualRealMethod.generation_extras` documents.
+
+    CogVideoXPipeline batches ``[unconditional, conditional]`` under guidance, so the last row
+    of each forward is the prompted branch.
+    """
+    if not trace:
+        return {}
+    stacked = torch.stack(trace).numpy().astype(np.float32)  # (steps, B, n)
+    out = {"controller_w_id": np.ascontiguousarray(stacked[:, -1, :])}
+    if stacked.shape[1] == 2:
+        out["controller_w_id_uncond"] = np.ascontiguousarray(stacked[:, 0, :])
+    if timesteps:
+        out["controller_timesteps"] = np.asarray(timesteps, dtype=np.int64)
+    return out
+
+
+def _meta_visual_count(name: str | None, cond_dim: int) -> int:
+    """Parameters of an open_clip visual tower, counted on the meta device."""
+    import open_clip
+
+    if name is None:
+        from .image_encoder import tiny_image_encoder
+
+        return sum(p.numel() for p in tiny_image_encoder(cond_dim).model.visual.parameters())
+    with torch.device("meta"):
+        model = open_clip.model.CLIP(**open_clip.get_model_config(name))
+    return sum(p.numel() for p in model.visual.parameters())
