@@ -145,7 +145,8 @@ class DualRealModel(nn.Module):
         self.active: tuple[bool, bool] = (True, True)
         self.trace: list[torch.Tensor] | None = None
         self._handles: list[Any] = []
-        self._transformer: nn.Module | None = None
+        # a weak reference: assigning the transformer itself would register it as a submodule
+        self._transformer_ref: weakref.ref | None = None
         self._temb: torch.Tensor | None = None
         self._weights: tuple[Any, Any] | None = None
 
@@ -177,8 +178,13 @@ class DualRealModel(nn.Module):
 
     # ---- attachment -----------------------------------------------------------------------
     @property
+    def transformer(self) -> nn.Module | None:
+        """The transformer the hooks are on, or ``None``."""
+        return self._transformer_ref() if self._transformer_ref is not None else None
+
+    @property
     def attached(self) -> bool:
-        return self._transformer is not None
+        return self.transformer is not None
 
     def attach(self, transformer: nn.Module) -> None:
         """Register the hooks on ``transformer`` (a ``CogVideoXTransformer3DModel``)."""
@@ -213,17 +219,18 @@ class DualRealModel(nn.Module):
                 block.ff.register_forward_hook(functools.partial(self._on_feed_forward, i))
             )
         self._handles = handles
-        self._transformer = transformer
+        self._transformer_ref = weakref.ref(transformer)
         _ATTACHED[transformer] = self
 
     def detach(self) -> None:
         """Remove every hook; the transformer computes exactly as before :meth:`attach`."""
         for handle in self._handles:
             handle.remove()
-        if self._transformer is not None and _ATTACHED.get(self._transformer) is self:
-            del _ATTACHED[self._transformer]
+        transformer = self.transformer
+        if transformer is not None and _ATTACHED.get(transformer) is self:
+            del _ATTACHED[transformer]
         self._handles = []
-        self._transformer = None
+        self._transformer_ref = None
         self._temb = None
         self._weights = None
 
