@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, DataError, RegistryError
+from .errors import ConfigError, DataError
 from .store import ResultStore, read_json
 
 logger = logging.getLogger(__name__)
@@ -66,26 +66,12 @@ class MetricMeta:
 
 
 def metric_meta(field: str) -> MetricMeta:
-    """Label and direction of ``field`` from the metric registry (``dualreal_bench.metrics``).
+    """Label and direction of ``field`` from the metric registry (:func:`dualreal_bench.metrics.get_metric`,
+    which raises RegistryError with a "did you mean" for an unknown name)."""
+    from .metrics import get_metric
 
-    The single place that knows the registry's shape: ``METRIC_INFO[name]`` holding an
-    object (or mapping) with ``label`` and ``higher_is_better``.
-    """
-    from . import metrics
-
-    info = getattr(metrics, "METRIC_INFO", None)
-    if info is None:
-        raise RegistryError(
-            "dualreal_bench.metrics has no METRIC_INFO registry (metric labels and directions)"
-        )
-    if field not in info:
-        raise RegistryError(
-            f"metric {field!r} is not in dualreal_bench.metrics.METRIC_INFO "
-            f"(known: {', '.join(sorted(info))})"
-        )
-    obj = info[field]
-    get = obj.get if isinstance(obj, Mapping) else lambda k, d=None: getattr(obj, k, d)
-    return MetricMeta(str(get("label", field) or field), get("higher_is_better", None))
+    spec = get_metric(field)
+    return MetricMeta(spec.label, spec.higher_is_better)
 
 
 # ---- tables -------------------------------------------------------------------------------
@@ -121,10 +107,11 @@ def metric_columns() -> list[Column]:
         if f in PAIRED_FIELDS:
             dev = PAIRED_FIELDS[f]
             dmeta = metric_meta(dev)
+            short = dmeta.label.removeprefix(meta.label + " ")  # "DD" + "DD dev." -> "DD (dev.)"
             cols.append(
                 Column(
                     f,
-                    f"{meta.label} ({dmeta.label})",
+                    f"{meta.label} ({short})",
                     dmeta.higher_is_better,
                     paren=dev,
                     rank_by=dev,

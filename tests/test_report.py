@@ -7,12 +7,11 @@ import csv
 import io
 import json
 import re
-import types
 
 import numpy as np
 import pytest
 
-from dualreal_bench import metrics as metrics_module
+from dualreal_bench.metrics import METRIC_FIELDS
 from dualreal_bench.report import (
     aggregate,
     build_report,
@@ -25,31 +24,7 @@ from dualreal_bench.report import (
 )
 from dualreal_bench.store import ResultStore, atomic_write_json
 
-# Labels and directions used when dualreal_bench.metrics has no registry yet (it is written
-# concurrently); once it has one, the tests use the real one.
-_STANDIN = {
-    "clip_t": ("CLIP-T", True),
-    "clip_i": ("CLIP-I", True),
-    "dino_i": ("DINO-I", True),
-    "temporal_flickering": ("T. Flick.", True),
-    "temporal_consistency": ("T. Cons.", True),
-    "motion_smoothness": ("Motion Smooth.", True),
-    "dynamic_degree": ("Dynamic Degree", None),
-    "dynamic_degree_dev": ("DD dev.", False),
-    "dynamic_degree_bool": ("DD (bool)", True),
-}
-FIELDS = tuple(_STANDIN)
-
-
-@pytest.fixture(autouse=True)
-def metric_registry(monkeypatch):
-    if not hasattr(metrics_module, "METRIC_INFO"):
-        info = {
-            k: types.SimpleNamespace(label=a, higher_is_better=b) for k, (a, b) in _STANDIN.items()
-        }
-        monkeypatch.setattr(metrics_module, "METRIC_INFO", info, raising=False)
-    if not hasattr(metrics_module, "METRIC_FIELDS"):
-        monkeypatch.setattr(metrics_module, "METRIC_FIELDS", FIELDS, raising=False)
+FIELDS = METRIC_FIELDS
 
 
 # ---- a synthetic store written in the runner's layout -------------------------------------------
