@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from diffusers import CogVideoXTransformer3DModel
 from diffusers.models.embeddings import get_3d_rotary_pos_embed
-
-from dualreal_bench.errors import ConfigError
 from dualreal_bench.methods.adapters_common import BottleneckAdapter, mix_adapters
 from dualreal_bench.methods.dualreal import DualRealConfig, DualRealModel
 from dualreal_bench.methods.dualreal.controller import StageBlenderController, block_groups
+
+from dualreal_bench.errors import ConfigError
 
 COND_DIM = 8
 TEXT_LEN = 16
@@ -90,13 +90,19 @@ def naive_controller(ctrl: StageBlenderController, t_emb, tokens):
     mu, var = c.mean(-1, keepdim=True), c.var(-1, unbiased=False, keepdim=True)
     ln = (c - mu) / torch.sqrt(var + 1e-5) * ctrl.norm.weight + ctrl.norm.bias
     f = ln * (1 + scale) + shift
-    f = lin(F.gelu(lin(f, ctrl.fuse_up.weight, ctrl.fuse_up.bias), approximate="tanh"), ctrl.fuse_down.weight, ctrl.fuse_down.bias)
+    f = lin(
+        F.gelu(lin(f, ctrl.fuse_up.weight, ctrl.fuse_up.bias), approximate="tanh"),
+        ctrl.fuse_down.weight,
+        ctrl.fuse_down.bias,
+    )
     f = f + gate * c
     h = F.relu(lin(F.relu(f), ctrl.head_hidden.weight, ctrl.head_hidden.bias))
     return torch.sigmoid(lin(h, ctrl.head_out.weight, ctrl.head_out.bias)) * ctrl.scale
 
 
-def reference_forward(t, model: DualRealModel, latents, text, timesteps, rotary, cond, *, skip_terms_only=False):
+def reference_forward(
+    t, model: DualRealModel, latents, text, timesteps, rotary, cond, *, skip_terms_only=False
+):
     """diffusers' CogVideoXTransformer3DModel.forward (CogVideoX 1.0), with the adapters added
     the authors' way: on the concatenated [text, visual] normalised tokens, added to the
     attention / FF output before the gates. ``skip_terms_only``: add (w_id + w_m) * x only."""
@@ -124,7 +130,9 @@ def reference_forward(t, model: DualRealModel, latents, text, timesteps, rotary,
     for i, block in enumerate(t.transformer_blocks):
         g = i // per_group
         n_h, n_e, gate, e_gate = block.norm1(hid, enc, emb)
-        a_h, a_e = block.attn1(hidden_states=n_h, encoder_hidden_states=n_e, image_rotary_emb=rotary)
+        a_h, a_e = block.attn1(
+            hidden_states=n_h, encoder_hidden_states=n_e, image_rotary_emb=rotary
+        )
         delta = adapters(model.blocks[i].attn, torch.cat([n_e, n_h], dim=1), g)
         a_e, a_h = a_e + delta[:, :n_text], a_h + delta[:, n_text:]
         hid, enc = hid + gate * a_h, enc + e_gate * a_e
@@ -148,9 +156,13 @@ def test_bottleneck_adapter_is_eq1_and_starts_as_skip():
     assert torch.equal(BottleneckAdapter(12, 4, 6, skip=False)(x, c), torch.zeros_like(x))
     a = BottleneckAdapter(12, 4, 6, zero_init_up=False)
     x_cond = x + 0.7 * (c @ a.cond.weight.T + a.cond.bias)[:, None, :]
-    expected = F.gelu(x_cond @ a.down.weight.T + a.down.bias) @ a.up.weight.T + a.up.bias + x  # skip adds x, not x'
+    expected = (
+        F.gelu(x_cond @ a.down.weight.T + a.down.bias) @ a.up.weight.T + a.up.bias + x
+    )  # skip adds x, not x'
     torch.testing.assert_close(a(x, c, 0.7), expected)
-    torch.testing.assert_close(a(x, None), F.gelu(x @ a.down.weight.T + a.down.bias) @ a.up.weight.T + a.up.bias + x)
+    torch.testing.assert_close(
+        a(x, None), F.gelu(x @ a.down.weight.T + a.down.bias) @ a.up.weight.T + a.up.bias + x
+    )
 
 
 def test_fused_mix_equals_naive_weighted_sum():
@@ -195,7 +207,9 @@ def test_num_groups_must_divide_the_blocks_on_attachment():
     t = tiny_transformer(num_layers=2)
     with pytest.raises(ConfigError, match=r"num_groups=7 does not divide the backbone's 2"):
         DualRealModel.for_transformer(t, DualRealConfig(num_groups=7))
-    assert DualRealModel.for_transformer(t, DualRealConfig()).num_groups == 2  # unset: largest divisor <= 7
+    assert (
+        DualRealModel.for_transformer(t, DualRealConfig()).num_groups == 2
+    )  # unset: largest divisor <= 7
     assert DualRealModel.for_transformer(tiny_transformer(6), DualRealConfig()).num_groups == 6
 
 
@@ -220,7 +234,9 @@ def test_untrained_without_skip_is_exactly_the_base_model():
     args = inputs()
     with torch.no_grad():
         base = run(t, *args)
-        model = DualRealModel.for_transformer(t, DualRealConfig(adapter_skip=False, cond_dim=COND_DIM))
+        model = DualRealModel.for_transformer(
+            t, DualRealConfig(adapter_skip=False, cond_dim=COND_DIM)
+        )
         model.attach(t)
         model.condition = torch.randn(1, COND_DIM)
         assert torch.equal(run(t, *args), base)
@@ -240,7 +256,9 @@ def test_untrained_with_skip_adds_the_weighted_inputs():
         model.condition = cond
         out = run(t, *args)
         model.detach()
-    assert (out - base).abs().max() > 1e-3  # the skip makes an untrained method differ from the base
+    assert (
+        out - base
+    ).abs().max() > 1e-3  # the skip makes an untrained method differ from the base
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -272,7 +290,9 @@ def test_condition_reaches_only_the_motion_adapters():
     args = inputs()
     model = DualRealModel.for_transformer(t, DualRealConfig(cond_dim=COND_DIM), zero_init_up=False)
     randomize(model)
-    assert all(b.attn.identity.cond is None and b.attn.motion.cond is not None for b in model.blocks)
+    assert all(
+        b.attn.identity.cond is None and b.attn.motion.cond is not None for b in model.blocks
+    )
     model.attach(t)
     with torch.no_grad():
         model.active = (True, False)  # identity adapters only: the condition must not matter
@@ -320,17 +340,38 @@ def test_attach_checks_and_detach_restores():
     other.detach()
     with pytest.raises(ConfigError, match="cannot attach"):
         DualRealModel.for_transformer(tiny_transformer(4), DualRealConfig(num_groups=1)).attach(t)
-    assert not any(block.attn1._forward_hooks or block.ff._forward_hooks for block in t.transformer_blocks)
+    assert not any(
+        block.attn1._forward_hooks or block.ff._forward_hooks for block in t.transformer_blocks
+    )
 
 
 # ---- the config --------------------------------------------------------------------------------
 def test_config_overrides_from_the_command_line():
     cfg = DualRealConfig().with_overrides(
-        ["controller=false", "num_groups=42", "adapter_skip=false", "motion_ratio=0.3",
-         "p_image_zero=0.2", "adapter_dim=32", "cond_scale=0.5", "dual_aware=true", "fixed_weights=0.05,0.15"]
+        [
+            "controller=false",
+            "num_groups=42",
+            "adapter_skip=false",
+            "motion_ratio=0.3",
+            "p_image_zero=0.2",
+            "adapter_dim=32",
+            "cond_scale=0.5",
+            "dual_aware=true",
+            "fixed_weights=0.05,0.15",
+        ]
     )
-    assert (cfg.controller, cfg.num_groups, cfg.adapter_skip, cfg.motion_ratio) == (False, 42, False, 0.3)
-    assert (cfg.p_image_zero, cfg.adapter_dim, cfg.cond_scale, cfg.fixed_weights) == (0.2, 32, 0.5, (0.05, 0.15))
+    assert (cfg.controller, cfg.num_groups, cfg.adapter_skip, cfg.motion_ratio) == (
+        False,
+        42,
+        False,
+        0.3,
+    )
+    assert (cfg.p_image_zero, cfg.adapter_dim, cfg.cond_scale, cfg.fixed_weights) == (
+        0.2,
+        32,
+        0.5,
+        (0.05, 0.15),
+    )
     assert not cfg.use_controller
     assert not DualRealConfig(dual_aware=False).use_controller and DualRealConfig().use_controller
     assert DualRealConfig.from_dict(cfg.to_dict()) == cfg

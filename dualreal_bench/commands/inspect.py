@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 from collections.abc import Iterator, Sequence
@@ -109,6 +110,7 @@ def _meta_count(build) -> int:
         return sum(p.numel() for p in build().parameters())
 
 
+@functools.lru_cache(maxsize=8)
 def frozen_helper_counts(profile: str) -> dict[str, int]:
     """Parameter counts of the backbone's text encoder and VAE (built on meta)."""
     from diffusers import AutoencoderKLCogVideoX
@@ -345,7 +347,7 @@ def inspect_method(
             "frozen_transformer_parameters": frozen,
             "transformer_blocks": len(backbone.transformer.transformer_blocks),
         }
-        helpers = frozen_helper_counts(backbone.config.profile)
+        helpers = dict(frozen_helper_counts(backbone.config.profile))
         result["frozen_helper_parameters"] = helpers
         aux = method.auxiliary_models() if hasattr(method, "auxiliary_models") else {}
         if aux:
