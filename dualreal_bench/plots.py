@@ -259,6 +259,7 @@ def plot_controller_curves(
     if not traces:
         raise ValueError("no controller traces to plot")
     from matplotlib import colormaps
+    from matplotlib.ticker import MaxNLocator
 
     labels = list(traces)
     size = controller_size_px(len(labels), panel_px, max_cols)
@@ -282,6 +283,7 @@ def plot_controller_curves(
             ax.axhline(fixed_weight, color="grey", ls="--", lw=0.8)
         ax.set_title(f"{label} ({arr.shape[0]} videos, n = {n_groups})", fontsize=9)
         ax.set_xlabel("denoising step (1 = noisiest)", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("identity weight w_id", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)

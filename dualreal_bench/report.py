@@ -158,7 +158,8 @@ class Table:
         return self.expected_rows.get(row, self.expected_videos)
 
     def rank_marks(self) -> dict[tuple[str, str], str]:
-        """'best' / 'second' per column (within each group) among complete cells."""
+        """'best' / 'second' per column (within each group) among complete cells; values equal at
+        the shown precision share a mark."""
         marks: dict[tuple[str, str], str] = {}
         by_group: dict[str, list[str]] = {}
         for r in self.rows:
@@ -169,7 +170,7 @@ class Table:
                     continue
                 rank_cells = {r: self.cells[(r, col.rank_field)] for r in rows}
                 ok = {
-                    r: round(c.mean, 12)
+                    r: round(c.mean, col.digits)
                     for r, c in rank_cells.items()
                     if c.complete and c.mean is not None and self.cells[(r, col.field)].complete
                 }

@@ -8,7 +8,7 @@ on the number of rows and the cell size (:func:`sheet_size`).
 
 :func:`contact_sheet` takes the pixels explicitly; :func:`sheets_for_report` finds them for a
 run: the generated videos from the records, the references under the data root (the run's,
-``--data-root`` or ``$DUALREAL_BENCH_DATA``; the smoke suite's generated sample data).
+``--data-root`` or ``$DUALREAL_BENCH_DATA``; the smoke suite's sample data in the cache).
 """
 
 from __future__ import annotations
@@ -57,27 +57,42 @@ def _font():
 
 
 def _fit_text(draw: ImageDraw.ImageDraw, text: str, width: int, max_lines: int) -> list[str]:
-    """Greedy word wrap into at most ``max_lines`` lines of ``width`` pixels (ellipsis when cut)."""
+    """Wrap into at most ``max_lines`` lines of ``width`` pixels: at spaces, and inside a word
+    too long for one line (method labels such as ``dualreal[num_groups=2,steps_scale=0.1]``);
+    an ellipsis marks a cut."""
     font = _font()
-    words, lines, line = text.split(), [], ""
-    for word in words:
+
+    def fits(t: str) -> bool:
+        return draw.textlength(t, font=font) <= width
+
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
         trial = f"{line} {word}".strip()
-        if draw.textlength(trial, font=font) <= width or not line:
+        if fits(trial):
             line = trial
-        else:
+            continue
+        if line:
             lines.append(line)
+        line = ""
+        if fits(word):
             line = word
+            continue
+        for ch in word:  # the word alone does not fit either: break it by characters
+            if fits(line + ch) or not line:
+                line += ch
+            else:
+                lines.append(line)
+                line = ch
     if line:
         lines.append(line)
     if len(lines) > max_lines:
         lines = lines[:max_lines]
-        lines[-1] = lines[-1].rstrip() + " …"
-    out = []
-    for ln in lines:  # a single word wider than the box: cut it
-        while draw.textlength(ln, font=font) > width and len(ln) > 2:
-            ln = ln[:-2] + "…"
-        out.append(ln)
-    return out
+        last = lines[-1]
+        while last and not fits(last + "…"):
+            last = last[:-1]
+        lines[-1] = last + "…"
+    return lines
 
 
 def contact_sheet(
@@ -174,11 +189,11 @@ def _candidate_roots(report: Report, data_root: str | Path | None) -> list[Path]
             roots.append(Path(cfg_root).expanduser())
     if os.environ.get("DUALREAL_BENCH_DATA"):
         roots.append(Path(os.environ["DUALREAL_BENCH_DATA"]).expanduser())
-    try:
-        from .spec import default_sample_data_dir
+    try:  # where the smoke suite's generated sample data lives (looked at, never generated here)
+        from .sample_data import default_sample_data_root
 
-        roots.append(default_sample_data_dir())
-    except ImportError:  # pragma: no cover - spec is part of the package
+        roots.append(default_sample_data_root())
+    except (ImportError, AttributeError):  # pragma: no cover - part of the package
         pass
     out = []
     for root in roots:
