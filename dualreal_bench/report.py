@@ -54,6 +54,9 @@ PAPER_NUM_GROUPS = 7
 #: Table 1's row order for the bundled methods (others follow alphabetically, DualReal last)
 METHOD_ORDER = ("base", "lora", "sequential", "dreamvideo")
 PAPER_RESULTS_FILE = "paper_results.json"
+#: fields aggregated into JSON/CSV but not shown in the printed tables (VBench's boolean
+#: dynamic degree: averaged, the share of videos VBench calls moving)
+EXTRA_FIELDS = ("dynamic_degree_bool",)
 
 
 # ---- metric metadata ------------------------------------------------------------------------
@@ -150,6 +153,7 @@ class Table:
     )  # row -> expected videos
     paper: dict[str, dict[str, float | None]] | None = None  # row -> field -> published value
     paper_names: dict[str, str] = dataclasses.field(default_factory=dict)  # row -> paper's row name
+    extra_fields: list[str] = dataclasses.field(default_factory=list)  # in JSON/CSV only
 
     def label(self, row: str) -> str:
         return self.display.get(row, row)
@@ -282,11 +286,21 @@ def aggregate(
         wanted = set(cases)
         planned = {c: n for c, n in planned.items() if c in wanted}
     rows = list(rows) if rows is not None else sorted(by_method, key=_row_order_key(records))
-    cells = {
-        (m, f): _cell(by_method.get(m, {}), f, planned) for m in rows for f in _fields(columns)
-    }
+    shown = _fields(columns)
+    extra = [
+        f
+        for f in EXTRA_FIELDS
+        if f not in shown and any(f in r.get("metrics", {}) for r in records)
+    ]
+    cells = {(m, f): _cell(by_method.get(m, {}), f, planned) for m in rows for f in shown + extra}
     return Table(
-        title, list(columns), rows, cells, sum(planned.values()), methods={m: m for m in rows}
+        title,
+        list(columns),
+        rows,
+        cells,
+        sum(planned.values()),
+        methods={m: m for m in rows},
+        extra_fields=extra,
     )
 
 
@@ -622,8 +636,9 @@ def breakdown(
             out.variants[row] = variants[label].key
             out.groups[row] = group
             out.expected_rows[row] = sub.expected_videos
-            for f in _fields(columns):
+            for f in _fields(columns) + sub.extra_fields:
                 out.cells[(row, f)] = sub.cells[(label, f)]
+        out.extra_fields = sub.extra_fields
     out.notes.append(f"one block per {by}; best/second marked within each block")
     return out
 
@@ -942,6 +957,16 @@ def _flat_rows(table: Table) -> list[dict[str, Any]]:
                     m = table.cells[(row, f)].mean
                     out[f"{f}_paper"] = p
                     out[f"{f}_delta"] = None if p is None or m is None else m - p
+        for f in table.extra_fields:
+            cell = table.cells[(row, f)]
+            out.update(
+                {
+                    f: cell.mean,
+                    f"{f}_n": cell.n_videos,
+                    f"{f}_complete": cell.complete,
+                    f"{f}_case_std": cell.case_std,
+                }
+            )
         out["n_cases"] = max(table.cells[(row, f)].n_cases for c in table.columns for f in c.fields)
         out["expected_videos"] = table.expected(row)
         out["table"] = table.id

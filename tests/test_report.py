@@ -190,6 +190,9 @@ def test_incomplete_cells_are_flagged_and_never_ranked(tmp_path):
     rows = {r["method"]: r for r in json.loads(render(t1, "json"))["rows"]}
     assert rows["dualreal"]["clip_t_complete"] is False and rows["dualreal"]["clip_t_rank"] is None
     assert rows["base"]["clip_t_complete"] is True
+    # VBench's boolean dynamic degree is aggregated for JSON/CSV, not printed
+    assert rows["base"]["dynamic_degree_bool"] == 0.5 and rows["base"]["dynamic_degree_bool_n"] == 4
+    assert "dynamic_degree_bool" not in [c.field for c in t1.columns]
 
 
 DUALREAL_VARIANTS = [

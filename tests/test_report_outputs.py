@@ -19,7 +19,6 @@ from dualreal_bench.plots import (
     controller_size_px,
     load_controller_traces,
     plot_controller_curves,
-    plot_fidelity_vs_motion,
     plot_metric_bars,
     plot_report,
     spread_of,
@@ -44,9 +43,11 @@ def _traces(n_groups: int, steps: int = 6) -> np.ndarray:
     return 0.1 + 0.08 * np.sin(t * 3 + np.arange(n_groups)[None, :])
 
 
-@pytest.fixture
-def video_store(tmp_path):
-    """A run with videos, DualReal controller traces, and a data root with the references."""
+@pytest.fixture(scope="module")
+def video_store(tmp_path_factory):
+    """A run with videos, DualReal controller traces, and a data root with the references
+    (built once: the tests only read it)."""
+    tmp_path = tmp_path_factory.mktemp("video_store")
     data = tmp_path / "data"
     for k, (ident, motion) in enumerate(CASES):
         for i in range(3):
@@ -80,30 +81,28 @@ def video_store(tmp_path):
     return tmp_path / "results", data
 
 
-def test_plots_have_the_expected_size_and_content(video_store):
+def test_plots_have_the_expected_size_and_content(video_store, tmp_path):
     results, _ = video_store
     rep = build_report(results, "r")
-    out = results.parent / "plots"
-    bars = _png(plot_metric_bars(rep.records, out / "bars.png", size_px=(1200, 700)))
+    bars = _png(plot_metric_bars(rep.records, tmp_path / "bars.png", size_px=(1200, 700)))
     assert bars.shape == (700, 1200, 3)
     _not_blank(bars)
-    iqr = _png(plot_metric_bars(rep.records, out / "bars_iqr.png", spread="iqr"))
-    assert iqr.shape == (800, 1600, 3)
-    scatter = _png(plot_fidelity_vs_motion(rep.records, out / "scatter.png"))
-    assert scatter.shape == (560, 1200, 3)
-    _not_blank(scatter)
-    paths = plot_report(rep, out / "all")
+    paths = plot_report(rep, tmp_path / "all", spread="iqr")
     assert [p.name for p in paths] == [
         "metric_bars.png",
         "fidelity_vs_motion.png",
         "controller_w_id.png",
     ]
+    assert _png(paths[0]).shape == (800, 1600, 3)  # the defaults
+    scatter = _png(paths[1])
+    assert scatter.shape == (560, 1200, 3)
+    _not_blank(scatter)
     curves = _png(paths[2])
-    assert curves.shape[1::-1] == controller_size_px(2)
+    assert curves.shape[1::-1] == controller_size_px(2)  # two DualReal variants with traces
     _not_blank(curves)
 
 
-def test_controller_traces_are_averaged_per_method(video_store):
+def test_controller_traces_are_averaged_per_method(video_store, tmp_path):
     results, _ = video_store
     rep = build_report(results, "r")
     traces = load_controller_traces(rep.run_dir, rep.records)
@@ -114,11 +113,11 @@ def test_controller_traces_are_averaged_per_method(video_store):
         traces["dualreal"][:, 0, 0] - _traces(7)[0, 0], [0, 0.001, 0.002, 0], atol=1e-12
     )
     path = plot_controller_curves(
-        {"a": traces["dualreal"]}, results.parent / "one.png", panel_px=(400, 300)
+        {"a": traces["dualreal"]}, tmp_path / "one.png", panel_px=(400, 300)
     )
     assert _png(path).shape == (300, 400, 3)
     with pytest.raises(ValueError, match="no controller traces"):
-        plot_controller_curves({}, results.parent / "none.png")
+        plot_controller_curves({}, tmp_path / "none.png")
     assert spread_of([1.0, 2.0, 3.0, 4.0], "iqr") == pytest.approx((0.75, 0.75))
     assert spread_of([], "std") == (0.0, 0.0)
 
@@ -237,22 +236,20 @@ def test_html_page_is_self_contained(video_store, tmp_path):
     parser = _Tags()
     parser.feed(text)
     assert not parser.errors and parser.stack == []
-    assert (
-        text.count("<table class='metrics'") == 3
-    )  # Tables 1 and 3 (n = 2, 7), the per-identity breakdown
+    # Tables 1 and 3 (n = 2 and 7) and the per-identity breakdown
+    assert text.count("<table class='metrics'") == 3
     assert text.count("data:image/png;base64,") == 3 + 2  # three plots, two sheets
     assert text.count("data:video/mp4;base64,") == 7  # the sheets' videos, all small
-    assert all(s.startswith("data:") for s in parser.srcs), (
-        "external resource in a self-contained page"
-    )
+    external = [s for s in parser.srcs if not s.startswith("data:")]
+    assert not external, "external resource in a self-contained page"
     # large videos are linked relative to the page instead
+    site = tmp_path / "site2"
     linked = _html(
-        results, tmp_path / "site2" / "index.html", embed_video_bytes=0, cases=["idA__moA"]
+        results, site / "index.html", embed_video_bytes=0, cases=["idA__moA"]
     ).read_text()
-    assert (
-        "data:video/mp4" not in linked
-        and "src='../results/r/base/idA__moA/videos/p000_s0.mp4'" in linked
-    )
+    video = results / "r" / "base" / "idA__moA" / "videos" / "p000_s0.mp4"
+    assert "data:video/mp4" not in linked
+    assert f"src='{Path(os.path.relpath(video, site)).as_posix()}'" in linked
 
 
 def _chromium() -> str | None:
