@@ -23,7 +23,10 @@ clip (a seeded posterior sample) where the authors re-sample the cached VAE post
 step; a motion batch whose clips have different lengths (clips shorter than ``num_frames``
 are cut to ``1 + 4k`` frames, as the authors do) is cropped to its shortest clip where the
 authors' collate would fail; only the batch a step uses is drawn (the authors draw one of
-each kind per step and discard the other).
+each kind per step and discard the other); images and frames are resized to cover the
+training size and centre-cropped (the backbone's preprocessing) where the authors' decord
+reader stretches them to 480x720, and the condition frames go through the same CLIP
+preprocessing as the generation reference image (see :mod:`.image_encoder`).
 
 The ``dual_aware=false`` ablation trains the identity adapters alone on identity batches
 (motion adapters switched off), then the motion adapters alone on motion batches, each phase
