@@ -25,7 +25,10 @@ import hashlib
 import io
 import json
 import logging
+import time
+from collections import defaultdict
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +113,16 @@ class Evaluator:
         self.progress = progress
         self.batch_size = batch_size
         self.profile = profile
+        #: seconds spent per stage since creation (decode excluded): where the time goes
+        self.timings: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def _timed(self, stage: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] += time.perf_counter() - start
 
     # ---- public ----------------------------------------------------------------------------
     def evaluate_video(self, frames: np.ndarray, *, prompt: str, case: Any, fps: float | None = None) -> dict[str, Any]:
@@ -137,16 +150,20 @@ class Evaluator:
         results = []
         for i, frames in enumerate(videos):
             h, w = frames.shape[1:3]
-            dd, dd_bool, dd_info = self._dynamic_degree(frames, fps)
+            with self._timed("flow"):
+                dd, dd_bool, dd_info = self._dynamic_degree(frames, fps)
             ref = self._reference_dd(case, (h, w))
+            with self._timed("flickering"):
+                flickering = Fn.temporal_flickering(frames)
+            with self._timed("interpolator"):
+                smoothness = Fn.motion_smoothness(frames, ms_interpolations(frames, enc.interpolator, c), c)
             values = {
                 "clip_t": Fn.clip_t(text_frames[i], text_embs[i]),
                 "clip_i": Fn.identity_similarity(image_frames[i], clip_refs),
                 "dino_i": Fn.identity_similarity(dino_frames[i], dino_refs),
-                "temporal_flickering": Fn.temporal_flickering(frames),
+                "temporal_flickering": flickering,
                 "temporal_consistency": Fn.temporal_consistency(image_frames[i]),
-                "motion_smoothness": Fn.motion_smoothness(
-                    frames, ms_interpolations(frames, enc.interpolator, c), c),
+                "motion_smoothness": smoothness,
                 "dynamic_degree": dd,
                 "dynamic_degree_dev": Fn.dynamic_degree_deviation(dd, list(ref.values()), c),
                 "dynamic_degree_bool": dd_bool,
@@ -186,19 +203,21 @@ class Evaluator:
         bounds = np.cumsum([0] + [len(v) for v in videos])
         pixels: dict[Any, torch.Tensor] = {}
 
-        def run(encoder: Any) -> list[np.ndarray]:
+        def run(encoder: Any, stage: str) -> list[np.ndarray]:
             key = getattr(encoder, "preprocess_key", id(encoder))
             if key not in pixels:
-                pixels[key] = encoder.preprocess(all_frames)
-            emb = self._encode(encoder, pixels[key])
+                with self._timed(f"{key[0] if isinstance(key, tuple) else stage}_preprocess"):
+                    pixels[key] = encoder.preprocess(all_frames)
+            with self._timed(stage):
+                emb = self._encode(encoder, pixels[key])
             return [emb[bounds[i] : bounds[i + 1]] for i in range(len(videos))]
 
-        text = run(enc.text_clip)
+        text = run(enc.text_clip, "text_clip")
         # the same tower with the same weights is not run twice
         same = enc.image_clip is enc.text_clip or (
             identity_of(enc.image_clip) is not None and identity_of(enc.image_clip) == identity_of(enc.text_clip))
-        image = text if same else run(enc.image_clip)
-        dino = run(enc.dino)
+        image = text if same else run(enc.image_clip, "image_clip")
+        dino = run(enc.dino, "dino")
         return text, image, dino
 
     def _prompt_embeddings(self, prompts: list[str]) -> list[np.ndarray]:

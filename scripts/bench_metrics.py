@@ -1,0 +1,234 @@
+#!/usr/bin/env python
+"""Throughput of the metric pass: shared (this package) vs separate per-metric passes (VBench).
+
+Scores synthetic ``--frames``-frame ``--height x --width`` videos (default 49 x 480 x 720, what
+CogVideoX generates) with the real architectures and random weights (timing does not depend
+on the weights):
+
+* shared: decode each video once, then ``Evaluator.evaluate_videos`` (one pass per network);
+* separate: every metric on its own, as VBench 0.1.5 and the authors' script run them:
+  each decodes the file with OpenCV, ``temporal_flickering.cal_score``,
+  ``MotionSmoothness.motion_score`` (AMT-S), ``DynamicDegree.infer`` twice (VBench's boolean,
+  and the authors' continuous variant, which is the same loop returning the mean), CLIP-T
+  (all frames in one batch, OpenAI tower), CLIP-I and T-Cons (frame by frame, each with its
+  own laion400m pass), DINO-I (frame by frame).
+
+Reference embeddings and reference-clip values are computed before timing on both sides.
+The separate pass needs VBench's code: ``--vbench-oracle DIR`` (or
+``$DUALREAL_BENCH_VBENCH_ORACLE``), a ``pip install --no-deps --target DIR vbench==0.1.5``
+plus its light imports (see tests/test_metrics_parity.py).
+
+    python scripts/bench_metrics.py --videos 2            # the figures in the closing note
+    python scripts/bench_metrics.py --videos 1 --frames 17 --height 240 --width 320   # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+
+def synthetic_video(n: int, h: int, w: int, seed: int) -> np.ndarray:
+    """A random texture drifting diagonally (2 px / frame) with a little noise."""
+    rng = np.random.default_rng(seed)
+    tex = rng.integers(0, 256, (h + 2 * n + 8, w + 2 * n + 8, 3), dtype=np.uint8)
+    frames = np.stack([tex[2 * t : 2 * t + h, t : t + w] for t in range(n)])
+    noise = rng.integers(-3, 4, frames.shape)
+    return np.clip(frames.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+
+
+def build_real_arch_encoders(constants, device: str):
+    """The paper's five architectures with seeded random weights."""
+    import open_clip
+    from transformers import ViTConfig, ViTModel
+
+    from dualreal_bench.metrics.encoders import ClipEncoder, DinoEncoder, EncoderSet
+    from dualreal_bench.metrics.flow import RaftFlow, build_raft_large
+    from dualreal_bench.metrics.interpolation import AmtInterpolator, build_amt_s
+
+    torch.manual_seed(0)
+    tok = open_clip.get_tokenizer("ViT-B-32")
+    text = ClipEncoder(open_clip.create_model("ViT-B-32-quickgelu"), tok, identity="bench-openai", device=device)
+    image = ClipEncoder(open_clip.create_model("ViT-B-32-quickgelu"), tok, identity="bench-laion", device=device)
+    dino_cfg = ViTConfig(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536,
+                         image_size=224, patch_size=16)  # facebook/dino-vits16
+    dino = DinoEncoder(ViTModel(dino_cfg, add_pooling_layer=False), identity="bench-dino", device=device)
+    flow = RaftFlow(build_raft_large(), iters=constants.raft_iters, identity="bench-raft", device=device)
+    amt = AmtInterpolator(build_amt_s(), identity="bench-amt", device=device)
+    return EncoderSet(text, image, dino, flow, amt)
+
+
+def fake_case(tmp: Path, size: tuple[int, int]):
+    from dualreal_bench.media import write_image, write_video
+
+    images = [tmp / f"ref{i}.png" for i in range(4)]
+    for i, p in enumerate(images):
+        write_image(p, np.random.default_rng(100 + i).integers(0, 256, (512, 512, 3), dtype=np.uint8))
+    clip = tmp / "ref_clip.mp4"
+    write_video(clip, synthetic_video(3, *size, seed=99), fps=8)
+    return SimpleNamespace(
+        case_id="bench__bench", identity=SimpleNamespace(name="bench"), motion=SimpleNamespace(name="bench"),
+        image_paths=lambda: images, video_paths=lambda: [clip],
+    )
+
+
+# ---- separate passes, as VBench and the authors' script run them -----------------------------
+
+
+def cv2_frames(path: str) -> list[np.ndarray]:
+    import cv2
+
+    cap, out = cv2.VideoCapture(path), []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        out.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    cap.release()
+    return out
+
+
+def separate_passes(paths: list[str], prompts: list[str], enc, tmp: Path, timings: dict, device: str) -> None:
+    import vbench.dynamic_degree as vdd
+    import vbench.motion_smoothness as vms
+    import vbench.temporal_flickering as vtf
+    from easydict import EasyDict
+    from vbench.third_party.RAFT.core.raft import RAFT
+
+    # VBench loads its models from files: save the same-architecture random weights
+    amt_ckpt = tmp / "amt-s.pth"
+    torch.save({"state_dict": enc.interpolator.model.state_dict()}, amt_ckpt)
+    amt_cfg = Path(vms.__file__).parent / "third_party/amt/cfgs/AMT-S.yaml"
+    raft_ckpt = tmp / "raft-things.pth"
+    torch.save(RAFT(EasyDict(small=False, mixed_precision=False, alternate_corr=False)).state_dict(), raft_ckpt)
+    ms = vms.MotionSmoothness(str(amt_cfg), str(amt_ckpt), device)
+    dd = vdd.DynamicDegree(EasyDict(model=str(raft_ckpt), small=False, mixed_precision=False,
+                                    alternate_corr=False), device)
+
+    class AuthorsDD(vdd.DynamicDegree):  # the authors' variant: same loop, returns the mean
+        def check_move(self, score_list):
+            return float(np.mean(score_list))
+
+    dd_cont = AuthorsDD(EasyDict(model=str(raft_ckpt), small=False, mixed_precision=False,
+                                 alternate_corr=False), device)
+
+    def timed(stage, fn, *a):
+        t = time.perf_counter()
+        out = fn(*a)
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t
+        return out
+
+    for path, prompt in zip(paths, prompts, strict=True):
+        timed("temporal_flickering", vtf.cal_score, path)
+        timed("motion_smoothness", ms.motion_score, path)
+        timed("dynamic_degree_bool", dd.infer, path)
+        timed("dynamic_degree", dd_cont.infer, path)
+
+        def clip_t(path=path, prompt=prompt):  # authors: all frames in one batch
+            pix = enc.text_clip.preprocess(cv2_frames(path))
+            f = enc.text_clip.encode_image(pix)
+            t = enc.text_clip.encode_text([prompt])
+            return (torch.nn.functional.normalize(f, dim=-1) @ torch.nn.functional.normalize(t, dim=-1).T).mean()
+
+        def per_frame(encoder, path=path):  # authors: one frame at a time
+            return torch.cat([encoder.encode_image(encoder.preprocess([f])) for f in cv2_frames(path)])
+
+        timed("clip_t", clip_t)
+        timed("clip_i", per_frame, enc.image_clip)
+        timed("temporal_consistency", per_frame, enc.image_clip)
+        timed("dino_i", per_frame, enc.dino)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--videos", type=int, default=2)
+    ap.add_argument("--frames", type=int, default=49)
+    ap.add_argument("--height", type=int, default=480)
+    ap.add_argument("--width", type=int, default=720)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--vbench-oracle", default=os.environ.get("DUALREAL_BENCH_VBENCH_ORACLE"))
+    ap.add_argument("--skip-separate", action="store_true", help="time the shared pass only")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.vbench_oracle:
+        sys.path.append(str(Path(args.vbench_oracle).resolve()))
+    elif not args.skip_separate:
+        ap.error("the separate (VBench) passes need --vbench-oracle DIR or $DUALREAL_BENCH_VBENCH_ORACLE")
+
+    from dualreal_bench.media import read_video, write_video
+    from dualreal_bench.metrics import MetricConstants
+    from dualreal_bench.metrics.evaluator import Evaluator
+
+    size = (args.height, args.width)
+    constants = MetricConstants()
+    enc = build_real_arch_encoders(constants, args.device)
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        case = fake_case(tmp, size)
+        paths, prompts = [], []
+        for i in range(args.videos):
+            p = tmp / f"video{i:03d}.mp4"
+            write_video(p, synthetic_video(args.frames, *size, seed=i), fps=8)
+            paths.append(str(p))
+            prompts.append(f"a dog * riding a bike, take {i}")
+        total_frames = args.videos * args.frames
+        print(f"{args.videos} video(s) x {args.frames} frames at {args.height}x{args.width}, "
+              f"torch threads {torch.get_num_threads()}, device {args.device}")
+
+        ev = Evaluator(enc, constants, progress=False)
+        ev.evaluate_videos([(read_video(paths[0])[:5], prompts[0])], case)  # warm: references, prompt cache
+        ev.timings.clear()
+        t0 = time.perf_counter()
+        decoded = [read_video(p) for p in paths]
+        t_decode = time.perf_counter() - t0
+        ev.evaluate_videos(list(zip(decoded, prompts, strict=True)), case)
+        shared = time.perf_counter() - t0
+        print(f"\nshared pass: {shared:.1f} s, {total_frames / shared:.3f} frames/s (decode {t_decode:.1f} s)")
+        for stage, sec in sorted(ev.timings.items(), key=lambda kv: -kv[1]):
+            print(f"  {stage:22s} {sec:8.1f} s")
+
+        if args.skip_separate:
+            return 0
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        separate_passes(paths, prompts, enc, tmp, timings, args.device)
+        separate = time.perf_counter() - t0
+        print(f"\nseparate passes: {separate:.1f} s, {total_frames / separate:.3f} frames/s")
+        for stage, sec in sorted(timings.items(), key=lambda kv: -kv[1]):
+            print(f"  {stage:22s} {sec:8.1f} s")
+        print(f"\nratio separate / shared: {separate / shared:.2f}x")
+        ours = {
+            "dynamic_degree (+bool, dev)": ev.timings.get("flow", 0.0),
+            "motion_smoothness": ev.timings.get("interpolator", 0.0),
+            "temporal_flickering": ev.timings.get("flickering", 0.0),
+            "clip_t": ev.timings.get("text_clip", 0.0) + ev.timings.get("clip_preprocess", 0.0),
+            "clip_i + temporal_consistency": ev.timings.get("image_clip", 0.0),
+            "dino_i": ev.timings.get("dino", 0.0) + ev.timings.get("dino_preprocess", 0.0),
+        }
+        theirs = {
+            "dynamic_degree (+bool, dev)": timings["dynamic_degree"] + timings["dynamic_degree_bool"],
+            "motion_smoothness": timings["motion_smoothness"],
+            "temporal_flickering": timings["temporal_flickering"],
+            "clip_t": timings["clip_t"],
+            "clip_i + temporal_consistency": timings["clip_i"] + timings["temporal_consistency"],
+            "dino_i": timings["dino_i"],
+        }
+        print("\nper metric (ours excludes the one shared decode; VBench's includes its own):")
+        for k in ours:
+            print(f"  {k:30s} ours {ours[k]:8.1f} s   separate {theirs[k]:8.1f} s   "
+                  f"{theirs[k] / max(ours[k], 1e-9):6.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
