@@ -1,0 +1,366 @@
+"""``lora``: one LoRA for the identity, one for the motion, fused at inference.
+
+The baseline of DualReal's Table 1 (paper supplement: lr 1e-3, 300 identity + 300 motion
+steps). Two peft LoRA adapters are added to the shared transformer through diffusers'
+``add_adapter`` on the attention projections ``to_q``, ``to_k``, ``to_v`` and ``to_out.0`` of
+every block: ``identity`` is trained on the subject's images (1-frame videos), then
+``motion`` on the clips, each alone (the other adapter inactive, so it neither runs nor
+trains). At inference both are active through ``set_adapters([identity, motion], (w_id,
+w_m))``: every adapted linear layer computes
+
+    W x + w_id * s * B_id A_id x + w_m * s * B_m A_m x        (s = lora_alpha / rank)
+
+i.e. the base weight plus the *weighted sum of the two low-rank deltas*. Adding the two
+adapters' factor matrices key by key, as some baseline code does (``A = A_id + A_m``,
+``B = B_id + B_m``), is not that: ``(B_id + B_m)(A_id + A_m)`` carries the cross terms
+``B_id A_m + B_m A_id``, which neither adapter learned.
+
+Prompts: the method learns no token. With ``placeholder="keep"`` (default) the benchmark's
+``"<class> *"`` is fed as written in the identity captions ("a toy *") and at generation, so
+``" *"`` is the rare identifier of DreamBooth's "a [V] dog" the LoRA binds the subject to
+(DualReal feeds its prompts the same way); ``placeholder="strip"`` removes it everywhere
+("a toy", "toy is swinging ...").
+
+The adapters are added when the method is constructed (so ``load`` works on a fresh
+instance) and removed by :meth:`LoRAMethod.teardown`, which unwraps the LoRA layers: the
+transformer is left with its original modules and weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import torch
+
+from dualreal_bench.errors import ConfigError
+from dualreal_bench.method import Method, MethodConfig
+
+from ._training_common import (
+    OptimizerSettings,
+    PlaceholderMode,
+    Stage,
+    TrainingData,
+    apply_placeholder,
+    check_common,
+    check_state,
+    prepare_case_data,
+    run_stage,
+    scaled_steps,
+)
+
+if TYPE_CHECKING:
+    from dualreal_bench.backbone import Backbone
+    from dualreal_bench.spec import Case
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LoRAConfig", "LoRAMethod"]
+
+#: the two dimensions, in the order of ``fusion_weights``
+DIMENSIONS = ("identity", "motion")
+#: adapter names on the transformer (prefixed so that they never clash with a user's LoRA)
+ADAPTER_PREFIX = "dualreal_bench_lora_"
+
+
+@dataclasses.dataclass
+class LoRAConfig(MethodConfig):
+    """Options of :class:`LoRAMethod`.
+
+    Sources: the DualReal paper's supplement (baseline schedules) and diffusers'
+    ``examples/cogvideo/train_cogvideox_lora.py`` ("CogVideoX LoRA recipe": rank, alpha,
+    target modules, AdamW settings).
+    """
+
+    #: LoRA rank (train_cogvideox_lora.py --rank default 128)
+    rank: int = 128
+    #: LoRA alpha; the update is scaled by alpha / rank (train_cogvideox_lora.py --lora_alpha 128)
+    lora_alpha: float = 128.0
+    #: dropout on the LoRA input (peft default 0; the CogVideoX script sets none)
+    lora_dropout: float = 0.0
+    #: adapted linear layers of every block (the issue's and train_cogvideox_lora.py's list)
+    target_modules: tuple[str, ...] = ("to_q", "to_k", "to_v", "to_out.0")
+    #: peft's init (Kaiming A, zero B: an untrained adapter is the base model); tests switch it
+    #: off so that an adapter is not the identity function
+    init_lora_weights: bool = True
+    #: optimizer steps on the identity images (DualReal supplement: 300)
+    identity_steps: int = 300
+    #: optimizer steps on the motion clips (DualReal supplement: 300)
+    motion_steps: int = 300
+    #: multiplies every schedule (steps and warm-up), to shorten every method proportionally
+    steps_scale: float = 1.0
+    #: learning rate of both stages (DualReal supplement: 1e-3)
+    learning_rate: float = 1e-3
+    #: linear warm-up steps per stage (not stated for the baselines; none)
+    lr_warmup_steps: int = 0
+    #: schedule after warm-up (train_cogvideox_lora.py --lr_scheduler constant)
+    lr_scheduler: Literal["constant", "cosine"] = "constant"
+    #: images per identity step and clips per motion step (not stated in the supplement;
+    #: DualReal's 1 and 3, so that the two methods see the same batches)
+    identity_batch_size: int = 1
+    motion_batch_size: int = 3
+    #: AdamW (train_cogvideox_lora.py: betas 0.9/0.95, weight decay 1e-4, eps 1e-8)
+    adam_betas: tuple[float, float] = (0.9, 0.95)
+    adam_weight_decay: float = 1e-4
+    adam_epsilon: float = 1e-8
+    #: "auto": bitsandbytes AdamW8bit on CUDA when installed, else torch AdamW
+    optimizer: Literal["auto", "adamw", "adamw8bit"] = "auto"
+    #: gradient-norm clipping (train_cogvideox_lora.py --max_grad_norm 1.0)
+    max_grad_norm: float = 1.0
+    #: (w_id, w_m): the weights of the two LoRA deltas at inference (set_adapters)
+    fusion_weights: tuple[float, float] = (1.0, 1.0)
+    #: what " *" becomes: "keep" (a DreamBooth-style identifier token) or "strip"
+    placeholder: PlaceholderMode = "keep"
+    #: caption of identity steps ({class_noun}); as DualReal's
+    identity_prompt: str = "a {class_noun} *"
+    #: caption of motion steps when the motion has no prompts.txt ({action}); as DualReal's
+    motion_prompt: str = "a person is {action}"
+
+    def validate(self) -> None:
+        check_common("lora", self, ("identity_steps", "motion_steps"))
+        if self.rank < 1:
+            raise ConfigError(f"lora: rank must be >= 1, got {self.rank}")
+        if not self.lora_alpha > 0:
+            raise ConfigError(f"lora: lora_alpha must be > 0, got {self.lora_alpha}")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise ConfigError(f"lora: lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if not self.target_modules:
+            raise ConfigError("lora: target_modules is empty")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"lora: learning_rate must be > 0, got {self.learning_rate}")
+        if len(self.fusion_weights) != 2:
+            raise ConfigError(
+                f"lora: fusion_weights must be two numbers (w_id, w_m), got {self.fusion_weights}"
+            )
+
+
+class LoRAMethod(Method):
+    """Two LoRA adapters (identity, motion) trained separately, fused as a weighted sum of deltas.
+
+    Args:
+        backbone: the shared backbone; the adapters are added to ``backbone.transformer``.
+        config: a :class:`LoRAConfig`.
+    """
+
+    name = "lora"
+    config_class = LoRAConfig
+
+    def __init__(self, backbone: Backbone, config: LoRAConfig | None = None) -> None:
+        super().__init__(backbone, config)
+        self.config: LoRAConfig
+        from peft import LoraConfig
+
+        transformer = backbone.transformer
+        self._had_peft = bool(getattr(transformer, "_hf_peft_config_loaded", False))
+        self._peft_attrs = {
+            k: transformer.__dict__[k]
+            for k in ("_hf_peft_config_loaded",)
+            if k in transformer.__dict__
+        }
+        self._previous_active = list(transformer.active_adapters()) if self._had_peft else []
+        self.adapter_names = {dim: f"{ADAPTER_PREFIX}{dim}" for dim in DIMENSIONS}
+        existing = set(getattr(transformer, "peft_config", {}) or {})
+        clash = sorted(existing & set(self.adapter_names.values()))
+        if clash:
+            raise ConfigError(
+                f"lora: the transformer already carries adapter(s) {', '.join(clash)} "
+                "(a previous LoRAMethod was not torn down)"
+            )
+        cfg = self.config
+        for dim in DIMENSIONS:
+            lora_config = LoraConfig(
+                r=cfg.rank,
+                lora_alpha=cfg.lora_alpha,
+                lora_dropout=cfg.lora_dropout,
+                init_lora_weights=cfg.init_lora_weights,
+                target_modules=list(cfg.target_modules),
+            )
+            try:
+                with warnings.catch_warnings():  # peft warns that a second adapter is intended
+                    warnings.filterwarnings("ignore", message=".*multiple adapters.*")
+                    transformer.add_adapter(lora_config, adapter_name=self.adapter_names[dim])
+            except ValueError as exc:  # peft: "Target modules ... not found in the base model"
+                self._remove_adapters()
+                raise ConfigError(
+                    f"lora: target_modules={list(cfg.target_modules)}: {exc}"
+                ) from None
+        # fp32 master weights for the LoRA factors (diffusers' cast_training_params)
+        for params in self._adapter_parameters().values():
+            for p in params.values():
+                p.data = p.data.float()
+                p.requires_grad_(False)
+        self._trained = False
+
+    # ---- adapters -------------------------------------------------------------------------
+    def _adapter_parameters(self) -> dict[str, dict[str, torch.nn.Parameter]]:
+        """``{dim: {state key: Parameter}}``; keys are peft's without the adapter name."""
+        out: dict[str, dict[str, torch.nn.Parameter]] = {dim: {} for dim in DIMENSIONS}
+        for name, param in self.backbone.transformer.named_parameters():
+            for dim, adapter in self.adapter_names.items():
+                marker = f".{adapter}."
+                if marker in name and (".lora_A." in name or ".lora_B." in name):
+                    out[dim][f"{dim}.{name.replace(marker, '.')}"] = param
+        return out
+
+    def parameter_groups(self) -> dict[str, list[torch.nn.Parameter]]:
+        """Learned parameters: the identity LoRA and the motion LoRA."""
+        return {
+            f"{dim} lora": list(params.values())
+            for dim, params in self._adapter_parameters().items()
+        }
+
+    def use_adapters(self, weights: Sequence[float]) -> None:
+        """Activate both adapters with ``(w_id, w_m)`` (0 switches a delta off)."""
+        w_id, w_m = (float(w) for w in weights)
+        self.backbone.transformer.set_adapters(
+            [self.adapter_names["identity"], self.adapter_names["motion"]], [w_id, w_m]
+        )
+
+    def _remove_adapters(self) -> None:
+        transformer = self.backbone.transformer
+        mine = [
+            n
+            for n in self.adapter_names.values()
+            if n in (getattr(transformer, "peft_config", {}) or {})
+        ]
+        if not self._had_peft:
+            if getattr(transformer, "_hf_peft_config_loaded", False) or mine:
+                transformer.unload_lora()  # unwraps every LoRA layer: the original modules return
+            for key in ("_hf_peft_config_loaded", "peft_config"):
+                if key in transformer.__dict__ and key not in self._peft_attrs:
+                    del transformer.__dict__[key]
+            transformer.__dict__.update(self._peft_attrs)
+        else:
+            if mine:
+                transformer.delete_adapters(mine)
+            if self._previous_active:
+                transformer.set_adapter(self._previous_active)
+
+    def teardown(self) -> None:
+        """Remove both adapters; the transformer has its original modules and weights again."""
+        self._remove_adapters()
+
+    # ---- training -------------------------------------------------------------------------
+    def train(self, case: Case) -> dict[str, Any]:
+        """Train the identity LoRA on the images, then the motion LoRA on the clips."""
+        if self._trained:
+            raise ConfigError("lora: train() may be called once per method instance")
+        cfg = self.config
+        data = prepare_case_data(
+            self.backbone,
+            case,
+            identity_prompt=cfg.identity_prompt,
+            motion_prompt=cfg.motion_prompt,
+            placeholder=cfg.placeholder,
+            seed=cfg.seed,
+        )
+        stats = self.fit(data)
+        stats.update({"identity_prompt": data.identity_prompt, "motion_prompt": data.motion_prompt})
+        return stats
+
+    def fit(self, data: TrainingData, *, step_callback: Any = None) -> dict[str, Any]:
+        """Both stages on encoded data (``train`` = encode the case + ``fit``)."""
+        cfg = self.config
+        transformer = self.backbone.transformer
+        params = self._adapter_parameters()
+        settings = OptimizerSettings.from_config(cfg, cfg.learning_rate)
+        warmup = scaled_steps(cfg.lr_warmup_steps, cfg.steps_scale)
+        stats: dict[str, Any] = {
+            "trainable_parameters": {
+                k: sum(p.numel() for p in v) for k, v in self.parameter_groups().items()
+            }
+        }
+
+        def loss_fn(embeds: torch.Tensor):
+            return lambda idx, latents, gen: self.backbone.training_loss(
+                latents, embeds, generator=gen
+            )
+
+        plan = [
+            (
+                "identity",
+                scaled_steps(cfg.identity_steps, cfg.steps_scale),
+                data.identity_latents,
+                cfg.identity_batch_size,
+                data.identity_prompt_embeds,
+            ),
+            (
+                "motion",
+                scaled_steps(cfg.motion_steps, cfg.steps_scale),
+                data.motion_latents,
+                cfg.motion_batch_size,
+                data.motion_prompt_embeds,
+            ),
+        ]
+        transformer.train()
+        try:
+            for offset, (dim, steps, latents, batch, embeds) in enumerate(plan):
+                transformer.set_adapters([self.adapter_names[dim]], [1.0])  # the other one is off
+                stage = Stage(
+                    dim,
+                    steps,
+                    list(params[dim].values()),
+                    latents,
+                    batch,
+                    loss_fn(embeds),
+                    settings,
+                    min(warmup, steps),
+                )
+
+                def progress(step: int, total: int, info: dict[str, Any], _dim: str = dim) -> None:
+                    self.report_progress(f"train lora {_dim}", step, total, **info)
+
+                result = run_stage(
+                    stage,
+                    device=self.backbone.device,
+                    seed=cfg.seed + 1000 * offset,
+                    max_grad_norm=cfg.max_grad_norm,
+                    progress=progress,
+                    step_callback=step_callback,
+                )
+                stats[f"{dim}_steps"] = result["steps"]
+                stats[f"{dim}_loss"] = result["loss"]
+                stats[f"{dim}_seconds"] = result["seconds"]
+        finally:
+            transformer.eval()
+        stats["steps"] = stats["identity_steps"] + stats["motion_steps"]
+        self._trained = True
+        return stats
+
+    # ---- generation -----------------------------------------------------------------------
+    def generate(self, prompts: Sequence[str], seed: int) -> list[np.ndarray]:
+        """One video per prompt with both deltas active at ``fusion_weights``."""
+        if not self._trained:
+            raise ConfigError(
+                "lora: nothing learned yet; call train(case) or load(dir) before generate()"
+            )
+        self.use_adapters(self.config.fusion_weights)
+        texts = [apply_placeholder(p, self.config.placeholder) for p in prompts]
+        with torch.no_grad():
+            return self.backbone.sample(texts, seed)
+
+    # ---- state ----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """``identity.<peft key>`` and ``motion.<peft key>``, e.g.
+        ``identity.transformer_blocks.0.attn1.to_q.lora_A.weight`` (fp32)."""
+        return {
+            k: p.detach().cpu()
+            for params in self._adapter_parameters().values()
+            for k, p in params.items()
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Copy a :meth:`state_dict` in after checking names, shapes and values (nothing changes
+        on a mismatch: :class:`WeightsError` naming the tensors)."""
+        targets = {
+            k: p for params in self._adapter_parameters().values() for k, p in params.items()
+        }
+        check_state("lora", state, {k: tuple(p.shape) for k, p in targets.items()})
+        with torch.no_grad():
+            for key, param in targets.items():
+                param.copy_(state[key].to(device=param.device, dtype=param.dtype))
+        self._trained = True

@@ -1,0 +1,315 @@
+"""``sequential``: DreamBooth-style full fine-tuning of the transformer, identity then motion.
+
+The baseline of DualReal's Table 1 (paper supplement: lr 1e-4, 200 identity + 130 motion
+steps). Every parameter of the shared transformer is trained, first on the subject's images
+(1-frame videos captioned "a <class> *"), then -- starting from the weights the identity
+stage left, with a fresh optimizer -- on the motion clips (captioned by the motion's
+``prompts.txt``, "a person is <action>"). Generation uses the resulting weights alone.
+
+Prompts: no token is learned. ``placeholder="keep"`` (default) feeds ``"<class> *"`` as
+written, so ``" *"`` is DreamBooth's rare identifier ("a [V] dog"); ``"strip"`` removes it
+in training and at generation. DreamBooth's prior-preservation loss (class images generated
+by the base model) is not used: the supplement's schedule has no such term and it would
+need the backbone to render class images first.
+
+Memory (the real profiles, one GPU): ``mixed_precision="bf16"`` trains fp32 master weights
+under ``torch.autocast(bfloat16)`` (accelerate's ``--mixed_precision bf16``; "auto" picks it
+when the backbone is bf16/fp16), ``gradient_checkpointing`` recomputes the blocks in
+backward (unset: the backbone's setting), ``optimizer="auto"`` uses bitsandbytes' AdamW8bit
+on CUDA when installed (2 bytes of state per parameter instead of 8). For CogVideoX-5B
+(5.57 B parameters) that is 22 GB of fp32 weights + 22 GB of gradients + 11 GB of 8-bit
+states, plus activations.
+
+The state a run saves is the whole fine-tuned transformer (every tensor of its
+``state_dict``, ``transformer.<name>``, in the transformer's dtype: ~11 GB in bf16 for 5B),
+because every parameter changes. The original weights are kept as a CPU copy (another
+~11 GB for 5B) from the first change on, and :meth:`SequentialMethod.teardown` copies them
+back, so the next case (or method) of a run starts from the published model bit for bit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import torch
+
+from dualreal_bench.errors import ConfigError
+from dualreal_bench.method import Method, MethodConfig
+
+from ._training_common import (
+    OptimizerSettings,
+    PlaceholderMode,
+    Stage,
+    TrainingData,
+    apply_placeholder,
+    check_common,
+    check_state,
+    prepare_case_data,
+    run_stage,
+    scaled_steps,
+)
+
+if TYPE_CHECKING:
+    from dualreal_bench.backbone import Backbone
+    from dualreal_bench.spec import Case
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SequentialConfig", "SequentialMethod"]
+
+PREFIX = "transformer."
+
+
+@dataclasses.dataclass
+class SequentialConfig(MethodConfig):
+    """Options of :class:`SequentialMethod` (sources: the DualReal paper's supplement for the
+    schedule; diffusers' CogVideoX fine-tuning scripts for the optimizer settings)."""
+
+    #: full fine-tuning steps on the identity images (DualReal supplement: 200)
+    identity_steps: int = 200
+    #: then on the motion clips, from the identity stage's weights (DualReal supplement: 130)
+    motion_steps: int = 130
+    #: multiplies every schedule (steps and warm-up), to shorten every method proportionally
+    steps_scale: float = 1.0
+    #: learning rate of both stages (DualReal supplement: 1e-4)
+    learning_rate: float = 1e-4
+    #: linear warm-up steps per stage (not stated for the baselines; none)
+    lr_warmup_steps: int = 0
+    #: schedule after warm-up (constant, as the CogVideoX scripts' default)
+    lr_scheduler: Literal["constant", "cosine"] = "constant"
+    #: images per identity step and clips per motion step (not stated; DualReal's 1 and 3)
+    identity_batch_size: int = 1
+    motion_batch_size: int = 3
+    #: AdamW (diffusers' CogVideoX scripts: betas 0.9/0.95, weight decay 1e-4, eps 1e-8)
+    adam_betas: tuple[float, float] = (0.9, 0.95)
+    adam_weight_decay: float = 1e-4
+    adam_epsilon: float = 1e-8
+    #: "auto": bitsandbytes AdamW8bit on CUDA when installed, else torch AdamW
+    optimizer: Literal["auto", "adamw", "adamw8bit"] = "auto"
+    #: gradient-norm clipping (the scripts' --max_grad_norm 1.0)
+    max_grad_norm: float = 1.0
+    #: "bf16": fp32 master weights, forward/backward under autocast(bfloat16); "no": train in
+    #: the transformer's dtype; "auto": bf16 when the backbone runs in bf16/fp16, else no
+    mixed_precision: Literal["auto", "no", "bf16"] = "auto"
+    #: recompute transformer blocks in backward; None = the backbone's setting
+    gradient_checkpointing: bool | None = None
+    #: what " *" becomes: "keep" (DreamBooth's identifier token) or "strip"
+    placeholder: PlaceholderMode = "keep"
+    #: caption of identity steps ({class_noun}); as DualReal's
+    identity_prompt: str = "a {class_noun} *"
+    #: caption of motion steps when the motion has no prompts.txt ({action}); as DualReal's
+    motion_prompt: str = "a person is {action}"
+
+    def validate(self) -> None:
+        check_common("sequential", self, ("identity_steps", "motion_steps"))
+        if not self.learning_rate > 0:
+            raise ConfigError(f"sequential: learning_rate must be > 0, got {self.learning_rate}")
+
+
+class SequentialMethod(Method):
+    """Full fine-tuning of the transformer: the identity stage, then the motion stage.
+
+    Args:
+        backbone: the shared backbone; its transformer is fine-tuned in place and restored
+            by :meth:`teardown`.
+        config: a :class:`SequentialConfig`.
+    """
+
+    name = "sequential"
+    config_class = SequentialConfig
+
+    def __init__(self, backbone: Backbone, config: SequentialConfig | None = None) -> None:
+        super().__init__(backbone, config)
+        self.config: SequentialConfig
+        # a CPU copy of the original weights, taken before the first change
+        self._original: dict[str, torch.Tensor] | None = None
+        self._trained = False
+
+    # ---- the shared transformer -----------------------------------------------------------
+    def parameter_groups(self) -> dict[str, list[torch.nn.Parameter]]:
+        """Learned parameters: every parameter of the transformer."""
+        return {"transformer": list(self.backbone.transformer.parameters())}
+
+    def _keep_original(self) -> None:
+        if self._original is None:
+            self._original = {
+                k: v.detach().to("cpu", copy=True)
+                for k, v in self.backbone.transformer.state_dict().items()
+            }
+
+    def teardown(self) -> None:
+        """Copy the original weights back (bit for bit) and free the copy."""
+        transformer = self.backbone.transformer
+        if self._original is not None:
+            with torch.no_grad():
+                transformer.load_state_dict(self._original, strict=True)
+            self._original = None
+        transformer.requires_grad_(False)
+        transformer.eval()
+
+    def resolved_mixed_precision(self) -> str:
+        """The mixed precision in use: "bf16" or "no" ("auto" follows the backbone's dtype)."""
+        if self.config.mixed_precision != "auto":
+            return self.config.mixed_precision
+        return "bf16" if self.backbone.dtype in (torch.bfloat16, torch.float16) else "no"
+
+    # ---- training -------------------------------------------------------------------------
+    def train(self, case: Case) -> dict[str, Any]:
+        """Fine-tune on the identity images, then on the motion clips."""
+        if self._trained:
+            raise ConfigError("sequential: train() may be called once per method instance")
+        cfg = self.config
+        data = prepare_case_data(
+            self.backbone,
+            case,
+            identity_prompt=cfg.identity_prompt,
+            motion_prompt=cfg.motion_prompt,
+            placeholder=cfg.placeholder,
+            seed=cfg.seed,
+        )
+        stats = self.fit(data)
+        stats.update({"identity_prompt": data.identity_prompt, "motion_prompt": data.motion_prompt})
+        return stats
+
+    def fit(
+        self,
+        data: TrainingData,
+        *,
+        step_callback: Callable[[str, int], None] | None = None,
+        stage_callback: Callable[[str, str], None] | None = None,
+    ) -> dict[str, Any]:
+        """Both stages on encoded data. ``stage_callback(stage, "start" | "end")`` runs around
+        each stage (tests compare the weights there)."""
+        cfg = self.config
+        transformer = self.backbone.transformer
+        self._keep_original()
+        settings = OptimizerSettings.from_config(cfg, cfg.learning_rate)
+        warmup = scaled_steps(cfg.lr_warmup_steps, cfg.steps_scale)
+        mixed = self.resolved_mixed_precision()
+        dtype_before = transformer.dtype
+        checkpointing_before = bool(transformer.is_gradient_checkpointing)
+        want_checkpointing = (
+            checkpointing_before
+            if cfg.gradient_checkpointing is None
+            else cfg.gradient_checkpointing
+        )
+        params = list(transformer.parameters())
+        stats: dict[str, Any] = {
+            "trainable_parameters": {"transformer": sum(p.numel() for p in params)},
+            "mixed_precision": mixed,
+            "gradient_checkpointing": want_checkpointing,
+        }
+
+        def loss_fn(embeds: torch.Tensor):
+            return lambda idx, latents, gen: self.backbone.training_loss(
+                latents, embeds, generator=gen
+            )
+
+        plan = [
+            (
+                "identity",
+                scaled_steps(cfg.identity_steps, cfg.steps_scale),
+                data.identity_latents,
+                cfg.identity_batch_size,
+                data.identity_prompt_embeds,
+            ),
+            (
+                "motion",
+                scaled_steps(cfg.motion_steps, cfg.steps_scale),
+                data.motion_latents,
+                cfg.motion_batch_size,
+                data.motion_prompt_embeds,
+            ),
+        ]
+        try:
+            if mixed == "bf16" and dtype_before != torch.float32:
+                transformer.to(dtype=torch.float32)  # fp32 master weights
+            if want_checkpointing != checkpointing_before:
+                (
+                    transformer.enable_gradient_checkpointing
+                    if want_checkpointing
+                    else transformer.disable_gradient_checkpointing
+                )()
+            transformer.train()
+            for offset, (stage_name, steps, latents, batch, embeds) in enumerate(plan):
+                if stage_callback is not None:
+                    stage_callback(stage_name, "start")
+                stage = Stage(
+                    stage_name,
+                    steps,
+                    params,
+                    latents,
+                    batch,
+                    loss_fn(embeds),
+                    settings,
+                    min(warmup, steps),
+                )
+
+                def progress(
+                    step: int, total: int, info: dict[str, Any], _s: str = stage_name
+                ) -> None:
+                    self.report_progress(f"train sequential {_s}", step, total, **info)
+
+                result = run_stage(
+                    stage,
+                    device=self.backbone.device,
+                    seed=cfg.seed + 1000 * offset,
+                    max_grad_norm=cfg.max_grad_norm,
+                    autocast_dtype=torch.bfloat16 if mixed == "bf16" else None,
+                    progress=progress,
+                    step_callback=step_callback,
+                )
+                stats[f"{stage_name}_steps"] = result["steps"]
+                stats[f"{stage_name}_loss"] = result["loss"]
+                stats[f"{stage_name}_seconds"] = result["seconds"]
+                if stage_callback is not None:
+                    stage_callback(stage_name, "end")
+        finally:
+            transformer.eval()
+            transformer.requires_grad_(False)
+            if transformer.dtype != dtype_before:
+                transformer.to(dtype=dtype_before)
+            if bool(transformer.is_gradient_checkpointing) != checkpointing_before:
+                (
+                    transformer.enable_gradient_checkpointing
+                    if checkpointing_before
+                    else transformer.disable_gradient_checkpointing
+                )()
+        stats["steps"] = stats["identity_steps"] + stats["motion_steps"]
+        self._trained = True
+        return stats
+
+    # ---- generation -----------------------------------------------------------------------
+    def generate(self, prompts: Sequence[str], seed: int) -> list[np.ndarray]:
+        """One video per prompt from the fine-tuned transformer."""
+        if not self._trained:
+            raise ConfigError(
+                "sequential: nothing learned yet; call train(case) or load(dir) before generate()"
+            )
+        texts = [apply_placeholder(p, self.config.placeholder) for p in prompts]
+        with torch.no_grad():
+            return self.backbone.sample(texts, seed)
+
+    # ---- state ----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Every tensor of the fine-tuned transformer, ``transformer.<name>``."""
+        return {
+            PREFIX + k: v.detach().cpu() for k, v in self.backbone.transformer.state_dict().items()
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Load a fine-tuned transformer after checking names, shapes and values; the original
+        weights are kept for :meth:`teardown` (nothing changes on a mismatch)."""
+        transformer = self.backbone.transformer
+        expected = {PREFIX + k: tuple(v.shape) for k, v in transformer.state_dict().items()}
+        check_state("sequential", state, expected)
+        self._keep_original()
+        with torch.no_grad():
+            transformer.load_state_dict(
+                {k[len(PREFIX) :]: v for k, v in state.items()}, strict=True
+            )
+        self._trained = True
