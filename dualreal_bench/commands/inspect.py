@@ -172,8 +172,8 @@ def measure_block_activations(
 ) -> dict[str, Any]:
     """Run the time and patch embeddings and the first block on meta tensors of the training
     shape (``batch_size`` clips of ``num_frames`` frames at the configured size) and sum the
-    bytes autograd saves for backward inside the block (parameters excluded, views counted
-    once, attention as a fused kernel keeps it)."""
+    bytes autograd saves for backward inside the block (parameters excluded, each storage
+    counted once however many views of it are saved, attention as a fused kernel keeps it)."""
     import torch
 
     t = backbone.transformer
@@ -201,13 +201,17 @@ def measure_block_activations(
                 device="cpu",
             )
         )
-    params = {id(p) for p in t.parameters()}
-    saved: dict[int, Any] = {}
+
+    def storage_key(x) -> int:
+        return x.untyped_storage()._cdata
+
+    params = {storage_key(p) for p in t.parameters()}
+    saved: dict[int, Any] = {}  # storage -> a tensor on it (kept alive so keys stay unique)
 
     def pack(x):
-        base = x._base if x._base is not None else x
-        if id(x) not in params and id(base) not in params:
-            saved[id(base)] = base
+        key = storage_key(x)
+        if key not in params:
+            saved[key] = x
         return x
 
     with contextlib.ExitStack() as stack:
@@ -220,7 +224,7 @@ def measure_block_activations(
         encoder, hidden = tokens[:, :n_text], tokens[:, n_text:].detach().requires_grad_(True)
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
             t.transformer_blocks[0](hidden, encoder, emb, image_rotary_emb=rotary)
-    sizes = [x.numel() * x.element_size() for x in saved.values()]
+    sizes = [x.untyped_storage().nbytes() for x in saved.values()]
     return {
         "batch_size": batch_size,
         "latent_shape": [frames, int(tcfg.in_channels), h, w],
