@@ -1,0 +1,138 @@
+"""``dualreal-bench evaluate``: score videos made by any method, into the same result store.
+
+One video per prompt, in ``--videos DIR`` (``.mp4 .avi .mov .mkv .webm``), named by the
+0-based index of its prompt:
+
+* ``<index>.<ext>`` or ``<index>_<anything>.<ext>`` -- e.g. ``000.mp4``, ``7_dog_guitar.mp4``
+  (seed ``--seed``, default 0);
+* ``p<index>_s<seed>.<ext>`` -- the store's own names (``p003_s42.mp4``), several seeds allowed.
+
+Prompt ``i`` is line ``i`` of ``--prompts FILE`` (one per line), else the case's prompts (the
+identity's ``eval_pro_50.txt`` for the paper's pairs, generated ones otherwise; see
+``dualreal-bench inspect``). Records land in ``<output-dir>/<run-id>/<method-name>/<case>/records``
+beside the runner's, so ``dualreal-bench report`` compares them with the built-in methods.
+Existing records are kept (the command resumes) unless ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+_STORE_NAME = re.compile(r"^p(\d+)_s(-?\d+)$")
+_INDEX_NAME = re.compile(r"^(\d+)(?:[_\-. ].*)?$")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="score externally generated videos (one per prompt) into the store")
+    p.add_argument("--videos", required=True, help="folder of videos named <prompt index>[_*].mp4 or p<i>_s<seed>.mp4")
+    p.add_argument("--identity", required=True, help="identity (subject) folder name")
+    p.add_argument("--motion", required=True, help="motion folder name")
+    p.add_argument("--prompts", help="prompt file, one a line (default: the case's prompts)")
+    p.add_argument("--data-root", help="benchmark data (default: $DUALREAL_BENCH_DATA)")
+    p.add_argument("--output-dir", default="results", help="results root (default: results)")
+    p.add_argument("--run-id", default="external", help="run directory name (default: external)")
+    p.add_argument("--method-name", default="external", help="label of the method in the store (default: external)")
+    p.add_argument("--profile", choices=("tiny", "real"), default="real",
+                   help="metric encoders: real (the paper's weights; default) or tiny (pipeline check)")
+    p.add_argument("--weights-dir", help="folder holding the metric weights (see README)")
+    p.add_argument("--device", default="cpu", help="device of the metric encoders (default: cpu)")
+    p.add_argument("--seed", type=int, default=0, help="seed recorded for <index>.mp4 names (default: 0)")
+    p.add_argument("--fps", type=float, help="frame rate of the videos (default: read from each file)")
+    p.add_argument("--batch", type=int, default=4, help="videos scored together (default: 4)")
+    p.add_argument("--overwrite", action="store_true", help="score again videos that already have a record")
+    p.set_defaults(func=run)
+
+
+def parse_video_name(path: Path, default_seed: int) -> tuple[int, int]:
+    """``(prompt_index, seed)`` from a file name; DataError naming the file otherwise."""
+    from ..errors import DataError
+
+    m = _STORE_NAME.match(path.stem)
+    if m:
+        return int(m.group(1)), int(m.group(2))
+    m = _INDEX_NAME.match(path.stem)
+    if m:
+        return int(m.group(1)), default_seed
+    raise DataError(
+        f"{path}: cannot tell which prompt this video is for; name videos <prompt index>.mp4 "
+        "(0-based, e.g. 000.mp4 or 3_dog.mp4) or p<index>_s<seed>.mp4"
+    )
+
+
+def collect_videos(directory: Path, num_prompts: int, default_seed: int) -> list[tuple[int, int, Path]]:
+    """Sorted ``(prompt_index, seed, path)`` of the videos in ``directory``, checked."""
+    from ..errors import DataError
+    from ..media import list_videos
+
+    items: dict[tuple[int, int], Path] = {}
+    for path in list_videos(directory):
+        key = parse_video_name(path, default_seed)
+        if key[0] >= num_prompts:
+            raise DataError(f"{path}: prompt index {key[0]} but the case has {num_prompts} prompt(s)")
+        if key in items:
+            raise DataError(f"{path} and {items[key]} are both prompt {key[0]}, seed {key[1]}")
+        items[key] = path
+    return [(i, s, p) for (i, s), p in sorted(items.items())]
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import DataError
+    from ..media import probe_video, read_video
+    from ..metrics import METRIC_FIELDS, build_evaluator
+    from ..spec import build_case
+    from ..store import ResultStore, make_record, now_iso
+
+    directory = Path(args.videos)
+    if not directory.is_dir():
+        raise DataError(f"{directory}: no such folder (--videos)")
+    if args.batch < 1:
+        raise DataError(f"--batch must be at least 1, got {args.batch}")
+    case = build_case(args.identity, args.motion, data_root=args.data_root, prompt_file=args.prompts)
+    videos = collect_videos(directory, len(case.prompts), args.seed)
+
+    store = ResultStore(args.output_dir, args.run_id)
+    store.init_run({"metrics_profile": args.profile})
+    label = args.method_name
+    description = {"name": label, "class": "external", "config": {"videos": str(directory.resolve())}}
+    store.init_method(label, description)
+    cdir = store.case_dir(label, case.case_id)
+    todo = [v for v in videos if args.overwrite or not cdir.record(v[0], v[1]).is_file()]
+    logger.info("%s: %d video(s), %d to score (%s)", case.case_id, len(videos), len(todo), directory)
+    if not todo:
+        print(f"{case.case_id}: all {len(videos)} video(s) already scored in {store.run_dir / label}")
+        return 0
+
+    evaluator = build_evaluator(args.profile, device=args.device, cache_dir=store.run_dir / "cache",
+                                weights_dir=args.weights_dir, progress=not getattr(args, "quiet", False))
+    sums = {k: 0.0 for k in METRIC_FIELDS}
+    for start in range(0, len(todo), args.batch):
+        chunk = todo[start : start + args.batch]
+        frames = [read_video(path) for _, _, path in chunk]
+        groups: dict[float, list[int]] = {}  # videos of one frame rate are scored together
+        for j, (_, _, path) in enumerate(chunk):
+            groups.setdefault(args.fps or probe_video(path).fps, []).append(j)
+        for fps, members in groups.items():
+            scores = evaluator.evaluate_videos([(frames[j], case.prompts[chunk[j][0]]) for j in members], case,
+                                               fps=fps)
+            for j, metrics in zip(members, scores, strict=True):
+                prompt_index, seed, path = chunk[j]
+                record = make_record(
+                    run_id=store.run_id, method_label=label, method=description, case=case,
+                    prompt_index=prompt_index, prompt=case.prompts[prompt_index], seed=seed,
+                    video=str(path.resolve()), metrics=metrics, backbone=None, suite=None,
+                    timestamps={"evaluated": now_iso()},
+                    extra={"external": True, "metrics_profile": args.profile, "fps": fps},
+                )
+                store.write_record(label, case.case_id, record)
+                for k in METRIC_FIELDS:
+                    sums[k] += float(metrics[k])
+    means = "  ".join(f"{k}={sums[k] / len(todo):.4f}" for k in METRIC_FIELDS)
+    print(f"{label} on {case.case_id}: scored {len(todo)} video(s) -> {cdir.records}\n  mean {means}")
+    if args.profile == "tiny":
+        print("tiny metrics profile: random-initialised encoders; the numbers check the pipeline, they measure nothing")
+    return 0
