@@ -413,6 +413,8 @@ def _decode(path: Path, select=None) -> _Decoded:
         if not container.streams.video:
             raise MediaError(f"{path}: contains no video stream")
         stream = container.streams.video[0]
+        if stream.codec_context is None:  # FFmpeg knows no decoder for the stream's codec
+            raise MediaError(f"{path}: unreadable video codec (FFmpeg has no decoder for it)")
         stream.thread_type = "AUTO"
         out.fps = _stream_fps(stream)
         out.codec = stream.codec_context.name

@@ -121,6 +121,23 @@ class Method(abc.ABC):
         """Per-video auxiliary arrays of the last :meth:`generate` call (default: none)."""
         return []
 
+    def planned_train_steps(self) -> int | None:
+        """Optimizer steps :meth:`train` will take with this config (``dualreal-bench estimate``
+        multiplies it by the measured step time); 0 for methods that do not train, None if
+        unknown. Default: the config's ``total_steps`` if it has one, else
+        ``max_train_steps`` (times ``steps_scale`` when present). Override when steps are
+        counted otherwise (e.g. per training phase)."""
+        if not self.trains:
+            return 0
+        total = getattr(self.config, "total_steps", None)
+        if isinstance(total, int) and not isinstance(total, bool):
+            return total
+        steps = getattr(self.config, "max_train_steps", None)
+        if isinstance(steps, int) and not isinstance(steps, bool):
+            scale = getattr(self.config, "steps_scale", 1.0) or 1.0
+            return 0 if steps == 0 else max(1, round(steps * scale))
+        return None
+
     # ---- state -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Learned tensors (name -> torch.Tensor). Default: nothing learned."""

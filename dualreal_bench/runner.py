@@ -8,28 +8,77 @@ skipped when its output already exists, so a run that dies resumes where it stop
 * an existing video is evaluated without being generated again;
 * an existing record is kept.
 
+A run first checks everything it can without writing (the method config, the cases and
+their prompts, every reference image and clip, the store's earlier run and method
+configs, and, for the local executor, that the backbone and metric encoders load); a bad
+input stops it there, with the store untouched. Cases then go to an executor
+(:mod:`dualreal_bench.executors`): in this process (``local``) or to Ray actors (``ray``),
+each of which holds its own backbone and evaluator across cases. Both write the same store
+layout; a case directory is worked on under a lock, so overlapping shards never do a stage
+twice.
+
 Heavy components (the backbone, the metric encoders) load only when some stage needs them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
+import functools
+import io
 import logging
+import os
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .config import Config
-from .errors import ConfigError
+from .errors import BenchmarkError, ConfigError, DataError, MediaError, WeightsError
 from .method import Method, MethodConfig, get_method_class
-from .store import ResultStore, atomic_path, atomic_write_json, check_label, make_record, now_iso
+from .store import (
+    CaseDir,
+    ResultStore,
+    atomic_path,
+    atomic_write_json,
+    check_label,
+    determinism_flags,
+    execution_info,
+    failpoint,
+    make_record,
+    now_iso,
+    read_json,
+)
 
 logger = logging.getLogger(__name__)
+
+EXECUTORS = ("local", "ray")
+#: the suite name of a run whose cases come from ``--cases FILE``
+CUSTOM_SUITE = "custom"
+#: header of a ``--cases`` file (the layout of the authors' paper_cases.csv)
+CASES_COLUMNS = ("identity", "motion")
+#: seed of the tiny metric encoders' random initialisation (recorded in every record)
+METRICS_SEED = 0
+#: RunConfig fields that say how a run executes, not what it computes: kept out of the
+#: record's ``run_config`` (so a Ray run, a sharded run and a local run give equal records)
+EXECUTION_FIELDS = (
+    "executor",
+    "ray_address",
+    "ray_num_workers",
+    "gpus_per_case",
+    "cpus_per_case",
+    "shard",
+    "output_dir",
+    "cache_dir",
+    "progress",
+    "preflight",
+)
+#: RunConfig fields holding paths, made absolute once (workers may run in other directories)
+PATH_FIELDS = ("data_root", "prompt_file", "cases_file", "output_dir", "cache_dir")
 
 
 @dataclasses.dataclass
@@ -45,6 +94,7 @@ class RunConfig(Config):
     metrics_profile: str | None = None  # encoders: "tiny" for the tiny backbone, else "real"
     data_root: str | None = None
     prompt_file: str | None = None
+    cases_file: str | None = None  # CSV "identity,motion" instead of a suite (suite "custom")
     num_prompts: int | None = None  # first N prompts of each case (quick runs)
     seeds: tuple[int, ...] = (0,)
     output_dir: str = "results"
@@ -53,6 +103,14 @@ class RunConfig(Config):
     evaluate: bool = True
     device: str | None = None  # for the metric encoders; the backbone's is in its config
     progress: bool = True
+    executor: str = "local"  # "local" (this process) | "ray"
+    ray_address: str | None = None  # an existing Ray cluster; None: start a local one
+    ray_num_workers: int | None = None  # actors (local cluster: its size); None: as resources allow
+    gpus_per_case: float | None = None  # Ray resources of each worker (default 0 GPUs, 1 CPU)
+    cpus_per_case: float | None = None
+    cache_dir: str | None = None  # metric reference cache; default <run>/cache (content-keyed)
+    deterministic: bool = True  # torch deterministic algorithms, no cuDNN autotuning
+    preflight: bool = True  # decode every reference image and clip before any work
 
     def validate(self) -> None:
         index, count = self.shard
@@ -62,10 +120,47 @@ class RunConfig(Config):
             raise ConfigError("--seeds: give at least one seed")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"--seeds {self.seeds}: seeds repeat")
+        if any(not isinstance(s, int) or s < 0 for s in self.seeds):
+            raise ConfigError(f"--seeds {self.seeds}: seeds must be integers >= 0")
         if self.num_prompts is not None and self.num_prompts < 1:
             raise ConfigError(f"--num-prompts {self.num_prompts}: must be >= 1")
         if self.name is not None:
             check_label(self.name)
+        if self.cases_file is not None and self.suite != CUSTOM_SUITE:
+            raise ConfigError(
+                f"--cases {self.cases_file} and --suite {self.suite} contradict: a cases file "
+                "replaces the suite; give one of them"
+            )
+        if self.cases_file is None and self.suite == CUSTOM_SUITE:
+            raise ConfigError(
+                f"suite {CUSTOM_SUITE!r} needs --cases FILE (a CSV of identity,motion)"
+            )
+        if self.executor not in EXECUTORS:
+            raise ConfigError(
+                f"--executor {self.executor!r}: must be one of {', '.join(EXECUTORS)}"
+            )
+        if self.executor == "local":
+            ray_only = [
+                flag
+                for flag, value in (
+                    ("--ray-address", self.ray_address),
+                    ("--ray-num-workers", self.ray_num_workers),
+                    ("--gpus-per-case", self.gpus_per_case),
+                    ("--cpus-per-case", self.cpus_per_case),
+                )
+                if value is not None
+            ]
+            if ray_only:
+                raise ConfigError(
+                    f"{', '.join(ray_only)} contradict --executor local: "
+                    "they configure the Ray executor (add --executor ray)"
+                )
+        if self.ray_num_workers is not None and self.ray_num_workers < 1:
+            raise ConfigError(f"--ray-num-workers {self.ray_num_workers}: must be >= 1")
+        if self.cpus_per_case is not None and not self.cpus_per_case > 0:
+            raise ConfigError(f"--cpus-per-case {self.cpus_per_case}: must be > 0")
+        if self.gpus_per_case is not None and not self.gpus_per_case >= 0:
+            raise ConfigError(f"--gpus-per-case {self.gpus_per_case}: must be >= 0")
 
     @property
     def resolved_run_id(self) -> str:
@@ -79,6 +174,19 @@ class RunConfig(Config):
         if self.method_overrides:
             base += "[" + ",".join(sorted(self.method_overrides)) + "]"
         return check_label(base)
+
+    def with_absolute_paths(self) -> RunConfig:
+        """A copy whose path fields are absolute (as the driver's working directory sees them)."""
+        changes = {
+            f: str(Path(getattr(self, f)).expanduser().absolute())
+            for f in PATH_FIELDS
+            if getattr(self, f)
+        }
+        return dataclasses.replace(self, **changes)
+
+    def record_dict(self) -> dict[str, Any]:
+        """What records store of the run config: everything that decides the results."""
+        return {k: v for k, v in self.to_dict().items() if k not in EXECUTION_FIELDS}
 
 
 @dataclasses.dataclass
@@ -95,18 +203,132 @@ def shard_cases(cases: list, index: int, count: int) -> list:
     return cases[index::count]
 
 
-class Runner:
-    """Runs one method over one suite into a :class:`ResultStore`.
+# ---- inputs: cases files and the preflight check ------------------------------------------------
 
-    ``backbone``, ``evaluator`` and ``cases`` may be injected (tests, notebooks); otherwise
-    they load lazily from ``config.profile`` / ``config.metrics_profile`` / ``config.suite``
-    when a stage needs them.
+
+def read_cases_file(
+    path: str | Path,
+    *,
+    data_root: str | Path | None = None,
+    prompt_file: str | Path | None = None,
+    num_prompts: int | None = None,
+) -> list:
+    """The cases of a CSV file with the header ``identity,motion`` (one pair a line, the
+    layout of the authors' ``paper_cases.csv``), each found in ``data_root``.
+
+    Errors name the file and line: not UTF-8, a wrong header, a path-like or unknown name, a
+    duplicate pair, no pairs.
+    """
+    from .spec import build_case, check_name
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: cases file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, expected a CSV file of identity,motion") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path}: not UTF-8 text (invalid byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None or [h.strip().lower() for h in header] != list(CASES_COLUMNS):
+        raise DataError(f"{path}: header must be {','.join(CASES_COLUMNS)!r}, found {header!r}")
+    cases, seen = [], {}
+    for values in reader:
+        where = f"{path}, line {reader.line_num}"
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) != len(CASES_COLUMNS):
+            raise DataError(f"{where}: expected 2 fields (identity,motion), found {len(values)}")
+        identity, motion = (v.strip() for v in values)
+        check_name(identity, f"{where}: identity", error=DataError)
+        check_name(motion, f"{where}: motion", error=DataError)
+        if (identity, motion) in seen:
+            raise DataError(
+                f"{where}: duplicate pair {identity},{motion} (first on line {seen[identity, motion]})"
+            )
+        seen[identity, motion] = reader.line_num
+        try:
+            cases.append(build_case(identity, motion, data_root, prompt_file, num_prompts))
+        except BenchmarkError as exc:
+            raise type(exc)(f"{where}: {exc}") from None
+    if not cases:
+        raise DataError(f"{path}: no identity,motion pairs")
+    return cases
+
+
+@functools.lru_cache(maxsize=4096)
+def _check_image(path: str, size: int, mtime_ns: int) -> None:
+    from .media import read_image
+
+    read_image(path)
+
+
+@functools.lru_cache(maxsize=4096)
+def _check_clip(path: str, size: int, mtime_ns: int) -> None:
+    from .media import probe_video
+
+    info = probe_video(path)
+    if info.num_frames < 2:
+        raise MediaError(
+            f"{path}: video has {info.num_frames} frame; a motion clip needs at least 2"
+        )
+
+
+def _stat_key(path: Path) -> tuple[str, int, int]:
+    st = path.stat()
+    return str(path), st.st_size, st.st_mtime_ns
+
+
+def preflight(cases: list) -> None:
+    """Decode every reference image and probe (decode) every reference clip of ``cases``
+    before any work, so one bad file fails the run in seconds, not hours in (MediaError naming
+    the file). Results are cached per file (path, size, mtime) in this process. Cases without
+    data folders (test doubles) are skipped."""
+    for case in cases:
+        if not (hasattr(case, "image_paths") and hasattr(case, "video_paths")):
+            continue
+        if not case.prompts:
+            raise DataError(f"case {case.case_id}: no prompts")
+        for path in case.image_paths():
+            _check_image(*_stat_key(path))
+        for path in case.video_paths():
+            _check_clip(*_stat_key(path))
+
+
+def apply_determinism(enabled: bool) -> None:
+    """Ask torch for reproducible kernels: deterministic algorithms (warning, not failing,
+    where an op has none), no cuDNN autotuning, and the cuBLAS workspace setting that makes
+    CUDA matmuls deterministic (effective when set before CUDA starts)."""
+    if not enabled:
+        return
+    import torch
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+
+
+# ---- one process's worker: runs whole cases -------------------------------------------------------
+
+
+class CaseWorker:
+    """Runs cases of one method into the store; keeps the backbone and evaluator across cases.
+
+    The local executor has one; each Ray actor has its own. ``backbone`` and ``evaluator``
+    may be injected (tests); otherwise they load lazily when a stage needs them.
     """
 
-    def __init__(self, config: RunConfig, *, backbone: Any = None, evaluator: Any = None,
-                 cases: list | None = None) -> None:
+    def __init__(self, config: RunConfig, *, backbone: Any = None, evaluator: Any = None) -> None:
         self.config = config
-        self._cases = cases
         self._backbone = backbone
         self._evaluator = evaluator
         self.method_class = get_method_class(config.method)
@@ -115,7 +337,15 @@ class Runner:
             list(config.method_overrides)
         )
         self.store = ResultStore(config.output_dir, config.resolved_run_id)
-        self.counts: Counter = Counter()
+        self.label = config.label_for(self.method_class.name)
+        self.description = {
+            "name": self.method_class.name,
+            "class": f"{self.method_class.__module__}:{self.method_class.__qualname__}",
+            "config": self.method_config.to_dict(),
+        }
+        self._events = None
+        self._execution = None
+        apply_determinism(config.deterministic)
 
     # ---- lazily loaded components ------------------------------------------------------
     @property
@@ -124,7 +354,9 @@ class Runner:
             from .backbone import load_backbone
 
             logger.info("loading backbone profile %r", self.config.profile)
-            self._backbone = load_backbone(self.config.profile, list(self.config.backbone_overrides))
+            self._backbone = load_backbone(
+                self.config.profile, list(self.config.backbone_overrides)
+            )
         return self._backbone
 
     @property
@@ -132,80 +364,94 @@ class Runner:
         if self._evaluator is None:
             from .metrics import build_evaluator
 
-            profile = self.config.metrics_profile or ("tiny" if self.config.profile == "tiny" else "real")
+            cfg = self.config
+            profile = cfg.metrics_profile or ("tiny" if cfg.profile == "tiny" else "real")
             logger.info("loading metric encoders (%s)", profile)
             self._evaluator = build_evaluator(
                 profile,
-                device=self.config.device or "cpu",
-                cache_dir=self.store.run_dir / "cache",
-                progress=self.config.progress,
+                device=cfg.device or "cpu",
+                cache_dir=Path(cfg.cache_dir) if cfg.cache_dir else self.store.run_dir / "cache",
+                progress=cfg.progress,
+                seed=METRICS_SEED,
             )
         return self._evaluator
+
+    @property
+    def events(self) -> Any:
+        if self._events is None:
+            self._events = self.store.events(self.label)
+        return self._events
 
     def _backbone_description(self) -> dict[str, Any] | None:
         if self._backbone is None:
             return None
         return self._backbone.describe() if hasattr(self._backbone, "describe") else None
 
-    # ---- the loop ------------------------------------------------------------------------
-    def run(self) -> RunSummary:
-        cfg = self.config
-        start = time.perf_counter()
-        cases = self._cases
-        if cases is None:
-            from .spec import build_cases
+    def _backbone_seed(self) -> int | None:
+        if self._backbone is not None:
+            return getattr(getattr(self._backbone, "config", None), "seed", None)
+        from .backbone import BackboneConfig
 
-            cases = build_cases(cfg.suite, data_root=cfg.data_root, prompt_file=cfg.prompt_file,
-                                num_prompts=cfg.num_prompts)
-        cases = shard_cases(cases, *cfg.shard)
-        label = cfg.label_for(self.method_class.name)
-        self.store.init_run({"suite": cfg.suite, "profile": cfg.profile})
-        self.store.init_method(label, {
-            "name": self.method_class.name,
-            "class": f"{self.method_class.__module__}:{self.method_class.__qualname__}",
-            "config": self.method_config.to_dict(),
-            "backbone_overrides": list(cfg.backbone_overrides),
-        })
-        index, count = cfg.shard
-        atomic_write_json(self.store.run_dir / label / "expected" / f"shard{index}of{count}.json",
-                          {case.case_id: len(case.prompts) * len(cfg.seeds) for case in cases})
-        with _progress(cfg.progress) as progress:
-            case_task = progress.add_task(f"{label}: cases", total=len(cases)) if progress else None
-            for case in cases:
-                self._run_case(case, label, progress)
-                if progress:
-                    progress.advance(case_task)
-        seconds = time.perf_counter() - start
-        logger.info("run %s / %s: %d cases, %s in %.1f s", self.store.run_id, label, len(cases),
-                    dict(self.counts), seconds)
-        return RunSummary(self.store.run_dir, label, len(cases), self.counts, seconds)
+        return BackboneConfig.for_profile(
+            self.config.profile, list(self.config.backbone_overrides)
+        ).seed
 
-    def _run_case(self, case: Any, label: str, progress: Any) -> None:
-        cfg = self.config
-        cdir = self.store.case_dir(label, case.case_id)
-        wanted = [(i, s) for i in range(len(case.prompts)) for s in cfg.seeds]
-        pending = [(i, s) for i, s in wanted if not cdir.record(i, s).is_file()]
-        if not pending:
-            self.counts["skipped_cases"] += 1
-            return
-        timestamps: dict[tuple[int, int], dict[str, str]] = {}
-        to_generate = [(i, s) for i, s in pending if not cdir.video(i, s).is_file()]
-        if to_generate:
-            method = self.method_class(self.backbone, self.method_config)
-            try:
-                self._prepare(method, case, cdir, progress)
-                self._generate(method, case, cdir, to_generate, timestamps, progress)
-            finally:
-                method.teardown()
-        if cfg.evaluate:
-            self._evaluate(case, label, cdir, pending, timestamps, progress)
+    # ---- planning (reads only) -----------------------------------------------------------
+    def wanted(self, case: Any) -> list[tuple[int, int]]:
+        return [(i, s) for i in range(len(case.prompts)) for s in self.config.seeds]
 
-    def _prepare(self, method: Method, case: Any, cdir: Any, progress: Any) -> None:
+    def needs(self, case: Any) -> set[str]:
+        """Which components the case still needs: ``{"backbone", "evaluator"}`` or fewer."""
+        cdir = self.store.case_dir(self.label, case.case_id)
+        pending = [k for k in self.wanted(case) if not cdir.record(*k).is_file()]
+        out = set()
+        if any(not cdir.video(*k).is_file() for k in pending):
+            out.add("backbone")
+        if pending and self.config.evaluate:
+            out.add("evaluator")
+        return out
+
+    # ---- one case --------------------------------------------------------------------------
+    def run_case(self, case: Any, progress: Any = None) -> Counter:
+        """Do whatever the case still needs; returns the stage counts of this call."""
+        counts: Counter = Counter()
+        cdir = self.store.case_dir(self.label, case.case_id)
+        if all(cdir.record(*k).is_file() for k in self.wanted(case)):
+            counts["skipped_cases"] += 1
+            return counts
+        with cdir.lock():  # another process on the same case: wait, then see what it left
+            _remove_stale_temps(cdir)
+            pending = [k for k in self.wanted(case) if not cdir.record(*k).is_file()]
+            if not pending:
+                counts["skipped_cases"] += 1
+                return counts
+            to_generate = [k for k in pending if not cdir.video(*k).is_file()]
+            if to_generate:
+                method = self.method_class(self.backbone, self.method_config)
+                try:
+                    self._prepare(method, case, cdir, counts, progress)
+                    self._generate(method, case, cdir, to_generate, counts, progress)
+                finally:
+                    method.teardown()
+            if self.config.evaluate:
+                self._evaluate(case, cdir, pending, counts, progress)
+        return counts
+
+    def _prepare(
+        self, method: Method, case: Any, cdir: CaseDir, counts: Counter, progress: Any
+    ) -> None:
         if not method.trains:
             return
         if cdir.state_complete:
-            method.load(cdir.state)
-            self.counts["loaded"] += 1
+            try:
+                method.load(cdir.state)
+            except WeightsError as exc:
+                msg = str(exc)
+                raise WeightsError(
+                    msg if str(cdir.state) in msg else f"{cdir.state}: {msg}"
+                ) from None
+            counts["loaded"] += 1
+            self.events.write("loaded", case=case.case_id)
             return
         task = progress.add_task(f"train {case.case_id}", total=None) if progress else None
 
@@ -214,52 +460,88 @@ class Runner:
                 loss = info.get("loss")
                 desc = f"{stage} {case.case_id}" + (f" loss {loss:.4f}" if loss is not None else "")
                 progress.update(task, completed=step, total=total, description=desc)
+            if stage.startswith("train"):
+                failpoint("train_step")
 
         method.progress_callback = on_progress
         started = now_iso()
         t0 = time.perf_counter()
         stats = method.train(case) or {}
-        method.save(cdir.state)
-        atomic_write_json(cdir.train_stats, {"started": started, "finished": now_iso(),
-                                             "seconds": time.perf_counter() - t0, **stats})
-        self.counts["trained"] += 1
+        seconds = time.perf_counter() - t0
+        atomic_write_json(
+            cdir.train_stats,
+            {"started": started, "finished": now_iso(), "seconds": seconds, **stats},
+        )
+        method.save(cdir.state)  # the complete state marks the training stage done
+        counts["trained"] += 1
+        self.events.write("trained", case=case.case_id, seconds=round(seconds, 3))
         if progress:
             progress.remove_task(task)
 
-    def _generate(self, method: Method, case: Any, cdir: Any, items: list[tuple[int, int]],
-                  timestamps: dict, progress: Any) -> None:
+    def _generate(
+        self,
+        method: Method,
+        case: Any,
+        cdir: CaseDir,
+        items: list[tuple[int, int]],
+        counts: Counter,
+        progress: Any,
+    ) -> None:
         from .media import write_video
 
         fps = getattr(getattr(self.backbone, "config", None), "fps", 8)
         task = progress.add_task(f"generate {case.case_id}", total=len(items)) if progress else None
         for prompt_index, seed in items:
+            t0 = time.perf_counter()
             video = method.generate([case.prompts[prompt_index]], seed)
             if len(video) != 1:
-                raise TypeError(f"{type(method).__name__}.generate returned {len(video)} videos for 1 prompt")
+                raise TypeError(
+                    f"{type(method).__name__}.generate returned {len(video)} videos for 1 prompt"
+                )
             frames = _check_video(video[0], method)
+            seconds = time.perf_counter() - t0
+            failpoint("generate")
             extras = method.generation_extras()
             if extras and extras[0]:
                 with atomic_path(cdir.extras(prompt_index, seed)) as tmp:
                     np.savez(tmp, **extras[0])
+            atomic_write_json(
+                cdir.generation_info(prompt_index, seed),
+                {
+                    "generated": now_iso(),
+                    "seconds": seconds,
+                    "backbone": self._backbone_description(),
+                },
+            )
             # The video is written last: its existence marks the generation stage done.
             write_video(cdir.video(prompt_index, seed), frames, fps=fps)
-            timestamps[(prompt_index, seed)] = {"generated": now_iso()}
-            self.counts["generated"] += 1
+            counts["generated"] += 1
+            self.events.write(
+                "generated",
+                case=case.case_id,
+                prompt_index=prompt_index,
+                seed=seed,
+                seconds=round(seconds, 3),
+            )
             if progress:
                 progress.advance(task)
         if progress:
             progress.remove_task(task)
 
-    def _evaluate(self, case: Any, label: str, cdir: Any, items: list[tuple[int, int]],
-                  timestamps: dict, progress: Any) -> None:
+    def _evaluate(
+        self, case: Any, cdir: CaseDir, items: list[tuple[int, int]], counts: Counter, progress: Any
+    ) -> None:
         from .media import read_video
 
+        cfg = self.config
         task = progress.add_task(f"evaluate {case.case_id}", total=len(items)) if progress else None
-        description = {
-            "name": self.method_class.name,
-            "class": f"{self.method_class.__module__}:{self.method_class.__qualname__}",
-            "config": self.method_config.to_dict(),
-        }
+        determinism = determinism_flags()
+        if self._execution is None:
+            self._execution = {
+                **execution_info(),
+                "executor": cfg.executor,
+                "shard": list(cfg.shard),
+            }
         for prompt_index, seed in items:
             video_path = cdir.video(prompt_index, seed)
             # Metrics read the stored video, as the authors' evaluation reads the saved mp4s:
@@ -267,27 +549,206 @@ class Runner:
             frames = read_video(video_path)
             prompt = case.prompts[prompt_index]
             metrics = self.evaluator.evaluate_video(frames, prompt=prompt, case=case)
-            stamps = {**timestamps.get((prompt_index, seed), {}), "evaluated": now_iso()}
+            failpoint("evaluate")
+            info_path = cdir.generation_info(prompt_index, seed)
+            info = read_json(info_path) if info_path.is_file() else {}
+            stamps = {"generated": info["generated"]} if "generated" in info else {}
+            stamps["evaluated"] = now_iso()
             record = make_record(
-                run_id=self.store.run_id, method_label=label, method=description, case=case,
-                prompt_index=prompt_index, prompt=prompt, seed=seed,
-                video=str(video_path.relative_to(self.store.run_dir)), metrics=metrics,
-                backbone=self._backbone_description(), suite=self.config.suite, timestamps=stamps,
-                extra={"run_config": self.config.to_dict(), "profile": self.config.profile},
+                run_id=self.store.run_id,
+                method_label=self.label,
+                method=self.description,
+                case=case,
+                prompt_index=prompt_index,
+                prompt=prompt,
+                seed=seed,
+                video=str(video_path.relative_to(self.store.run_dir)),
+                metrics=metrics,
+                backbone=info.get("backbone") or self._backbone_description(),
+                suite=cfg.suite,
+                timestamps=stamps,
+                extra={
+                    "run_config": cfg.record_dict(),
+                    "profile": cfg.profile,
+                    "seeds": {
+                        "generation": seed,
+                        "method": self.method_config.seed,
+                        "backbone": self._backbone_seed(),
+                        "metrics": METRICS_SEED,
+                    },
+                    "determinism": determinism,
+                    "execution": self._execution,
+                },
             )
-            self.store.write_record(label, case.case_id, record)
-            self.counts["evaluated"] += 1
+            self.store.write_record(self.label, case.case_id, record)
+            counts["evaluated"] += 1
+            self.events.write("evaluated", case=case.case_id, prompt_index=prompt_index, seed=seed)
             if progress:
                 progress.advance(task)
         if progress:
             progress.remove_task(task)
 
 
+def _remove_stale_temps(cdir: CaseDir) -> None:
+    """Temp files and directories killed writers left in a case (called under its lock, when
+    no other writer can be inside): hidden ``.name...tmp*`` files and ``.state.*`` dirs."""
+    import shutil
+
+    for folder in (cdir.root, cdir.videos, cdir.records):
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            name = entry.name
+            if not name.startswith("."):
+                continue
+            if entry.is_dir() and name.startswith(f".{cdir.state.name}."):
+                shutil.rmtree(entry, ignore_errors=True)
+            elif entry.is_file() and ".tmp" in name:
+                entry.unlink(missing_ok=True)
+
+
+class Runner:
+    """Runs one method over one suite into a :class:`ResultStore`.
+
+    ``backbone``, ``evaluator`` and ``cases`` may be injected (tests, notebooks); otherwise
+    they load lazily from ``config.profile`` / ``config.metrics_profile`` / ``config.suite``
+    when a stage needs them.
+    """
+
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        backbone: Any = None,
+        evaluator: Any = None,
+        cases: list | None = None,
+    ) -> None:
+        self.config = config.with_absolute_paths()
+        self._cases = cases
+        self.worker = CaseWorker(self.config, backbone=backbone, evaluator=evaluator)
+        self.method_class = self.worker.method_class
+        self.method_config = self.worker.method_config
+        self.store = self.worker.store
+        self.counts: Counter = Counter()
+
+    @property
+    def backbone(self) -> Any:
+        return self.worker.backbone
+
+    @property
+    def evaluator(self) -> Any:
+        return self.worker.evaluator
+
+    def cases(self) -> list:
+        """This shard's cases (built from the suite or the cases file unless injected)."""
+        cfg = self.config
+        cases = self._cases
+        if cases is None:
+            if cfg.cases_file is not None:
+                cases = read_cases_file(
+                    cfg.cases_file,
+                    data_root=cfg.data_root,
+                    prompt_file=cfg.prompt_file,
+                    num_prompts=cfg.num_prompts,
+                )
+            else:
+                from .spec import build_cases
+
+                cases = build_cases(
+                    cfg.suite,
+                    data_root=cfg.data_root,
+                    prompt_file=cfg.prompt_file,
+                    num_prompts=cfg.num_prompts,
+                )
+        return shard_cases(cases, *cfg.shard)
+
+    # ---- the loop ------------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        cfg = self.config
+        start = time.perf_counter()
+        label = self.worker.label
+        cases = self.cases()
+        run_info = {"suite": cfg.suite, "profile": cfg.profile}
+        if cfg.cases_file:
+            run_info["cases_file"] = cfg.cases_file
+        method_info = {
+            **self.worker.description,
+            "backbone_overrides": list(cfg.backbone_overrides),
+        }
+        # 1. everything that can fail on bad input, before the first write
+        self.store.check_run(run_info)
+        self.store.check_method(label, method_info)
+        if cfg.preflight:
+            preflight(cases)
+        if cfg.executor == "local":
+            needs = set().union(*(self.worker.needs(c) for c in cases)) if cases else set()
+            for component in sorted(needs):
+                getattr(self.worker, component)  # loads it; missing weights fail here
+        # 2. the store
+        self.store.init_run(run_info)
+        self.store.init_method(label, method_info)
+        self.store.write_expected(
+            label, cfg.shard, {c.case_id: len(self.worker.wanted(c)) for c in cases}
+        )
+        # 3. the cases
+        if cfg.executor == "ray":
+            from .executors.ray_executor import run_ray
+
+            with _progress(cfg.progress) as progress:
+                task = (
+                    progress.add_task(f"{label}: cases (ray)", total=len(cases))
+                    if progress
+                    else None
+                )
+
+                def done(case: Any, counts: Counter, worker: int) -> None:
+                    logger.info("case %s done on worker %d: %s", case.case_id, worker, dict(counts))
+                    if progress:
+                        progress.advance(task)
+
+                self.counts.update(run_ray(cfg, cases, on_case_done=done))
+        else:
+            from .executors.local import run_local
+
+            with _progress(cfg.progress) as progress:
+                self.counts.update(run_local(self.worker, cases, progress))
+        seconds = time.perf_counter() - start
+        self.worker.events.write(
+            "run_finished",
+            cases=len(cases),
+            counts=dict(self.counts),
+            seconds=round(seconds, 3),
+            executor=cfg.executor,
+            shard=list(cfg.shard),
+        )
+        logger.info(
+            "run %s / %s: %d cases, %s in %.1f s",
+            self.store.run_id,
+            label,
+            len(cases),
+            dict(self.counts),
+            seconds,
+        )
+        return RunSummary(self.store.run_dir, label, len(cases), self.counts, seconds)
+
+
 def _check_video(frames: Any, method: Method) -> np.ndarray:
-    if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        got = f"{type(frames).__name__} {getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}"
-        raise TypeError(f"{type(method).__name__}.generate must return uint8 (T, H, W, 3) arrays, got {got}")
+    if (
+        not isinstance(frames, np.ndarray)
+        or frames.dtype != np.uint8
+        or frames.ndim != 4
+        or frames.shape[-1] != 3
+    ):
+        got = (
+            f"{type(frames).__name__} {getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}"
+        )
+        raise TypeError(
+            f"{type(method).__name__}.generate must return uint8 (T, H, W, 3) arrays, got {got}"
+        )
     return frames
+
+
+CaseCallback = Callable[[Any, Counter, int], None]
 
 
 @contextlib.contextmanager
@@ -297,6 +758,11 @@ def _progress(enabled: bool) -> Iterator[Any]:
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), transient=False) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=False,
+    ) as progress:
         yield progress

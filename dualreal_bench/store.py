@@ -9,15 +9,21 @@ Layout (``root`` is ``--output-dir``, ``results/`` by default)::
         <identity>__<motion>/
           state/                                Method.save() output; complete iff state/COMPLETE
           train.json                            training statistics
-          videos/p007_s0.mp4                    prompt 7, seed 0
+          videos/p007_s0.mp4                    prompt 7, seed 0 (written last: marks the video done)
+          videos/p007_s0.json                   generation provenance (time, backbone) of that video
           videos/p007_s0.extras.npz             per-video extras (e.g. controller trace)
           records/p007_s0.json                  the record (metrics, configs, versions, seeds)
+        expected/shard0of1.json                 case id -> videos each shard planned (``report``)
+        events/<host>-<pid>-<time>.jsonl        what each process finished, one JSON line per stage
 
-Every file is written atomically (a temp file in the same directory, fsync, ``os.replace``),
-so a run killed at any moment leaves complete files or none, and a resumed run redoes
-exactly the stages whose outputs are missing. Shards and concurrent writers touch disjoint
-case directories; shared files (``run.json``, ``method.json``) are created with an
-exclusive link, so two writers never interleave them.
+Every file is written atomically (a hidden temp file in the same directory, fsync,
+``os.replace``), so a run killed at any moment leaves complete files or none, and a resumed
+run redoes exactly the stages whose outputs are missing. Temp files are hidden (``.name...tmp``)
+and never match the ``*.json`` globs readers use. Shared files (``run.json``, ``method.json``)
+are created with an exclusive link, so two writers never interleave them; a case directory is
+worked on under an advisory lock (``flock`` on the directory itself: no lock file), so two
+processes given the same case (overlapping shards, a re-submitted job) do each stage once:
+the second waits, then finds the outputs.
 """
 
 from __future__ import annotations
@@ -29,8 +35,11 @@ import json
 import os
 import platform
 import re
+import signal
+import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -56,7 +65,9 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=".tmp" + (suffix if suffix is not None else path.suffix), dir=path.parent
+        prefix=f".{path.stem}.",
+        suffix=".tmp" + (suffix if suffix is not None else path.suffix),
+        dir=path.parent,
     )
     os.close(fd)
     tmp_path = Path(tmp)
@@ -64,6 +75,7 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
+        failpoint("store_write")
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -71,7 +83,8 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
+    # the temp name ends in ".tmp" (not ".json"), so no reader's "*.json" glob can see it
+    with atomic_path(path, suffix="") as tmp:
         tmp.write_bytes(data)
 
 
@@ -101,6 +114,29 @@ def create_exclusive_json(path: Path, obj: Any) -> bool:
         os.unlink(tmp)
 
 
+# ---- fault injection (crash tests) ---------------------------------------------------------
+
+FAILPOINT_ENV = "DUALREAL_BENCH_FAILPOINT"
+_failpoint_hits: dict[str, int] = {}
+
+
+def failpoint(name: str) -> None:
+    """Crash-test hook: ``DUALREAL_BENCH_FAILPOINT="<name>:<n>"`` makes the process SIGKILL
+    itself the ``n``-th time it reaches the point ``name`` (1-based). Points: ``train_step``
+    (after each training step), ``generate`` (a video generated, not yet written),
+    ``evaluate`` (a video scored, its record not yet written), ``store_write`` (an atomic
+    write between its temp file and the rename). Unset (always, outside tests): a dict lookup."""
+    spec = os.environ.get(FAILPOINT_ENV)
+    if not spec:
+        return
+    target, _, count = spec.partition(":")
+    if target != name:
+        return
+    _failpoint_hits[name] = _failpoint_hits.get(name, 0) + 1
+    if _failpoint_hits[name] == int(count or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -122,8 +158,19 @@ def _json_default(obj: Any) -> Any:
 
 # ---- provenance -------------------------------------------------------------------------
 
-_VERSIONED = ("dualreal-bench", "torch", "torchvision", "diffusers", "transformers", "peft",
-              "open-clip-torch", "timm", "numpy", "av", "opencv-python-headless")
+_VERSIONED = (
+    "dualreal-bench",
+    "torch",
+    "torchvision",
+    "diffusers",
+    "transformers",
+    "peft",
+    "open-clip-torch",
+    "timm",
+    "numpy",
+    "av",
+    "opencv-python-headless",
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -142,13 +189,50 @@ def git_revision() -> dict[str, Any] | None:
     """The commit of the dualreal-bench checkout in use (None when installed from a wheel)."""
     here = Path(__file__).resolve().parent
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": head, "dirty": bool(dirty)}
+
+
+def determinism_flags() -> dict[str, Any]:
+    """The torch settings that decide whether a rerun reproduces the same bits."""
+    import torch
+
+    return {
+        "torch_deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "torch_deterministic_warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+        "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+    }
+
+
+def execution_info() -> dict[str, Any]:
+    """Where and how a record was computed (differs between equivalent runs: compare without it)."""
+    import torch
+
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def now_iso() -> str:
@@ -188,6 +272,31 @@ class CaseDir:
     def extras(self, prompt_index: int, seed: int) -> Path:
         return self.videos / f"{video_key(prompt_index, seed)}.extras.npz"
 
+    def generation_info(self, prompt_index: int, seed: int) -> Path:
+        """Provenance of a generated video (when, on which backbone), kept for its record."""
+        return self.videos / f"{video_key(prompt_index, seed)}.json"
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold an exclusive advisory lock on the case (waits while another process has it).
+
+        The lock is ``flock`` on the case directory itself, so it leaves no file behind, and
+        the kernel releases it when its holder dies: a killed run never leaves a stale lock.
+        Where ``fcntl`` is missing (Windows) this is a no-op.
+        """
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            yield
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
     def record(self, prompt_index: int, seed: int) -> Path:
         return self.records / f"{video_key(prompt_index, seed)}.json"
 
@@ -201,37 +310,72 @@ class ResultStore:
         self.run_dir = self.root / run_id
 
     # run- and method-level metadata -------------------------------------------------------
+    def check_run(self, info: dict[str, Any]) -> None:
+        """Raise if ``run.json`` exists for another suite/profile (reads only)."""
+        path = self.run_dir / "run.json"
+        if not path.is_file():
+            return
+        existing = read_json(path)
+        for key in ("suite", "profile"):
+            if key in info and existing.get(key) != info[key]:
+                raise ConfigError(
+                    f"{path}: run {self.run_id!r} was made with {key}={existing.get(key)!r}, "
+                    f"not {info[key]!r}; pass another --run-id"
+                )
+
     def init_run(self, info: dict[str, Any]) -> dict[str, Any]:
         """Create ``run.json`` on first use; later writers check they run the same suite/profile."""
         path = self.run_dir / "run.json"
         meta = {"schema": SCHEMA_VERSION, "run_id": self.run_id, "created": now_iso(), **info}
         if not create_exclusive_json(path, meta):
-            existing = read_json(path)
-            for key in ("suite", "profile"):
-                if key in info and existing.get(key) != info[key]:
-                    raise ConfigError(
-                        f"{path}: run {self.run_id!r} was made with {key}={existing.get(key)!r}, "
-                        f"not {info[key]!r}; pass another --run-id"
-                    )
-            return existing
+            self.check_run(info)
+            return read_json(path)
         return meta
 
     def run_info(self) -> dict[str, Any]:
         path = self.run_dir / "run.json"
         if not path.is_file():
-            raise DataError(f"{path}: no such run (run `dualreal-bench run` first or pass --run-id)")
+            raise DataError(
+                f"{path}: no such run (run `dualreal-bench run` first or pass --run-id)"
+            )
         return read_json(path)
+
+    def check_method(self, label: str, description: dict[str, Any]) -> None:
+        """Raise if ``label`` exists in this run with another config or class (reads only)."""
+        path = self.run_dir / check_label(label) / "method.json"
+        if not path.is_file():
+            return
+        existing = read_json(path)
+        config = json.loads(json.dumps(description.get("config"), default=_json_default))
+        if existing.get("config") != config or existing.get("class") != description.get("class"):
+            raise ConfigError(
+                f"{path}: method {label!r} in run {self.run_id!r} was run with another config; "
+                "pass --name to store this variant under its own label"
+            )
 
     def init_method(self, label: str, description: dict[str, Any]) -> None:
         """Record the method's resolved config; refuse to mix two configs under one label."""
         path = self.run_dir / check_label(label) / "method.json"
         if not create_exclusive_json(path, {"label": label, **description}):
-            existing = read_json(path)
-            if existing.get("config") != description.get("config") or existing.get("class") != description.get("class"):
-                raise ConfigError(
-                    f"{path}: method {label!r} in run {self.run_id!r} was run with another config; "
-                    "pass --name to store this variant under its own label"
-                )
+            self.check_method(label, description)
+
+    def write_expected(self, label: str, shard: tuple[int, int], planned: dict[str, int]) -> None:
+        """``<label>/expected/shard<i>of<N>.json``: case id -> videos this shard plans.
+
+        Left untouched when it already holds the same plan (a resumed shard changes nothing)."""
+        index, count = shard
+        path = self.run_dir / check_label(label) / "expected" / f"shard{index}of{count}.json"
+        if path.is_file():
+            try:
+                if read_json(path) == planned:
+                    return
+            except DataError:
+                pass  # unreadable: rewrite it
+        atomic_write_json(path, planned)
+
+    def events(self, label: str) -> EventLog:
+        """This process's event log of ``label`` (created on the first event)."""
+        return EventLog(self.run_dir / check_label(label) / "events")
 
     def case_dir(self, label: str, case_id: str) -> CaseDir:
         return CaseDir(self.run_dir / check_label(label) / case_id)
@@ -247,7 +391,45 @@ class ResultStore:
         if not self.run_dir.is_dir():
             raise DataError(f"{self.run_dir}: no such run directory")
         for path in sorted(self.run_dir.glob("*/*/records/*.json")):
-            yield read_json(path)
+            if not path.name.startswith("."):  # never a writer's temp file
+                yield read_json(path)
+
+
+class EventLog:
+    """Append-only JSON lines of finished stages, one file per process (no two writers share a
+    file). Each line is written with one ``write`` call on an ``O_APPEND`` descriptor, so a
+    killed process leaves whole lines. :func:`read_events` reads every process's log."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path: Path | None = None
+
+    def write(self, event: str, **fields: Any) -> None:
+        if self.path is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+            self.path = (
+                self.directory
+                / f"{socket.gethostname()}-{os.getpid()}-{stamp}-{time.monotonic_ns() % 10**6}.jsonl"
+            )
+        line = json.dumps(
+            {"event": event, "time": now_iso(), **fields}, sort_keys=True, default=_json_default
+        )
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (line + "\n").encode("utf-8"))
+        finally:
+            os.close(fd)
+
+
+def read_events(run_dir: str | Path, label: str | None = None) -> list[dict[str, Any]]:
+    """Every event of a run (or of one method label), each with its log file as ``"log"``."""
+    events = []
+    for path in sorted(Path(run_dir).glob(f"{label or '*'}/events/*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                events.append({**json.loads(line), "log": path.name})
+    return events
 
 
 def list_runs(root: str | Path) -> list[str]:

@@ -25,7 +25,7 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 
 
 def add_common_data_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--suite", default="smoke", help="paper | ablation | full | smoke (default: smoke)")
+    parser.add_argument("--suite", default=None, help="paper | ablation | full | smoke (default: smoke)")
     parser.add_argument("--data-root", help="benchmark data (default: $DUALREAL_BENCH_DATA; smoke needs none)")
     parser.add_argument("--prompt-file", help="one prompt per line, used for every case instead of the suite's")
     parser.add_argument("--num-prompts", type=int, help="use only the first N prompts of each case")
@@ -50,21 +50,41 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="run only cases k with k %% N == i (job arrays)")
     p.add_argument("--no-evaluate", dest="evaluate", action="store_false", help="train and generate only")
     p.add_argument("--device", help="device of the metric encoders (default: cpu)")
+    p.add_argument("--cases", dest="cases_file", metavar="FILE",
+                   help="CSV of identity,motion pairs to run instead of a suite (found in --data-root)")
+    p.add_argument("--cache-dir", help="metric reference cache (default: <run>/cache); shareable between runs")
+    p.add_argument("--no-preflight", dest="preflight", action="store_false",
+                   help="skip decoding every reference image and clip before the run")
+    p.add_argument("--nondeterministic", dest="deterministic", action="store_false",
+                   help="allow non-deterministic torch kernels (cuDNN autotuning)")
+    ex = p.add_argument_group("execution")
+    ex.add_argument("--executor", default="local", choices=("local", "ray"),
+                    help="local: this process (default); ray: one Ray actor per worker")
+    ex.add_argument("--ray-address", "--address", dest="ray_address", metavar="ADDR",
+                    help="join this Ray cluster (default: start a local one)")
+    ex.add_argument("--ray-num-workers", type=int, metavar="N",
+                    help="Ray workers (actors); the local cluster's size (default: as resources allow)")
+    ex.add_argument("--gpus-per-case", type=float, metavar="G", help="GPUs each Ray worker reserves (default 0)")
+    ex.add_argument("--cpus-per-case", type=float, metavar="C", help="CPUs each Ray worker reserves (default 1)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from ..runner import RunConfig, Runner
+    from ..runner import CUSTOM_SUITE, RunConfig, Runner
 
+    suite = args.suite or (CUSTOM_SUITE if args.cases_file else "smoke")
     config = RunConfig(
-        suite=args.suite, method=args.method, method_overrides=tuple(args.method_overrides),
+        suite=suite, method=args.method, method_overrides=tuple(args.method_overrides),
         name=args.name, profile=args.profile, backbone_overrides=tuple(args.backbone_overrides),
         metrics_profile=args.metrics_profile, data_root=args.data_root, prompt_file=args.prompt_file,
         num_prompts=args.num_prompts, seeds=tuple(args.seeds), output_dir=args.output_dir,
         run_id=args.run_id, shard=tuple(args.shard), evaluate=args.evaluate, device=args.device,
-        progress=not args.quiet,
+        progress=not args.quiet, cases_file=args.cases_file, cache_dir=args.cache_dir,
+        preflight=args.preflight, deterministic=args.deterministic, executor=args.executor,
+        ray_address=args.ray_address, ray_num_workers=args.ray_num_workers,
+        gpus_per_case=args.gpus_per_case, cpus_per_case=args.cpus_per_case,
     )
     summary = Runner(config).run()
     console = Console(stderr=True, quiet=args.quiet)

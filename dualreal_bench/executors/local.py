@@ -1,0 +1,19 @@
+"""The local executor: cases one after another in this process, with one backbone and one
+evaluator kept across cases."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+
+def run_local(worker: Any, cases: list, progress: Any = None) -> Counter:
+    """Run ``cases`` with ``worker`` (a :class:`~dualreal_bench.runner.CaseWorker`); the
+    summed stage counts. ``progress``: a rich ``Progress`` or None."""
+    counts: Counter = Counter()
+    task = progress.add_task(f"{worker.label}: cases", total=len(cases)) if progress else None
+    for case in cases:
+        counts.update(worker.run_case(case, progress))
+        if progress:
+            progress.advance(task)
+    return counts
