@@ -407,3 +407,38 @@ def test_build_evaluator_tiny_profile_is_seeded(encoders):
         a, b = getattr(encoders, role).model.state_dict(), getattr(again, role).model.state_dict()
         assert all(torch.equal(a[k], b[k]) for k in a)
     assert encoders.identities()["flow"] == "tiny-raft-seed4"
+
+
+def test_dino_preprocessing_is_the_pil_vit_image_processor():
+    """facebook/dino-vits16's processor as transformers 4.x ran it (the authors' version): PIL
+    bilinear resize to 224x224 (no crop), x / 255, mean = std = 0.5."""
+    from PIL import Image
+    from transformers.image_transforms import normalize, rescale, resize
+
+    from dualreal_bench.metrics.encoders import DinoEncoder
+
+    frames = np.random.default_rng(0).integers(0, 256, (2, 240, 320, 3), dtype=np.uint8)
+    ours = DinoEncoder(torch.nn.Identity(), identity=None).preprocess(frames)
+    for f, o in zip(frames, ours, strict=True):
+        x = resize(f, (224, 224), resample=Image.BILINEAR)
+        x = normalize(rescale(x, 1 / 255), mean=[0.5] * 3, std=[0.5] * 3)
+        assert np.allclose(o.permute(1, 2, 0).numpy(), x, atol=1e-6)
+
+
+def test_clip_preprocessing_is_open_clips_transform_for_both_checkpoints():
+    """The one CLIP preprocessing serves both towers: open_clip's registry gives the same
+    transform (224, bicubic, shortest side, CLIP mean/std) for 'openai' and 'laion400m_e32'."""
+    import open_clip
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+    from PIL import Image
+
+    from dualreal_bench.metrics.encoders import ClipEncoder
+
+    frames = np.random.default_rng(1).integers(0, 256, (2, 240, 320, 3), dtype=np.uint8)
+    ours = ClipEncoder(torch.nn.Identity(), None, identity=None).preprocess(frames)
+    for tag in ("openai", "laion400m_e32"):
+        cfg = open_clip.get_pretrained_cfg("ViT-B-32-quickgelu", tag)
+        pp = PreprocessCfg(size=224, mean=cfg["mean"], std=cfg["std"], interpolation=cfg["interpolation"],
+                           resize_mode=cfg["resize_mode"])
+        reference = image_transform_v2(pp, is_train=False)
+        assert torch.equal(ours, torch.stack([reference(Image.fromarray(f)) for f in frames])), tag

@@ -92,6 +92,7 @@ def test_temporal_flickering_matches_vbench(motions_dir, vbench):
             theirs = (255.0 - np.mean(vtf.mae_seq(frames)).item()) / 255.0  # cal_score's body
         ours = Fn.temporal_flickering(np.stack(frames))
         worst = max(worst, _rel(ours, theirs))
+    print(f"\ntemporal flickering: {len(FLICKER_CLIPS)} clips, max relative error {worst:.2e}")
     assert worst <= RTOL, worst
 
 
@@ -127,6 +128,7 @@ def test_motion_smoothness_matches_vbench(motions_dir, vbench, amt_checkpoint, t
     interpolator = real_interpolator(amt_checkpoint, C)  # our loader, same file
     preds = ms_interpolations(ours_frames, interpolator, C)
     ours = Fn.motion_smoothness(ours_frames, preds, C)
+    print(f"\nmotion smoothness {motion}: ours {ours:.8f} vbench {theirs:.8f} rel {_rel(ours, theirs):.2e}")
     assert _rel(ours, theirs) <= RTOL, (ours, theirs)
 
 
@@ -196,6 +198,8 @@ def test_dynamic_degree_matches_vbench_mp4_with_fps_sampling(motions_dir, vbench
     frames = np.stack(vbench.motion_smoothness.FrameProcess().get_frames(str(video)))
     ours, dd, our_bool = _ours_dd(raft_checkpoint, frames, fps)
     assert len(ours) == len(theirs) == 4
+    print(f"\ndynamic degree mp4: pair rel {max(_rel(a, b) for a, b in zip(ours, theirs, strict=True)):.2e}, "
+          f"mean ours {dd:.6f} vbench {np.mean(theirs):.6f}, bool {our_bool}/{their_bool}")
     assert max(_rel(a, b) for a, b in zip(ours, theirs, strict=True)) <= RTOL
     assert _rel(dd, float(np.mean(theirs))) <= RTOL  # the authors' continuous value
     assert our_bool == their_bool
@@ -212,6 +216,8 @@ def test_dynamic_degree_matches_vbench_odd_size_frames(motions_dir, vbench, raft
     frames = np.stack(vbench.motion_smoothness.FrameProcess().get_frames_from_img_folder(str(folder)))
     ours, dd, our_bool = _ours_dd(raft_checkpoint, frames, fps=C.dd_target_fps)
     assert frames.shape[1:3] == (236, 300)
+    print(f"\ndynamic degree odd size: pair rel {max(_rel(a, b) for a, b in zip(ours, theirs, strict=True)):.2e}, "
+          f"mean ours {dd:.6f} vbench {np.mean(theirs):.6f}, bool {our_bool}/{their_bool}")
     assert max(_rel(a, b) for a, b in zip(ours, theirs, strict=True)) <= RTOL
     assert our_bool == their_bool
     # VBench's constants, recomputed from its own set_params

@@ -61,6 +61,8 @@ class MetricConstants(Config):
                 raise ConfigError(f"metric constant {key} must be positive, got {value!r}")
         if not 0.0 < self.dd_top_fraction <= 1.0:
             raise ConfigError(f"metric constant dd_top_fraction must be in (0, 1], got {self.dd_top_fraction!r}")
+        if self.ms_frame_stride % 2:
+            raise ConfigError(f"metric constant ms_frame_stride must be even (the midpoint is a frame), got {self.ms_frame_stride}")
         if not 0.0 < self.amt_embt < 1.0:
             raise ConfigError(f"metric constant amt_embt must be in (0, 1), got {self.amt_embt!r}")
         if self.dd_deviation not in ("absolute", "signed"):
