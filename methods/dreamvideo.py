@@ -540,7 +540,8 @@ class DreamVideoMethod(Method):
             embeds = token.encode(backbone, [data.identity_prompt], grad=True)
             return backbone.training_loss(latents, embeds, generator=gen)
 
-        empty = backbone.encode_prompts([""])  # the dropped caption of motion steps
+        # the dropped caption of motion steps
+        empty = backbone.encode_prompts([""]) if cfg.p_text_zero > 0 and steps["motion"] else None
 
         def identity_loss(embeds: torch.Tensor):
             return lambda idx, latents, gen: backbone.training_loss(latents, embeds, generator=gen)
@@ -581,7 +582,12 @@ class DreamVideoMethod(Method):
                 elif name == "identity":
                     self.model.weights = (1.0, None)
                     with torch.no_grad():
-                        embeds = self._encode([data.identity_prompt])
+                        # the caption with the learned token; without one, as prepared
+                        embeds = (
+                            self._encode([data.identity_prompt])
+                            if token is not None
+                            else data.identity_prompt_embeds
+                        )
                     params, latents, batch, fn = (
                         self.model.identity_parameters(),
                         data.identity_latents,
