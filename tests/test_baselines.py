@@ -359,6 +359,10 @@ def test_sequential_motion_stage_starts_from_the_identity_weights(backbone, smok
     made.append(method)
     transformer = backbone.transformer
     original = snapshot(dict(transformer.named_parameters()))
+    frozen = {
+        name: snapshot(dict(module.named_parameters()))
+        for name, module in (("text_encoder", backbone.text_encoder), ("vae", backbone.vae))
+    }
     loss_before = fixed_loss(backbone, identity_batches(smoke_data) + motion_batches(smoke_data))
     marks = {}
 
@@ -382,6 +386,9 @@ def test_sequential_motion_stage_starts_from_the_identity_weights(backbone, smok
     )
     assert any(not torch.equal(first_motion[k], start_motion[k]) for k in original)
     assert not any(p.requires_grad for p in transformer.parameters()) and not transformer.training
+    for name, module in (("text_encoder", backbone.text_encoder), ("vae", backbone.vae)):
+        now = dict(module.named_parameters())
+        assert all(torch.equal(now[k], v) for k, v in frozen[name].items()), f"the {name} changed"
     loss_after = fixed_loss(backbone, identity_batches(smoke_data) + motion_batches(smoke_data))
     assert loss_after < 0.9 * loss_before, (loss_before, loss_after)
 
