@@ -69,8 +69,9 @@ def load_state(directory: Path, method: Method) -> None:
         diff = _first_difference(saved.get("backbone"), expected["backbone"])
         raise WeightsError(f"{directory}: trained on a different backbone ({diff})")
     saved_config = read_json(directory / "config.json")
-    if saved_config != json.loads(json.dumps(method.config.to_dict())):
-        diff = _first_difference(saved_config, method.config.to_dict())
+    current_config = json.loads(json.dumps(method.config.to_dict()))  # tuples -> lists, as saved
+    if saved_config != current_config:
+        diff = _first_difference(saved_config, current_config)
         raise WeightsError(f"{directory}: saved with a different {type(method.config).__name__} ({diff})")
     try:
         tensors = load_file(str(directory / WEIGHTS))

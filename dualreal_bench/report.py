@@ -315,12 +315,17 @@ class Variant:
     num_groups: int | None = None  # full DualReal only
 
 
-def variant_of(method_name: str | None, config: Mapping[str, Any] | None, label: str) -> Variant:
-    """The paper variant a method's resolved config is (DualReal ablations read from its config)."""
+def variant_of(method_name: str | None, config: Mapping[str, Any] | None, label: str,
+               resolved: Mapping[str, Any] | None = None) -> Variant:
+    """The paper variant a method's resolved config is (DualReal ablations read from its config).
+
+    ``resolved`` holds what the method resolved on its backbone (``Method.describe()``): an
+    unset ``num_groups`` means "7 where it divides the block count", so only the method knows.
+    """
     name = method_name or label
     if name != "dualreal":
         return Variant(name, name)
-    config = config or {}
+    config = {**(config or {}), **{k: v for k, v in (resolved or {}).items() if v is not None}}
     dual_aware = bool(config.get("dual_aware", True))
     controller = config.get("controller")
     use_controller = dual_aware if controller is None else bool(controller)
@@ -328,7 +333,7 @@ def variant_of(method_name: str | None, config: Mapping[str, Any] | None, label:
         return Variant("dualreal[dual_aware=false]", name, "dual_aware")
     if not use_controller:
         return Variant("dualreal[controller=false]", name, "controller")
-    n = int(config.get("num_groups", PAPER_NUM_GROUPS))
+    n = int(config.get("num_groups") or PAPER_NUM_GROUPS)
     return Variant(
         "dualreal" if n == PAPER_NUM_GROUPS else f"dualreal[num_groups={n}]", name, None, n
     )
@@ -342,7 +347,8 @@ def method_variants(records: Sequence[dict[str, Any]]) -> dict[str, Variant]:
         if label not in out:
             method = (rec.get("configs") or {}).get("method") or {}
             out[label] = variant_of(
-                rec.get("method_name") or method.get("name"), method.get("config"), label
+                rec.get("method_name") or method.get("name"), method.get("config"), label,
+                method.get("resolved"),
             )
     return out
 
