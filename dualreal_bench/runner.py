@@ -26,6 +26,7 @@ import contextlib
 import csv
 import dataclasses
 import functools
+import hashlib
 import io
 import logging
 import os
@@ -219,7 +220,7 @@ def read_cases_file(
     Errors name the file and line: not UTF-8, a wrong header, a path-like or unknown name, a
     duplicate pair, no pairs.
     """
-    from .spec import build_case, check_name
+    from .spec import build_case, check_name, read_prompt_file, resolve_data_root
 
     path = Path(path)
     try:
@@ -236,6 +237,10 @@ def read_cases_file(
         raise DataError(
             f"{path}: not UTF-8 text (invalid byte 0x{data[exc.start]:02x} at offset {exc.start})"
         ) from None
+    # what every line shares is checked once, so its errors name it rather than a line
+    resolve_data_root(data_root)
+    if prompt_file is not None:
+        read_prompt_file(prompt_file)
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if header is None or [h.strip().lower() for h in header] != list(CASES_COLUMNS):
@@ -301,6 +306,30 @@ def preflight(cases: list) -> None:
             _check_image(*_stat_key(path))
         for path in case.video_paths():
             _check_clip(*_stat_key(path))
+
+
+def global_seed(*parts: Any) -> int:
+    """A 31-bit seed derived from ``parts`` (stable across processes and platforms)."""
+    digest = hashlib.sha256("/".join(map(str, parts)).encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def seed_global_rngs(seed: int) -> None:
+    """Seed torch's (CPU and CUDA), numpy's and Python's global random generators.
+
+    torch seeds its global generator from entropy in every new process, so a method that
+    draws from it (a ``torch.nn.Linear`` initialised without a generator, say) would differ
+    from run to run. The runner seeds the global generators before it builds a method,
+    before training and before every generation, from the method seed, the case and the
+    video, so results do not depend on the process, on earlier cases, or on where a run
+    resumed."""
+    import random
+
+    import torch
+
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
 
 
 def apply_determinism(enabled: bool) -> None:
@@ -427,7 +456,9 @@ class CaseWorker:
                 return counts
             to_generate = [k for k in pending if not cdir.video(*k).is_file()]
             if to_generate:
-                method = self.method_class(self.backbone, self.method_config)
+                backbone = self.backbone
+                seed_global_rngs(global_seed(self.method_config.seed, case.case_id))
+                method = self.method_class(backbone, self.method_config)
                 try:
                     self._prepare(method, case, cdir, counts, progress)
                     self._generate(method, case, cdir, to_generate, counts, progress)
@@ -464,6 +495,7 @@ class CaseWorker:
                 failpoint("train_step")
 
         method.progress_callback = on_progress
+        seed_global_rngs(global_seed(self.method_config.seed, case.case_id, "train"))
         started = now_iso()
         t0 = time.perf_counter()
         stats = method.train(case) or {}
@@ -492,6 +524,7 @@ class CaseWorker:
         fps = getattr(getattr(self.backbone, "config", None), "fps", 8)
         task = progress.add_task(f"generate {case.case_id}", total=len(items)) if progress else None
         for prompt_index, seed in items:
+            seed_global_rngs(global_seed(self.method_config.seed, case.case_id, prompt_index, seed))
             t0 = time.perf_counter()
             video = method.generate([case.prompts[prompt_index]], seed)
             if len(video) != 1:
@@ -575,6 +608,14 @@ class CaseWorker:
                         "method": self.method_config.seed,
                         "backbone": self._backbone_seed(),
                         "metrics": METRICS_SEED,
+                        # torch/numpy/random global generators, seeded per stage (seed_global_rngs)
+                        "global_rngs": {
+                            "method_init": global_seed(self.method_config.seed, case.case_id),
+                            "train": global_seed(self.method_config.seed, case.case_id, "train"),
+                            "generate": global_seed(
+                                self.method_config.seed, case.case_id, prompt_index, seed
+                            ),
+                        },
                     },
                     "determinism": determinism,
                     "execution": self._execution,

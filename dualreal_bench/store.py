@@ -97,7 +97,11 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 
 
 def create_exclusive_json(path: Path, obj: Any) -> bool:
-    """Create ``path`` with ``obj`` unless it exists (atomic, race-free). True if created."""
+    """Create ``path`` with ``obj`` unless it exists (atomic, race-free). True if created.
+
+    An existing ``path`` is not touched at all (not even its directory: no temp file)."""
+    if path.exists():
+        return False
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
