@@ -412,9 +412,21 @@ class DreamVideoMethod(Method):
         param_device = next(transformer.parameters()).device
         device = param_device if param_device.type == "meta" else backbone.device
         dims = transformer_dims(transformer)
-        self.model = DreamVideoModel(
-            dims["num_blocks"], dims["dim"], self.config, zero_init_up=zero_init_up, device=device
-        )
+        if device.type == "meta":  # shapes only (``dualreal-bench inspect``)
+            self.model = DreamVideoModel(
+                dims["num_blocks"],
+                dims["dim"],
+                self.config,
+                zero_init_up=zero_init_up,
+                device=device,
+            )
+        else:  # initialised on the CPU from config.seed, whatever the global generator's state
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.config.seed)
+                self.model = DreamVideoModel(
+                    dims["num_blocks"], dims["dim"], self.config, zero_init_up=zero_init_up
+                )
+            self.model.to(device)
         self.token: PlaceholderToken | None = None
         if self.config.textual_inversion and getattr(backbone, "text_encoder", None) is not None:
             self.token = PlaceholderToken(backbone.tokenizer, backbone.text_encoder)

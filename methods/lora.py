@@ -171,8 +171,23 @@ class LoRAMethod(Method):
                 "(a previous LoRAMethod was not torn down)"
             )
         cfg = self.config
+        # the factors are initialised (on the CPU, then moved by peft) from config.seed, not
+        # from whatever state the global generator is in
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self._add_adapters(LoraConfig)
+        # fp32 master weights for the LoRA factors (diffusers' cast_training_params)
+        for params in self._adapter_parameters().values():
+            for p in params.values():
+                p.data = p.data.float()
+                p.requires_grad_(False)
+        self._trained = False
+
+    def _add_adapters(self, lora_config_class: Any) -> None:
+        cfg = self.config
+        transformer = self.backbone.transformer
         for dim in DIMENSIONS:
-            lora_config = LoraConfig(
+            lora_config = lora_config_class(
                 r=cfg.rank,
                 lora_alpha=cfg.lora_alpha,
                 lora_dropout=cfg.lora_dropout,
@@ -188,12 +203,6 @@ class LoRAMethod(Method):
                 raise ConfigError(
                     f"lora: target_modules={list(cfg.target_modules)}: {exc}"
                 ) from None
-        # fp32 master weights for the LoRA factors (diffusers' cast_training_params)
-        for params in self._adapter_parameters().values():
-            for p in params.values():
-                p.data = p.data.float()
-                p.requires_grad_(False)
-        self._trained = False
 
     # ---- adapters -------------------------------------------------------------------------
     def _adapter_parameters(self) -> dict[str, dict[str, torch.nn.Parameter]]:

@@ -593,3 +593,24 @@ def test_dreamvideo_save_load_generate_reproduces_frames(
         loaded.load_state_dict(
             {k: v for k, v in state.items() if k != "text.placeholder_embedding"}
         )
+
+
+@pytest.mark.parametrize("kind", ["lora", "dreamvideo"])
+def test_adapter_initialisation_follows_the_config_seed(backbone, made, encoder, kind):
+    def build(seed):
+        torch.manual_seed(1000 + seed * 7 + len(made))  # the global generator differs every time
+        if kind == "lora":
+            method = LoRAMethod(
+                backbone, LoRAConfig(rank=2, lora_alpha=2, init_lora_weights=False, seed=seed)
+            )
+        else:
+            method = DreamVideoMethod(
+                backbone, dv_config(seed=seed), image_encoder=encoder, zero_init_up=False
+            )
+        state = {k: v.clone() for k, v in method.state_dict().items()}
+        method.teardown()
+        return state
+
+    first, again, other = build(0), build(0), build(1)
+    assert first.keys() == again.keys() and all(torch.equal(first[k], again[k]) for k in first)
+    assert any(not torch.equal(first[k], other[k]) for k in first if k in other)
