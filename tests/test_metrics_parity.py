@@ -30,6 +30,16 @@ RTOL = 1e-5
 C = MetricConstants()
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Small tensors gain nothing from threads, and on a shared 2-core machine OpenMP
+    spin-waiting makes them up to 20x slower; restored after each test."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def motions_dir() -> Path:
     root = os.environ.get("DUALREAL_BENCH_DATA")
