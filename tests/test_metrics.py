@@ -416,7 +416,7 @@ def test_build_evaluator_tiny_profile_is_seeded(encoders):
     for role in ("text_clip", "dino"):
         a, b = getattr(encoders, role).model.state_dict(), getattr(again, role).model.state_dict()
         assert all(torch.equal(a[k], b[k]) for k in a)
-    assert encoders.identities()["flow"] == "tiny-raft-seed4"
+    assert encoders.identities()["flow"] == "tiny-raft-v1-seed4"
 
 
 def test_dino_preprocessing_is_the_pil_vit_image_processor():

@@ -137,7 +137,7 @@ def tiny_clip(seed: int, device: str = "cpu") -> ClipEncoder:
             quick_gelu=True,
         )
     tokenizer = open_clip.get_tokenizer("ViT-B-32")  # the BPE vocabulary ships inside open_clip
-    return ClipEncoder(model, tokenizer, identity=f"tiny-clip-seed{seed}", device=device)
+    return ClipEncoder(model, tokenizer, identity=f"tiny-clip-v1-seed{seed}", device=device)
 
 
 def tiny_dino(seed: int, device: str = "cpu") -> DinoEncoder:
@@ -149,7 +149,7 @@ def tiny_dino(seed: int, device: str = "cpu") -> DinoEncoder:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = ViTModel(config, add_pooling_layer=False)
-    return DinoEncoder(model, identity=f"tiny-dino-seed{seed}", device=device)
+    return DinoEncoder(model, identity=f"tiny-dino-v1-seed{seed}", device=device)
 
 
 def tiny_flow(seed: int, constants: MetricConstants, device: str = "cpu"):
@@ -158,7 +158,7 @@ def tiny_flow(seed: int, constants: MetricConstants, device: str = "cpu"):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_raft_tiny()
-    return RaftFlow(model, iters=constants.raft_iters, identity=f"tiny-raft-seed{seed}", device=device)
+    return RaftFlow(model, iters=constants.raft_iters, identity=f"tiny-raft-v1-seed{seed}", device=device)
 
 
 def tiny_interpolator(seed: int, constants: MetricConstants, device: str = "cpu"):
@@ -173,7 +173,7 @@ def tiny_interpolator(seed: int, constants: MetricConstants, device: str = "cpu"
                        "(recorded as interpolator 'blend-midpoint')", exc)
         return BlendInterpolator()
     return AmtInterpolator(model, embt=constants.amt_embt, scale_factor=constants.amt_scale_factor,
-                           identity=f"tiny-amt-s-seed{seed}", device=device)
+                           identity=f"tiny-amt-s-3lvl-v1-seed{seed}", device=device)
 
 
 # ---- real weights -------------------------------------------------------------------------------
