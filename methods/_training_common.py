@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from dualreal_bench.methods.dualreal.training import (
+    EpochLoader,
     TrainingData,
-    _batch,
-    _Loader,
     make_lr_scheduler,
     make_optimizer,
     motion_caption,
     prepare_training_data,
+    stack_batch,
 )
 
 from dualreal_bench.errors import ConfigError, WeightsError
@@ -241,7 +241,7 @@ def run_stage(
         raise ConfigError(f"stage {stage.name!r} has no parameters to train")
     rng = random.Random(seed)
     gen = torch.Generator(device="cpu").manual_seed(seed + 1)
-    loader = _Loader(len(stage.latents), stage.batch_size, rng)
+    loader = EpochLoader(len(stage.latents), stage.batch_size, rng)
     for p in stage.params:
         p.requires_grad_(True)
     optimizer = make_optimizer(stage.params, stage.settings, device)
@@ -251,7 +251,7 @@ def run_stage(
     try:
         for step in range(stage.steps):
             indices = loader.next()
-            latents = _batch(stage.latents, indices)
+            latents = stack_batch(stage.latents, indices)
             cast = (
                 torch.autocast(device_type=device.type, dtype=autocast_dtype)
                 if autocast_dtype is not None

@@ -241,7 +241,7 @@ def make_lr_scheduler(
     )
 
 
-class _Loader:
+class EpochLoader:
     """Shuffled batches of item indices that restart when exhausted (a DataLoader with
     ``shuffle=True, drop_last=False`` under the authors' ``next_or_restart``)."""
 
@@ -263,7 +263,7 @@ class _Loader:
         return batch
 
 
-def _batch(latents: list[torch.Tensor], indices: list[int]) -> torch.Tensor:
+def stack_batch(latents: list[torch.Tensor], indices: list[int]) -> torch.Tensor:
     frames = min(latents[i].shape[1] for i in indices)
     return torch.cat([latents[i][:, :frames] for i in indices])  # (B, F, C, h, w)
 
@@ -309,8 +309,8 @@ def train_model(
     rng = random.Random(seed)
     gen = torch.Generator(device="cpu").manual_seed(seed + 1)
     device = backbone.device
-    id_loader = _Loader(len(data.identity_latents), config.identity_batch_size, rng)
-    m_loader = _Loader(len(data.motion_latents), config.motion_batch_size, rng)
+    id_loader = EpochLoader(len(data.identity_latents), config.identity_batch_size, rng)
+    m_loader = EpochLoader(len(data.motion_latents), config.motion_batch_size, rng)
     masks = {
         "identity": model.dimension_parameters("motion"),
         "motion": model.dimension_parameters("identity"),
@@ -338,7 +338,7 @@ def train_model(
                     kind = phase.name
                 if kind == "motion":
                     idx = m_loader.next()
-                    latents, embeds = _batch(data.motion_latents, idx), data.motion_prompt_embeds
+                    latents, embeds = stack_batch(data.motion_latents, idx), data.motion_prompt_embeds
                     cond = None
                     if data.motion_conditions is not None:
                         cond = data.motion_conditions[idx].clone()
@@ -350,7 +350,7 @@ def train_model(
                 else:
                     idx = id_loader.next()
                     latents, embeds = (
-                        _batch(data.identity_latents, idx),
+                        stack_batch(data.identity_latents, idx),
                         data.identity_prompt_embeds,
                     )
                     model.condition = None
