@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 
+import fake_components as fc
 import numpy as np
 import pytest
 
-import fake_components as fc
 from dualreal_bench.errors import ConfigError, WeightsError
 from dualreal_bench.report import aggregate, build_table, metric_columns, render
 from dualreal_bench.runner import RunConfig, Runner, shard_cases
