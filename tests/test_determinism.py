@@ -2,7 +2,8 @@
 
 Two fresh runs of DualReal (2 training steps) on the smoke data (the smoke identity and the
 smoke motion cut to one 9-frame clip, through ``--cases``), 1 prompt x 2 seeds: one in a
-new ``dualreal-bench`` process, one in this process, each with its own store and its own
+new ``dualreal-bench`` process (forked from a server with the heavy modules imported: its
+own interpreter state, RNGs and hash seed), one in this process, each with its own store and its own
 metric cache (so the reference scores are computed twice too). Different processes catch
 hash-order and global-RNG dependence; the records must be equal except for when and where
 they were made (timestamps, execution, git state, run id). Every record carries its seeds,
@@ -12,12 +13,9 @@ the torch determinism flags and the package versions.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
-from test_resilience_helpers import comparable, mini_data_root, shared_env
+from test_resilience_helpers import comparable, mini_data_root, shared_env, start_cli_process
 
 from dualreal_bench.runner import RunConfig, Runner
 from dualreal_bench.store import ResultStore
@@ -42,11 +40,8 @@ def _records(out) -> dict:
 
 
 def test_two_fresh_runs_give_identical_records(tmp_path, data):
-    # run A: a new process through the console entry point
+    # run A: a new `dualreal-bench` process
     argv = [
-        sys.executable,
-        "-m",
-        "dualreal_bench.cli",
         "-q",
         "run",
         "--method",
@@ -70,10 +65,8 @@ def test_two_fresh_runs_give_identical_records(tmp_path, data):
         argv += ["--set", o]
     for o in BACKBONE:
         argv += ["--backbone-set", o]
-    env = {**os.environ, "DUALREAL_BENCH_CACHE": data["env"]["DUALREAL_BENCH_CACHE"]}
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
+    env = {"DUALREAL_BENCH_CACHE": data["env"]["DUALREAL_BENCH_CACHE"]}
+    proc = start_cli_process(argv, cwd=tmp_path, env=env, log=tmp_path / "a.log")
     # run B, meanwhile: this process, its own store and metric cache
     cfg = RunConfig(
         suite="custom",
@@ -90,8 +83,8 @@ def test_two_fresh_runs_give_identical_records(tmp_path, data):
         progress=False,
     )
     Runner(cfg).run()
-    _, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err
+    proc.join(timeout=600)
+    assert proc.exitcode == 0, (tmp_path / "a.log").read_text()
 
     a, b = _records(tmp_path / "a"), _records(tmp_path / "b")
     assert sorted(a) == sorted(b) and len(a) == len(SEEDS)

@@ -15,19 +15,15 @@ temp file left in the case directory.
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from test_resilience_helpers import mini_data_root, shared_env
+from test_resilience_helpers import mini_data_root, run_cli_process, shared_env
 
-CLI = [sys.executable, "-m", "dualreal_bench.cli", "-q"]
 SEED = 20250704
 RUN = [
     "run",
@@ -54,21 +50,15 @@ def shared(tmp_path_factory):
     return {**shared_env(base), "data": ["--cases", str(cases), "--data-root", str(root)]}
 
 
-def _run(cwd: Path, shared: dict, failpoint: str | None = None):
-    env = {**os.environ, "DUALREAL_BENCH_CACHE": shared["DUALREAL_BENCH_CACHE"]}
-    env.pop("DUALREAL_BENCH_FAILPOINT", None)
+def _run(cwd: Path, shared: dict, failpoint: str | None = None) -> tuple[int, str]:
+    """One attempt: a new `dualreal-bench run` process (see run_cli_process)."""
+    env = {"DUALREAL_BENCH_CACHE": shared["DUALREAL_BENCH_CACHE"]}
     if failpoint:
         env["DUALREAL_BENCH_FAILPOINT"] = failpoint
-    proc = subprocess.Popen(
-        [*CLI, *RUN, *shared["data"], "--cache-dir", shared["metric_cache"]],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    out, err = proc.communicate(timeout=600)
-    return proc.returncode, err
+    log = cwd / f"attempt-{len(list(cwd.glob('attempt-*.log')))}.log"
+    argv = ["-q", *RUN, *shared["data"], "--cache-dir", shared["metric_cache"]]
+    code = run_cli_process(argv, cwd=cwd, env=env, log=log)
+    return code, log.read_text()
 
 
 def _case_dir(cwd: Path) -> Path:

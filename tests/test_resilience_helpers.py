@@ -70,3 +70,58 @@ def comparable(record: dict) -> dict:
     return {
         k: v for k, v in record.items() if k not in ("timestamps", "execution", "git", "run_id")
     }
+
+
+# ---- a real `dualreal-bench` process without paying the interpreter's imports every time ----
+#: modules the fork server imports once; its children start with them loaded. Importing them
+#: starts no thread (nothing has run a torch op), so forking the server is safe.
+PRELOAD = [
+    "dualreal_bench.cli",
+    "dualreal_bench.runner",
+    "torch",
+    "diffusers",
+    "transformers",
+    "open_clip",
+    "av",
+]
+
+
+def _cli_child(argv: list[str], cwd: str, env: dict[str, str], log: str) -> None:
+    import sys
+
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 2)
+    os.dup2(fd, 1)
+    os.chdir(cwd)
+    os.environ.update(env)
+    for key in [k for k in os.environ if k not in env and k.startswith("DUALREAL_BENCH_FAILPOINT")]:
+        del os.environ[key]
+    # tqdm's multiprocessing lock registers a semaphore with the parent's resource tracker; a
+    # child killed on purpose cannot unregister it, which only makes the tracker complain
+    from multiprocessing import resource_tracker
+
+    resource_tracker.register = lambda *args, **kwargs: None
+    from dualreal_bench import cli
+
+    sys.exit(cli.main(argv))
+
+
+def start_cli_process(argv: list[str], *, cwd: Path, env: dict[str, str], log: Path):
+    """Start ``dualreal-bench <argv>`` in a new process forked from a fork server that has the
+    heavy modules imported (a fresh process in every other respect: its own globals, RNGs
+    and pid; killed with SIGKILL it dies like the console script would). stdout and stderr
+    go to ``log``. Returns the ``multiprocessing.Process``."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    proc = ctx.Process(target=_cli_child, args=(argv, str(cwd), env, str(log)))
+    proc.start()
+    return proc
+
+
+def run_cli_process(argv: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> int:
+    """:func:`start_cli_process` and wait; the exit code (``-9`` when SIGKILLed)."""
+    proc = start_cli_process(argv, cwd=cwd, env=env, log=log)
+    proc.join(timeout=600)
+    return proc.exitcode
