@@ -192,6 +192,20 @@ def _pil_to_rgb(im: Image.Image) -> np.ndarray:
     return np.asarray(im)
 
 
+@contextlib.contextmanager
+def _strict_truncation() -> Iterator[None]:
+    """Refuse truncated files even where another library flipped Pillow's global switch
+    (VBench's AMT utilities set ``ImageFile.LOAD_TRUNCATED_IMAGES = True`` on import)."""
+    from PIL import ImageFile
+
+    previous = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = previous
+
+
 def read_image(path: PathLike) -> np.ndarray:
     """Read an image file as RGB ``uint8`` of shape ``(H, W, 3)``.
 
@@ -202,7 +216,7 @@ def read_image(path: PathLike) -> np.ndarray:
     """
     p = _check_file(path)
     try:
-        with Image.open(p) as im:
+        with Image.open(p) as im, _strict_truncation():
             im.load()
             im = ImageOps.exif_transpose(im)
             rgb = _pil_to_rgb(im)

@@ -581,3 +581,16 @@ def test_truncated_faststart_mp4_fails_while_decoding(tmp_path):
     with pytest.raises(MediaError) as excinfo:
         read_video(path)
     _assert_media_error(excinfo, path, "corrupt or truncated")
+
+
+def test_truncated_image_refused_even_when_pillow_is_told_to_accept_them(tmp_path, monkeypatch):
+    """VBench's AMT module sets Pillow's global LOAD_TRUNCATED_IMAGES on import; we must not follow."""
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    good = _valid_jpeg_bytes()
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(good[: len(good) // 2])
+    with pytest.raises(MediaError, match="cut.jpg"):
+        read_image(path)
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # the caller's setting is restored
