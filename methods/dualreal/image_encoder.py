@@ -67,7 +67,7 @@ def preprocess_images(
         image = np.asarray(image)
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
             raise ValueError(f"expected uint8 (H, W, 3) images, got {image.dtype} {image.shape}")
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0
+        x = torch.tensor(image).permute(2, 0, 1)[None].float() / 255.0  # copies: inputs may be read-only
         h, w = x.shape[-2:]
         scale = size / min(h, w)
         nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
