@@ -113,16 +113,18 @@ class Evaluator:
         self.progress = progress
         self.batch_size = batch_size
         self.profile = profile
-        #: seconds spent per stage since creation (decode excluded): where the time goes
+        #: wall-clock and process-CPU seconds per stage since creation (decode excluded)
         self.timings: dict[str, float] = defaultdict(float)
+        self.cpu_timings: dict[str, float] = defaultdict(float)
 
     @contextmanager
     def _timed(self, stage: str):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.timings[stage] += time.perf_counter() - start
+            self.cpu_timings[stage] += time.process_time() - cpu
 
     # ---- public ----------------------------------------------------------------------------
     def evaluate_video(self, frames: np.ndarray, *, prompt: str, case: Any, fps: float | None = None) -> dict[str, Any]:
