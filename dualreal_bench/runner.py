@@ -32,7 +32,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -653,7 +653,8 @@ class Runner:
 
     ``backbone``, ``evaluator`` and ``cases`` may be injected (tests, notebooks); otherwise
     they load lazily from ``config.profile`` / ``config.metrics_profile`` / ``config.suite``
-    when a stage needs them.
+    when a stage needs them. With ``executor="ray"`` every Ray worker builds its own backbone
+    and evaluator (injected ones serve the local executor only); injected cases are used.
     """
 
     def __init__(
@@ -787,9 +788,6 @@ def _check_video(frames: Any, method: Method) -> np.ndarray:
             f"{type(method).__name__}.generate must return uint8 (T, H, W, 3) arrays, got {got}"
         )
     return frames
-
-
-CaseCallback = Callable[[Any, Counter, int], None]
 
 
 @contextlib.contextmanager

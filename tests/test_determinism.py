@@ -15,7 +15,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_resilience_helpers import comparable, mini_data_root, shared_env, start_cli_process
+from test_resilience_helpers import (
+    comparable,
+    mini_data_root,
+    shared_env,
+    start_cli_process,
+    torch_threads,
+)
 
 from dualreal_bench.runner import RunConfig, Runner
 from dualreal_bench.store import ResultStore
@@ -82,7 +88,8 @@ def test_two_fresh_runs_give_identical_records(tmp_path, data):
         cache_dir=str(tmp_path / "cache_b"),
         progress=False,
     )
-    Runner(cfg).run()
+    with torch_threads(1):  # as the other process (records depend on the thread count)
+        Runner(cfg).run()
     proc.join(timeout=600)
     assert proc.exitcode == 0, (tmp_path / "a.log").read_text()
 

@@ -9,11 +9,10 @@ the run id aside). Skipped when Ray is not installed (``pip install -e ".[ray]"`
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 
 import pytest
-from test_resilience_helpers import comparable, mini_data_root, shared_env
+from test_resilience_helpers import comparable, mini_data_root, shared_env, torch_threads
 
 ray = pytest.importorskip(
     "ray", reason="the Ray executor needs the ray extra: pip install -e '.[ray]'"
@@ -43,18 +42,6 @@ def workload(tmp_path_factory):
     }
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int):
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _config(out, workload, **kw) -> RunConfig:
     kw = {"method": "base", **workload, **kw}
     return RunConfig(
@@ -74,7 +61,7 @@ def test_ray_two_workers_equal_local(tmp_path, workload, cluster):
         _config(tmp_path / "ray", workload, executor="ray", ray_num_workers=2, cpus_per_case=1)
     ).run()
     assert summary.counts == {"generated": 2, "evaluated": 2}
-    with _torch_threads(1):
+    with torch_threads(1):
         Runner(_config(tmp_path / "local", workload)).run()
     by_ray, by_local = _records(tmp_path / "ray"), _records(tmp_path / "local")
     assert sorted(by_ray) == sorted(by_local) and len(by_ray) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_resilience_helpers import mini_data_root, shared_env
+from test_resilience_helpers import mini_data_root, shared_env, torch_threads
 
 from dualreal_bench import cli
 from dualreal_bench.commands.estimate import estimate
@@ -22,16 +22,17 @@ def test_estimate_measures_and_projects(data, monkeypatch, tmp_path):
     root, cases, base = data
     monkeypatch.setenv("DUALREAL_BENCH_CACHE", shared_env(base)["DUALREAL_BENCH_CACHE"])
     monkeypatch.chdir(tmp_path)
-    out = estimate(
-        cases_file=str(cases),
-        data_root=str(root),
-        method="dualreal",
-        method_overrides=["max_train_steps=40"],
-        backbone_overrides=["num_inference_steps=2"],
-        num_prompts=2,
-        seeds=(0, 1, 2),
-        steps=3,
-    )
+    with torch_threads(1):
+        out = estimate(
+            cases_file=str(cases),
+            data_root=str(root),
+            method="dualreal",
+            method_overrides=["max_train_steps=40"],
+            backbone_overrides=["num_inference_steps=2"],
+            num_prompts=2,
+            seeds=(0, 1, 2),
+            steps=3,
+        )
     assert (out["cases"], out["prompts"], out["videos"], out["motions"]) == (1, 2, 6, 1)
     assert out["planned_steps"] == 40 and out["unmeasured"] == []
     training = out["training"]

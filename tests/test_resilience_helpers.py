@@ -8,6 +8,7 @@ given to ``run`` through ``--cases FILE``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -86,8 +87,28 @@ PRELOAD = [
 ]
 
 
+@contextlib.contextmanager
+def torch_threads(n: int = 1):
+    """Run torch with ``n`` threads inside the block. The heavy tests use 1: two runs side by
+    side then fit two cores, and on a busy machine OpenMP's spinning threads do not make an
+    oversubscribed run ten times slower (records do depend on the thread count, so the runs
+    a test compares use the same one)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _cli_child(argv: list[str], cwd: str, env: dict[str, str], log: str) -> None:
     import sys
+
+    import torch
+
+    torch.set_num_threads(1)  # see torch_threads
 
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 2)
