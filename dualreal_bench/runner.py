@@ -564,7 +564,7 @@ class CaseWorker:
     def _evaluate(
         self, case: Any, cdir: CaseDir, items: list[tuple[int, int]], counts: Counter, progress: Any
     ) -> None:
-        from .media import read_video
+        from .media import probe_video, read_video
 
         cfg = self.config
         task = progress.add_task(f"evaluate {case.case_id}", total=len(items)) if progress else None
@@ -581,7 +581,9 @@ class CaseWorker:
             # a resumed run and a fresh one score the same bytes.
             frames = read_video(video_path)
             prompt = case.prompts[prompt_index]
-            metrics = self.evaluator.evaluate_video(frames, prompt=prompt, case=case)
+            # the stored frame rate sets Dynamic Degree's ~8 fps sampling step
+            fps = probe_video(video_path).fps
+            metrics = self.evaluator.evaluate_video(frames, prompt=prompt, case=case, fps=fps)
             failpoint("evaluate")
             info_path = cdir.generation_info(prompt_index, seed)
             info = read_json(info_path) if info_path.is_file() else {}

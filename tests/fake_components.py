@@ -110,7 +110,7 @@ class CountingMethod(Method):
 
 
 class FakeEvaluator:
-    def evaluate_video(self, frames: np.ndarray, *, prompt: str, case: Any) -> dict[str, Any]:
+    def evaluate_video(self, frames: np.ndarray, *, prompt: str, case: Any, fps: float | None = None) -> dict[str, Any]:
         CALLS["evaluate"] += 1
         from dualreal_bench.metrics import METRIC_FIELDS
 
