@@ -42,7 +42,6 @@ import logging
 import math
 import os
 import re
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -53,6 +52,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ConfigError, MediaError
+from .store import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -133,24 +133,6 @@ def _check_file(path: PathLike) -> Path:
 
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
-
-
-@contextlib.contextmanager
-def _atomic_path(path: PathLike) -> Iterator[Path]:
-    """Yield a fresh temp path in ``path``'s directory (same suffix, not yet created, so the
-    writer creates it with the usual permissions); renamed onto ``path`` on success, removed
-    on failure."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp{path.suffix}"
-    try:
-        yield tmp
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 # ---- images ------------------------------------------------------------------------------
@@ -236,7 +218,7 @@ def write_image(path: PathLike, image: np.ndarray) -> Path:
     """Write an RGB ``uint8`` ``(H, W, 3)`` array atomically; the format follows the suffix."""
     arr = _as_frames(image[None] if np.ndim(image) == 3 else image, "image")[0]
     path = Path(path)
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         Image.fromarray(arr, "RGB").save(
             tmp, format=Image.registered_extensions().get(path.suffix.lower())
         )
@@ -642,7 +624,7 @@ def write_video(
         raise ValueError(f"fps must be a positive number, got {fps!r}")
     rate = Fraction(fps).limit_denominator(1001)
     path = Path(path)
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         with av.open(str(tmp), "w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=rate)
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"

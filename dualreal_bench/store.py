@@ -40,6 +40,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -64,13 +65,10 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.stem}.",
-        suffix=".tmp" + (suffix if suffix is not None else path.suffix),
-        dir=path.parent,
-    )
-    os.close(fd)
-    tmp_path = Path(tmp)
+    # Not created here: the writer creates it with the usual (umask) permissions, where
+    # mkstemp would leave results readable by their owner only.
+    tail = ".tmp" + (suffix if suffix is not None else path.suffix)
+    tmp_path = path.parent / f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:12]}{tail}"
     try:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
