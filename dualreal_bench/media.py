@@ -22,15 +22,22 @@ Images
     CMYK goes through Pillow's conversion. Embedded ICC profiles are ignored, as the loaders
     of diffusers and CLIP ignore them. Multi-frame images (GIF, WebP) give their first frame.
 Videos
-    Decoded once with PyAV (FFmpeg), frames converted to RGB by FFmpeg's swscale, which gives
-    pixel-identical frames to ``cv2.VideoCapture`` on the benchmark's XviD AVIs. Frame counts
+    Decoded once with PyAV (FFmpeg); frames are converted to RGB by FFmpeg's swscale in its
+    bit-exact mode (``POINT | BITEXACT | ACCURATE_RND``), which gives swscale's C reference
+    result whatever SIMD the CPU has, so the same file gives the same pixels on every CPU.
+    swscale's default fast path (and ``cv2.VideoCapture``, which uses it) does not: its SIMD
+    code rounds differently from its C code. The two differ by at most 3 levels (mean 0.7)
+    on the benchmark's AVIs. The decoded YUV itself (MPEG-4 part 2, H.264) is bit-exact
+    with and without SIMD. Frame counts
     come from decoding, never from container metadata (which can be wrong for AVI). A display
     rotation (phone videos) is applied. The sample aspect ratio is ignored (as OpenCV and
     decord do). See :func:`sample_indices` for the frame sampling rules and the short-clip
     policy, :func:`resize_frames` for resizing.
 Writing
-    H.264 (libx264, yuv420p, BT.601 limited range, tagged as such) in MP4 through PyAV, with a
-    fixed x264 thread count so that the same frames give the same bytes on any machine with the
+    H.264 (libx264, yuv420p, BT.601 limited range, tagged as such) in MP4 through PyAV. The same
+    frames give the same bytes whatever the process did before and on any x86-64 CPU with
+    SSSE3 (see :data:`X264_PARAMS` for why: x264's macroblock-tree rate control reads
+    uninitialised stack memory, and swscale's fast RGB->YUV path is CPU-dependent), with the
     same FFmpeg/x264 build. PNGs through Pillow. Every write is atomic: a temporary file in
     the destination directory, then ``os.replace``.
 """
@@ -71,6 +78,24 @@ RESIZE_MODES: tuple[str, ...] = ("crop", "stretch")
 DEFAULT_CRF = 18
 DEFAULT_PRESET = "medium"
 DEFAULT_X264_THREADS = 2
+
+#: Extra x264 parameters of :func:`write_video`, chosen for reproducible bytes.
+#:
+#: ``mbtree=0``: x264's macroblock-tree rate control (on by default) reads uninitialised stack
+#: memory. valgrind's memcheck reports "use of uninitialised value ... created by a stack
+#: allocation" inside ``x264_encoder_encode`` with mbtree on, and nothing in x264, swscale or
+#: libavcodec with it off. What is read is whatever an earlier call left on that stack, so the
+#: bytes depended on the process's history: encoding the same frames after decoding other
+#: clips gave several byte streams for widths 96, 112, 160 and 720 (CogVideoX's width) and one
+#: for 64 and 128, i.e. where the half-resolution lookahead row is not a whole multiple of 4
+#: macroblocks, consistent with SIMD loops over mbtree's per-row buffers reading past the row.
+#: With mbtree off the bytes are the same after any history and in fresh processes
+#: (``tests/test_media.py``). The price: crf 18 spends ~10% more bits.
+#:
+#: x264's CPU detection is left on: its output is identical for every instruction-set level
+#: from SSSE3 to AVX-512 (tested by forcing x264's ``asm`` mask); only pre-SSSE3 CPUs and the
+#: C fallback (``asm=0``, 4x slower and itself not valgrind-clean) encode differently.
+X264_PARAMS: dict[str, str] = {"mbtree": "0"}
 
 PathLike = str | os.PathLike
 
@@ -432,8 +457,21 @@ def _decode(path: Path, select=None) -> _Decoded:
     return out
 
 
+def _exact_scaling(chroma: Literal["point", "bilinear"]):
+    """swscale flags whose output does not depend on the CPU's SIMD (see the module docstring).
+
+    ``"point"`` (decoding) repeats each chroma sample over its 2x2 pixels, as swscale's and
+    OpenCV's default YUV->RGB path does; ``"bilinear"`` (encoding) averages the 2x2 pixels'
+    colour into one chroma sample.
+    """
+    from av.video.reformatter import Interpolation
+
+    kind = Interpolation.POINT if chroma == "point" else Interpolation.BILINEAR
+    return kind | Interpolation.BITEXACT | Interpolation.ACCURATE_RND
+
+
 def _frame_to_rgb(frame, rotation: int) -> np.ndarray:
-    rgb = frame.to_ndarray(format="rgb24")
+    rgb = frame.reformat(format="rgb24", interpolation=_exact_scaling("point")).to_ndarray()
     k = round(rotation / 90) % 4  # counterclockwise quarter turns, as np.rot90
     return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
 
@@ -533,13 +571,16 @@ def _check_size(size) -> tuple[int, int]:
 
 
 def _resize_one(frame: np.ndarray, h: int, w: int) -> np.ndarray:
-    import cv2
-
     src_h, src_w = frame.shape[:2]
     if (src_h, src_w) == (h, w):
         return frame
-    interp = cv2.INTER_AREA if (h <= src_h and w <= src_w) else cv2.INTER_CUBIC
-    return cv2.resize(frame, (w, h), interpolation=interp)
+    if h <= src_h and w <= src_w:
+        import cv2
+
+        return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+    # Enlarging: Pillow's bicubic (fixed-point integer arithmetic, the same on every CPU).
+    # OpenCV's INTER_CUBIC is not: its SIMD and scalar paths differ by a level here and there.
+    return np.asarray(Image.fromarray(frame).resize((w, h), Image.Resampling.BICUBIC))
 
 
 def resize_frames(
@@ -553,7 +594,7 @@ def resize_frames(
     - ``"stretch"``: resize to ``(H, W)`` directly, ignoring the aspect ratio.
 
     Interpolation is OpenCV's ``INTER_AREA`` when both sides shrink (anti-aliased) and
-    ``INTER_CUBIC`` otherwise. Frames already at ``size`` are returned unchanged.
+    Pillow's ``BICUBIC`` otherwise; both give the same pixels on every CPU. Frames already at ``size`` are returned unchanged.
     """
     h, w = _check_size(size)
     if mode not in RESIZE_MODES:
@@ -593,6 +634,18 @@ def _as_frames(frames, what: str) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+def _rgb_to_yuv420p(frame):
+    """RGB frame -> BT.601 limited-range yuv420p in swscale's bit-exact mode (CPU-independent)."""
+    from av.video.reformatter import ColorRange, Colorspace
+
+    return frame.reformat(
+        format="yuv420p",
+        interpolation=_exact_scaling("bilinear"),
+        dst_colorspace=Colorspace.ITU601,
+        dst_color_range=ColorRange.MPEG,
+    )
+
+
 def write_video(
     path: PathLike,
     frames: np.ndarray | Sequence[np.ndarray],
@@ -602,12 +655,16 @@ def write_video(
     preset: str = DEFAULT_PRESET,
     threads: int = DEFAULT_X264_THREADS,
     pad_odd: bool = False,
+    x264_params: dict[str, str] | None = None,
 ) -> Path:
     """Write ``uint8`` RGB frames ``(T, H, W, 3)`` as an H.264 (yuv420p) MP4, atomically.
 
     yuv420p needs even ``H`` and ``W``: odd sizes raise ValueError unless ``pad_odd``, which
-    repeats the last row/column. The same frames and settings give the same bytes (x264 runs
-    with a fixed thread count and the MP4 carries no timestamp). Returns ``path``.
+    repeats the last row/column. The same frames and settings give the same bytes, whatever
+    the process did before and on any x86-64 CPU with SSSE3: RGB->YUV runs in swscale's
+    bit-exact mode, x264 with a fixed thread count and :data:`X264_PARAMS`, and the MP4
+    carries no timestamp. ``x264_params`` are added to (and override) :data:`X264_PARAMS`.
+    Returns ``path``.
     """
     av = _av()
     arr = _as_frames(frames, "frames")
@@ -629,11 +686,17 @@ def write_video(
             stream = container.add_stream("libx264", rate=rate)
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
             cc = stream.codec_context
-            cc.color_range = 1  # AVCOL_RANGE_MPEG (limited), what swscale produces by default
+            cc.color_range = 1  # AVCOL_RANGE_MPEG (limited)
             cc.colorspace = cc.color_primaries = cc.color_trc = 6  # SMPTE 170M (BT.601)
-            stream.options = {"crf": str(crf), "preset": preset, "threads": str(threads)}
+            params = {**X264_PARAMS, **(x264_params or {})}
+            stream.options = {
+                "crf": str(crf),
+                "preset": preset,
+                "threads": str(threads),
+                "x264-params": ":".join(f"{k}={v}" for k, v in params.items()),
+            }
             for i, rgb in enumerate(arr):
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                frame = _rgb_to_yuv420p(av.VideoFrame.from_ndarray(rgb, format="rgb24"))
                 frame.pts = i
                 container.mux(stream.encode(frame))
             container.mux(stream.encode(None))

@@ -47,6 +47,14 @@ def _assert_media_error(excinfo: pytest.ExceptionInfo, path: Path, *fragments: s
         assert fragment in message, message
 
 
+def _assert_close_to_opencv(ours: np.ndarray, opencv: np.ndarray) -> None:
+    """Our decode is swscale's bit-exact C path, OpenCV's its SIMD fast path: they round
+    differently, by at most 3 levels (0.7 on average on the benchmark's AVIs)."""
+    assert ours.shape == opencv.shape and ours.dtype == opencv.dtype == np.uint8
+    diff = np.abs(ours.astype(np.int16) - opencv)
+    assert diff.max() <= 3 and diff.mean() < 1.0, (diff.max(), diff.mean())
+
+
 def _cv2_frames(path: Path) -> np.ndarray:
     """Naive reference decoder: every frame through cv2.VideoCapture, BGR -> RGB."""
     cap = cv2.VideoCapture(str(path))
@@ -346,18 +354,23 @@ def test_ucf101_avi_decodes_like_opencv():
 
     first = read_video(path, num_frames=49)
     assert first.dtype == np.uint8 and first.shape == (49, 240, 320, 3)
-    assert (first == reference[:49]).all()
+    _assert_close_to_opencv(first, reference[:49])
 
+    everything = read_video(path)
+    assert (everything[:49] == first).all()
     uniform = read_video(path, num_frames=16, sampling="uniform")
-    assert (uniform == reference[sample_indices(168, num_frames_out=16, sampling="uniform")]).all()
+    assert (uniform == everything[sample_indices(168, num_frames_out=16, sampling="uniform")]).all()
+    _assert_close_to_opencv(
+        uniform, reference[sample_indices(168, num_frames_out=16, sampling="uniform")]
+    )
 
     at8 = read_video(path, sampling="fps", target_fps=8)
     assert at8.shape[0] == 56  # 168 frames, every 3rd
-    assert (at8 == reference[::3]).all()
+    assert (at8 == everything[::3]).all()
 
     resized = read_video(path, num_frames=49, size=(480, 720))
     assert resized.shape == (49, 480, 720, 3)
-    assert (resized == resize_frames(reference[:49], (480, 720))).all()
+    assert (resized == resize_frames(first, (480, 720))).all()
 
 
 @needs_data
@@ -367,7 +380,8 @@ def test_ucf101_ntsc_rate():
     assert abs(info.fps - 29.97) < 0.01
     frames = read_video(videos[0], num_frames=10, sampling="fps", target_fps=8)
     assert frames.shape[0] == 10
-    assert (frames == _cv2_frames(videos[0])[0:40:4]).all()  # round(29.97 / 8) = 4
+    assert (frames == read_video(videos[0])[0:40:4]).all()  # round(29.97 / 8) = 4
+    _assert_close_to_opencv(frames, _cv2_frames(videos[0])[0:40:4])
 
 
 @needs_data
