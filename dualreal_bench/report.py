@@ -315,8 +315,12 @@ class Variant:
     num_groups: int | None = None  # full DualReal only
 
 
-def variant_of(method_name: str | None, config: Mapping[str, Any] | None, label: str,
-               resolved: Mapping[str, Any] | None = None) -> Variant:
+def variant_of(
+    method_name: str | None,
+    config: Mapping[str, Any] | None,
+    label: str,
+    resolved: Mapping[str, Any] | None = None,
+) -> Variant:
     """The paper variant a method's resolved config is (DualReal ablations read from its config).
 
     ``resolved`` holds what the method resolved on its backbone (``Method.describe()``): an
@@ -347,7 +351,9 @@ def method_variants(records: Sequence[dict[str, Any]]) -> dict[str, Variant]:
         if label not in out:
             method = (rec.get("configs") or {}).get("method") or {}
             out[label] = variant_of(
-                rec.get("method_name") or method.get("name"), method.get("config"), label,
+                rec.get("method_name") or method.get("name"),
+                method.get("config"),
+                label,
                 method.get("resolved"),
             )
     return out
@@ -900,8 +906,10 @@ def _render_latex(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_html_table(table: Table) -> str:
-    """``table`` as an HTML ``<table>`` (used by the static HTML report)."""
+def render_html_table(table: Table, notes: Sequence[str] | None = None) -> str:
+    """``table`` as an HTML ``<table>`` (used by the static HTML report), followed by its
+    footnotes: ``notes`` (default: all of them; the HTML page passes only those no other
+    table of its section has, and lists the shared ones once)."""
     head = _head(table)
     n_lead = len(head) - len(table.columns) - 1
     parts = [
@@ -916,11 +924,11 @@ def render_html_table(table: Table) -> str:
         tds += [f"<td class='num'>{_html_cell(c)}</td>" for c in cells[n_lead:]]
         parts.append(f"<tr class='{kind}'>" + "".join(tds) + "</tr>")
     parts.append("</tbody></table>")
-    parts.append(
-        "<ul class='notes'>"
-        + "".join(f"<li>{html.escape(n)}</li>" for n in _footer(table))
-        + "</ul>"
-    )
+    notes = _footer(table) if notes is None else list(notes)
+    if notes:
+        parts.append(
+            "<ul class='notes'>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"
+        )
     return "\n".join(parts)
 
 
