@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -60,10 +61,13 @@ LABEL_WIDTH = 28
 
 
 def _figure(size_px: tuple[int, int], dpi: int = DPI):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     w, h = size_px
-    return Figure(figsize=(w / dpi, h / dpi), dpi=dpi, layout="constrained")
+    fig = Figure(figsize=(w / dpi, h / dpi), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)  # an Agg canvas of its own: drawable without pyplot or a display
+    return fig
 
 
 def save_figure(fig, path: str | Path, dpi: int = DPI) -> Path:
@@ -72,6 +76,13 @@ def save_figure(fig, path: str | Path, dpi: int = DPI) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight", pad_inches=0.15)
     return path
+
+
+def _suptitle(fig, text: str, fontsize: int = 10) -> None:
+    """A figure title wrapped to the figure's width (a narrow figure gets two lines, not a cut)."""
+    # about 0.6 em per character; a point is 1/72 inch
+    chars = max(20, int(fig.get_figwidth() * 72 / (0.6 * fontsize)))
+    fig.suptitle("\n".join(textwrap.wrap(text, chars)), fontsize=fontsize)
 
 
 def _methods(records: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -122,9 +133,9 @@ def value_axis_limits(
     """(low, high, zoomed): the value axis of a bar panel with bars from 0 to each of ``values``
     and error bars ``below`` / ``above`` them.
 
-    The axis includes 0 unless the values (all of one sign, at least two) differ by less than
-    :data:`ZOOM_BELOW` of their magnitude; then it is zoomed to them, with a margin (and a window
-    of at least :data:`MIN_ZOOM_WINDOW` of their magnitude). Either way
+    The axis includes 0 unless the values (all of one sign, at least two, not all equal) differ
+    by less than :data:`ZOOM_BELOW` of their magnitude; then it is zoomed to them, with a
+    margin (and a window of at least :data:`MIN_ZOOM_WINDOW` of their magnitude). Either way
     :data:`LABEL_ROOM` of it is left free beyond the bars' ends for the value labels.
     """
     vals = np.asarray(values, dtype=float)
@@ -139,7 +150,7 @@ def value_axis_limits(
     size = max(abs(lo), abs(hi))
     if size == 0:
         return (-1.0, 1.0, False)
-    zoom = len(v) > 1 and (lo > 0 or hi < 0) and (hi - lo) < ZOOM_BELOW * size
+    zoom = len(v) > 1 and (lo > 0 or hi < 0) and 0 < (hi - lo) < ZOOM_BELOW * size
     room = LABEL_ROOM / (1 - LABEL_ROOM)
     if zoom:
         margin = max(0.2 * (hi - lo), (MIN_ZOOM_WINDOW * size - (hi - lo)) / 2)
@@ -241,9 +252,9 @@ def metric_bars_figure(
         if any_spread
         else "one case per method: no error bars"
     )
-    fig.suptitle(
+    _suptitle(
+        fig,
         f"mean over cases of each case's mean; {errors}; (zoomed): the axis does not start at 0",
-        fontsize=10,
     )
     return fig
 
@@ -306,10 +317,7 @@ def fidelity_figure(
             title="method (mean)",
             title_fontsize=8,
         )
-    fig.suptitle(
-        "identity fidelity vs motion quality (dots: cases, large markers: method means)",
-        fontsize=10,
-    )
+    _suptitle(fig, "identity fidelity vs motion quality (dots: cases, large markers: method means)")
     return fig
 
 
@@ -423,7 +431,7 @@ def controller_figure(
                     steps, arr[:, :, g].min(0), arr[:, :, g].max(0), color=color, alpha=0.15, lw=0
                 )
         if fixed_weight is not None:
-            ax.axhline(fixed_weight, color="grey", ls="--", lw=0.8, label="fixed (no controller)")
+            ax.axhline(fixed_weight, color="grey", ls="--", lw=0.8, label=f"fixed {fixed_weight:g}")
         what = f"({arr.shape[0]} videos, n = {n_groups})"
         title = (
             f"{label} {what}" if len(label) + len(what) < 48 else f"{wrap_label(label, 48)}\n{what}"
@@ -437,14 +445,13 @@ def controller_figure(
         if n_groups <= 14:
             ax.legend(
                 fontsize=7,
-                ncol=min(4, n_groups + 1),
+                ncol=max(1, min(n_groups + 1, panel_px[0] // 110)),
                 loc="upper center",
                 bbox_to_anchor=(0.5, -0.2),
                 frameon=False,
             )
-    fig.suptitle(
-        "StageBlender identity weights per group over denoising (motion weight = scale − w_id)",
-        fontsize=10,
+    _suptitle(
+        fig, "StageBlender identity weights per group over denoising (motion weight = scale − w_id)"
     )
     return fig
 
