@@ -124,8 +124,14 @@ def _video(path: Path, page_dir: Path, embed_bytes: int, label: str) -> str:
     return (
         f"<figure><video controls loop muted playsinline preload='metadata' "
         f"width='{w}' height='{h}' poster='{poster_uri(path)}' src='{src}'></video>"
-        f"<figcaption style='max-width: {w}px'>{html.escape(label)}{note}</figcaption></figure>"
+        f"<figcaption style='max-width: {w}px'>{breakable(label)}{note}</figcaption></figure>"
     )
+
+
+def breakable(label: str) -> str:
+    """``label`` escaped, with line-break opportunities after ``[`` and ``,`` (a long method
+    label wraps between its options, not inside a number)."""
+    return re.sub(r"([\[,])", r"\1<wbr>", html.escape(label))
 
 
 def _anchor(*parts: str) -> str:
