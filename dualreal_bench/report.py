@@ -315,12 +315,8 @@ class Variant:
     num_groups: int | None = None  # full DualReal only
 
 
-def variant_of(
-    method_name: str | None,
-    config: Mapping[str, Any] | None,
-    label: str,
-    resolved: Mapping[str, Any] | None = None,
-) -> Variant:
+def variant_of(method_name: str | None, config: Mapping[str, Any] | None, label: str,
+               resolved: Mapping[str, Any] | None = None) -> Variant:
     """The paper variant a method's resolved config is (DualReal ablations read from its config).
 
     ``resolved`` holds what the method resolved on its backbone (``Method.describe()``): an
@@ -351,9 +347,7 @@ def method_variants(records: Sequence[dict[str, Any]]) -> dict[str, Variant]:
         if label not in out:
             method = (rec.get("configs") or {}).get("method") or {}
             out[label] = variant_of(
-                rec.get("method_name") or method.get("name"),
-                method.get("config"),
-                label,
+                rec.get("method_name") or method.get("name"), method.get("config"), label,
                 method.get("resolved"),
             )
     return out
