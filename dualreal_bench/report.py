@@ -900,8 +900,10 @@ def _render_latex(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_html_table(table: Table) -> str:
-    """``table`` as an HTML ``<table>`` (used by the static HTML report)."""
+def render_html_table(table: Table, notes: Sequence[str] | None = None) -> str:
+    """``table`` as an HTML ``<table>`` (used by the static HTML report), followed by its
+    footnotes: ``notes`` (default: all of them; the HTML page passes only those no other
+    table of its section has, and lists the shared ones once)."""
     head = _head(table)
     n_lead = len(head) - len(table.columns) - 1
     parts = [
@@ -916,11 +918,11 @@ def render_html_table(table: Table) -> str:
         tds += [f"<td class='num'>{_html_cell(c)}</td>" for c in cells[n_lead:]]
         parts.append(f"<tr class='{kind}'>" + "".join(tds) + "</tr>")
     parts.append("</tbody></table>")
-    parts.append(
-        "<ul class='notes'>"
-        + "".join(f"<li>{html.escape(n)}</li>" for n in _footer(table))
-        + "</ul>"
-    )
+    notes = _footer(table) if notes is None else list(notes)
+    if notes:
+        parts.append(
+            "<ul class='notes'>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"
+        )
     return "\n".join(parts)
 
 

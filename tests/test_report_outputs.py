@@ -15,6 +15,7 @@ from PIL import Image
 from test_report import CASES, DEV, PROMPTS, TABLE1_METHODS, known_value, write_store
 
 from dualreal_bench.media import write_image, write_video
+from dualreal_bench.metrics import METRIC_FIELDS as FIELDS
 from dualreal_bench.plots import (
     controller_size_px,
     load_controller_traces,
@@ -23,8 +24,8 @@ from dualreal_bench.plots import (
     plot_report,
     spread_of,
 )
-from dualreal_bench.report import build_report
-from dualreal_bench.sheets import contact_sheet, sheet_size, sheets_for_report
+from dualreal_bench.report import build_report, metric_columns
+from dualreal_bench.sheets import contact_sheet, sheet_layout, sheet_size, sheets_for_report
 
 
 def _png(path: Path) -> np.ndarray:
@@ -81,11 +82,44 @@ def video_store(tmp_path_factory):
     return tmp_path / "results", data
 
 
+def _close(shape, size_px, tol=60):
+    """A PNG saved with a tight bounding box is about the figure's size (margins trimmed/added)."""
+    h, w = shape[:2]
+    assert abs(w - size_px[0]) <= tol and abs(h - size_px[1]) <= tol, (shape, size_px)
+
+
+def _texts_inside(fig):
+    """Nothing drawn on ``fig`` (titles, tick labels, value labels, legends) extends past the
+    figure: the layout fits before the tight bounding box has anything to rescue."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    tight = fig.get_tightbbox(renderer)  # inches, drawn artists only (what bbox_inches uses)
+    w, h = fig.get_size_inches()
+    tol = 0.02
+    assert tight.x0 >= -tol and tight.y0 >= -tol, (tight, (w, h))
+    assert tight.x1 <= w + tol and tight.y1 <= h + tol, (tight, (w, h))
+    texts = [fig._suptitle] + [t for ax in fig.axes for t in [ax.title, *ax.texts]]
+    texts += [
+        t
+        for leg in [*fig.legends, *(ax.get_legend() for ax in fig.axes)]
+        if leg
+        for t in leg.get_texts()
+    ]
+    texts = [t for t in texts if t is not None and t.get_text().strip()]
+    for t in texts:
+        ext = t.get_window_extent(renderer)
+        assert fig.bbox.x0 - 1 <= ext.x0 and ext.x1 <= fig.bbox.x1 + 1, t.get_text()
+        assert fig.bbox.y0 - 1 <= ext.y0 and ext.y1 <= fig.bbox.y1 + 1, t.get_text()
+    assert len(texts) > 3
+
+
 def test_plots_have_the_expected_size_and_content(video_store, tmp_path):
+    from dualreal_bench.plots import bars_size_px
+
     results, _ = video_store
     rep = build_report(results, "r")
     bars = _png(plot_metric_bars(rep.records, tmp_path / "bars.png", size_px=(1200, 700)))
-    assert bars.shape == (700, 1200, 3)
+    _close(bars.shape, (1200, 700))
     _not_blank(bars)
     paths = plot_report(rep, tmp_path / "all", spread="iqr")
     assert [p.name for p in paths] == [
@@ -93,12 +127,12 @@ def test_plots_have_the_expected_size_and_content(video_store, tmp_path):
         "fidelity_vs_motion.png",
         "controller_w_id.png",
     ]
-    assert _png(paths[0]).shape == (800, 1600, 3)  # the defaults
+    _close(_png(paths[0]).shape, bars_size_px(4))  # the defaults: 4 methods, 8 panels
     scatter = _png(paths[1])
-    assert scatter.shape == (560, 1200, 3)
+    _close(scatter.shape, (1200, 560))
     _not_blank(scatter)
     curves = _png(paths[2])
-    assert curves.shape[1::-1] == controller_size_px(2)  # two DualReal variants with traces
+    _close(curves.shape, controller_size_px(2))  # two DualReal variants with traces
     _not_blank(curves)
 
 
@@ -115,11 +149,156 @@ def test_controller_traces_are_averaged_per_method(video_store, tmp_path):
     path = plot_controller_curves(
         {"a": traces["dualreal"]}, tmp_path / "one.png", panel_px=(400, 300)
     )
-    assert _png(path).shape == (300, 400, 3)
+    _close(_png(path).shape, (400, 300))
     with pytest.raises(ValueError, match="no controller traces"):
         plot_controller_curves({}, tmp_path / "none.png")
     assert spread_of([1.0, 2.0, 3.0, 4.0], "iqr") == pytest.approx((0.75, 0.75))
     assert spread_of([], "std") == (0.0, 0.0)
+
+
+def _bar_records(values, field="clip_i"):
+    """label -> case -> per-video values of ``field`` (every other metric 0.5), as records."""
+    return [
+        {
+            "method": label,
+            "method_name": label.split("[")[0],
+            "case_id": case_id,
+            "prompt_index": p,
+            "seed": 0,
+            "metrics": {f: (v if f == field else 0.5) for f in FIELDS},
+        }
+        for label, per_case in values.items()
+        for case_id, vals in per_case.items()
+        for p, v in enumerate(vals)
+    ]
+
+
+def _value_labels(ax):
+    return [t.get_text() for t in ax.texts if t.get_gid() == "value-label"]
+
+
+def _errorbars(ax):
+    from matplotlib.container import ErrorbarContainer
+
+    return [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+
+
+def test_metric_bars_read_back_from_the_figure(video_store):
+    """Bars are the tables' means, labelled with them; error bars only where a method has two
+    cases; full method names; an axis starts at 0 unless the values are close."""
+    from dualreal_bench.plots import BAR_FIELDS, metric_bars_figure
+
+    results, _ = video_store
+    rep = build_report(results, "r")
+    cells = {(row, f): t.cells[(row, f)] for t in rep.tables for row in t.rows for f in BAR_FIELDS}
+    labels = ["base", "lora", "dualreal[num_groups=2]", "dualreal"]  # the tables' row order
+    fig = metric_bars_figure(rep.records)
+    axes = fig.axes
+    assert len(axes) == len(BAR_FIELDS) == 8
+    for ax, field in zip(axes, BAR_FIELDS, strict=True):
+        means = [cells[(lb, field)].mean for lb in labels]
+        widths = [bar.get_width() for bar in ax.containers[0]]
+        np.testing.assert_allclose(widths, means, rtol=0, atol=1e-12)
+        assert _value_labels(ax) == [f"{m:.4f}" for m in means]
+        if ax.get_subplotspec().is_first_col():  # shared y axis: names in the first column
+            assert [t.get_text() for t in ax.get_yticklabels()] == labels
+        # lora has one case (its case-B video is missing): no error bar; the others have two
+        (errs,) = _errorbars(ax)
+        ys = sorted(seg[0][1] for seg in errs.lines[2][0].get_segments())
+        assert ys == [0, 2, 3]
+        low, high = ax.get_xlim()
+        assert all(low <= m < high for m in means)
+    clip_i = axes[BAR_FIELDS.index("clip_i")]  # 0.55, 0.5, 0.75, 0.7: far apart, from 0
+    assert clip_i.get_xlim()[0] == 0 and clip_i.get_title() == "CLIP-I ↑"
+    clip_t = axes[BAR_FIELDS.index("clip_t")]  # 0.255 .. 0.305: zoomed, and says so
+    assert 0.2 < clip_t.get_xlim()[0] < 0.25 and clip_t.get_title() == "CLIP-T ↑ (zoomed)"
+    assert "error bars: ± std" in fig._suptitle.get_text()
+    _texts_inside(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in axes:  # value labels inside their panel, beside the bars
+        box = ax.get_window_extent(renderer)
+        for t in ax.texts:
+            ext = t.get_window_extent(renderer)
+            assert box.x0 <= ext.x0 and ext.x1 <= box.x1, (ax.get_title(), t.get_text())
+
+
+def test_metric_bars_one_case_close_values_long_label():
+    """CLIP-I 0.96 vs 0.98 from one case each: no error bars, a zoomed axis on which the
+    difference is visible, and a long method label wrapped, not cut."""
+    from dualreal_bench.plots import metric_bars_figure
+
+    long = "lora[lora_alpha=128.0,rank=128,steps_scale=0.1,target_modules=to_q+to_v]"
+    fig = metric_bars_figure(_bar_records({"base": {"c": [0.96]}, long: {"c": [0.98]}}))
+    ax = fig.axes[1]
+    assert ax.get_title() == "CLIP-I ↑ (zoomed)"
+    low, high = ax.get_xlim()
+    assert 0.9 < low < 0.96 and (0.98 - 0.96) / (high - low) > 0.3  # 0-1 axis: 0.02 of it
+    assert _value_labels(ax) == ["0.9600", "0.9800"]
+    assert all(not _errorbars(a) for a in fig.axes)
+    assert "no error bars" in fig._suptitle.get_text()
+    ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert "\n" in ticks[1] and ticks[1].replace("\n", "") == long
+    assert ax.get_xlim() != fig.axes[0].get_xlim()  # every metric is 0.5: a panel from 0
+    assert fig.axes[0].get_xlim()[0] == 0
+    _texts_inside(fig)
+
+
+def test_value_axis_limits_known_answers():
+    from dualreal_bench.plots import LABEL_ROOM, MIN_ZOOM_WINDOW, value_axis_limits
+
+    room = LABEL_ROOM / (1 - LABEL_ROOM)
+    low, high, zoomed = value_axis_limits([0.96, 0.98])
+    assert zoomed and low == pytest.approx(0.956) and high == pytest.approx(0.98 + room * 0.024)
+    assert value_axis_limits([0.3, 0.05]) == pytest.approx((0.0, 0.3 * (1 + room), False))
+    assert value_axis_limits([0.5]) == pytest.approx((0.0, 0.5 * (1 + room), False))
+    assert value_axis_limits([0.5, 0.5]) == pytest.approx((0.0, 0.5 * (1 + room), False))
+    # both signs: 0 inside, room for labels on both sides
+    assert value_axis_limits([-0.08, 0.07]) == pytest.approx(
+        (-0.08 - room * 0.15, 0.07 + room * 0.15, False)
+    )
+    # error bars count: 0.5 ± 0.3 and 0.52 are not close
+    assert value_axis_limits([0.5, 0.52], [0.3, 0.0], [0.3, 0.0])[2] is False
+    # the 4th decimal is not blown up to the panel's width
+    low, high, zoomed = value_axis_limits([0.9966, 0.9967])
+    assert zoomed and (0.9967 - low) >= MIN_ZOOM_WINDOW * 0.9967 / 2
+    low, high, zoomed = value_axis_limits([-0.5, -0.52])  # negative bars grow to the left
+    assert zoomed and high <= 0 and low < -0.52
+    assert value_axis_limits([float("nan")]) == (0.0, 1.0, False)
+
+
+def test_wrap_label_never_cuts():
+    from dualreal_bench.plots import wrap_label
+
+    for label in ["base", "dualreal[num_groups=2,steps_scale=0.1]", "x" * 60, "a b " * 12]:
+        wrapped = wrap_label(label, 20)
+        assert wrapped.replace("\n", "") == label
+        assert all(len(line) <= 20 for line in wrapped.split("\n")) or "x" * 21 in label
+    assert wrap_label("dualreal[num_groups=2,steps_scale=0.1]", 24) == (
+        "dualreal[num_groups=2,\nsteps_scale=0.1]"
+    )
+
+
+def test_controller_and_scatter_texts_not_clipped(video_store):
+    from dualreal_bench.plots import controller_figure, fidelity_figure
+
+    results, _ = video_store
+    rep = build_report(results, "r")
+    long = "dualreal[controller_hidden=256,num_groups=2,steps_scale=0.01]"
+    traces = load_controller_traces(rep.run_dir, rep.records)
+    fig = controller_figure({long: traces["dualreal[num_groups=2]"], **traces})
+    assert long in fig.axes[0].get_title().replace("\n", "")
+    assert all(ax.get_legend() is not None for ax in fig.axes)
+    _texts_inside(fig)
+    scatter = fidelity_figure(rep.records)
+    legend = scatter.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "base",
+        "lora",
+        "dualreal[num_groups=2]",
+        "dualreal",
+    ]
+    _texts_inside(scatter)
 
 
 def test_contact_sheet_layout(tmp_path):
@@ -139,14 +318,20 @@ def test_contact_sheet_layout(tmp_path):
         label_px=120,
     )
     px = _png(path)
-    w, h = sheet_size(4, n_frames=4, cell_px=(60, 90), label_px=120)
-    assert px.shape == (h, w, 3)
-    from dualreal_bench.sheets import GAP_PX, TITLE_PX
+    layout = sheet_layout(4, 4, (60, 90), 120, title="case", subtitle="a toy * swinging " * 20)
+    assert px.shape == (layout.height, layout.width, 3)
+    assert (layout.width, layout.height) == sheet_size(
+        4,
+        n_frames=4,
+        cell_px=(60, 90),
+        label_px=120,
+        title="case",
+        subtitle="a toy * swinging " * 20,
+    )
 
     def cell_centre(row, col):
-        y = TITLE_PX + GAP_PX + row * (60 + GAP_PX) + 30
-        x = 120 + col * (90 + GAP_PX) + 45
-        return px[y, x]
+        x0, y0, x1, y1 = layout.cell_box(row, col)
+        return px[(y0 + y1) // 2, (x0 + x1) // 2]
 
     assert tuple(cell_centre(0, 0)) == (255, 0, 0)  # identity references
     assert tuple(cell_centre(0, 3)) == (
@@ -162,6 +347,74 @@ def test_contact_sheet_layout(tmp_path):
     assert tuple(cell_centre(3, 0)) == (225, 225, 225)  # a method without this video: grey
 
 
+def _ink(px, box):
+    left, top, right, bottom = box
+    return int(px[top:bottom, left:right].min())
+
+
+def test_contact_sheet_header_text_within_its_box(tmp_path):
+    """The header's lines (title, then the prompt) are wrapped to the sheet's width, stacked
+    without overlapping, inside the header above its rule; row labels inside their boxes."""
+    from dualreal_bench.sheets import GAP_PX, SUBTITLE_LINES, TITLE_LINES
+
+    title = (
+        "black_poodle__Kicking-Front · prompt 12, seed 0 · run paper-cogvideox-5b "
+        "(suite paper, profile cogvideox-5b)"
+    )
+    prompt = "dog * wearing a cowboy hat is playing guitar on desert highway"
+    label = "dualreal[controller_hidden=256,num_groups=2,steps_scale=0.1]"
+    layout = sheet_layout(4, 4, (60, 90), 120, title=title, subtitle=prompt)
+    lines = layout.header
+    assert 2 < len(lines) <= TITLE_LINES + SUBTITLE_LINES
+    # nothing cut: the lines give the title and the prompt back, word for word
+    assert " ".join(line.text for line in lines) == f"{title} {prompt}"
+    boxes = [line.bbox() for line in lines]
+    for left, top, right, bottom in boxes:
+        assert GAP_PX <= left and right <= layout.width - GAP_PX
+        assert 0 <= top and bottom < layout.header_px - 1  # above the rule
+    for upper, lower in zip(boxes, boxes[1:], strict=False):
+        assert upper[3] <= lower[1], "header lines overlap"
+    assert layout.row_top(0) > layout.header_px
+    # row labels, at the default cell size: wrapped after "[" and ",", centred in their box
+    default = sheet_layout(4, title=title, subtitle=prompt)
+    label_lines = default.label_lines(3, label)
+    assert len(label_lines) > 1 and "".join(line.text for line in label_lines) == label
+    lb = default.label_box(3)
+    for left, top, right, bottom in (line.bbox() for line in label_lines):
+        assert lb[0] <= left and right <= lb[2] and lb[1] <= top and bottom <= lb[3]
+    small = layout.label_lines(3, label)  # a 60-pixel row: as many lines as fit, then "…"
+    assert len(small) == 3 and small[-1].text.endswith("…")
+
+    refs = [np.full((50, 50, 3), (255, 0, 0), np.uint8)]
+    path = contact_sheet(
+        tmp_path / "s.png",
+        title=title,
+        subtitle=prompt,
+        reference_images=refs,
+        motion_frames=None,
+        method_frames={"base": None, label: None},
+    )
+    px = _png(path).min(axis=2)
+    layout = default
+    assert px.shape == (layout.height, layout.width)
+    boxes = [line.bbox() for line in layout.header]
+    assert len(boxes) == 2  # at this width the title and the prompt take a line each
+    for box in boxes:  # every line is drawn where the layout put it
+        assert _ink(px, box) < 100
+    header = px[: layout.header_px - 2]
+    ink_rows = np.flatnonzero(header.min(axis=1) < 160)  # no ink outside the lines (1 px: AA)
+    assert ink_rows.min() >= boxes[0][1] - 1 and ink_rows.max() <= boxes[-1][3]
+    assert (px[layout.header_px - 1, GAP_PX : layout.width - GAP_PX] < 255).all()  # the rule
+    assert (px[layout.header_px : layout.row_top(0)] == 255).all()  # then a clear gap
+    for line in label_lines:
+        assert _ink(px, line.bbox()) < 100
+
+    # a prompt longer than the header's lines: cut, and the cut is marked
+    long = sheet_layout(4, 4, (60, 90), 120, title="case", subtitle="a toy * swinging " * 20)
+    assert len(long.header) == 1 + SUBTITLE_LINES and long.header[-1].text.endswith("…")
+    assert long.header_px > sheet_layout(4, 4, (60, 90), 120, title="case").header_px
+
+
 def test_sheets_from_a_run_find_videos_and_references(video_store, tmp_path):
     results, data = video_store
     rep = build_report(results, "r")
@@ -172,7 +425,8 @@ def test_sheets_from_a_run_find_videos_and_references(video_store, tmp_path):
     assert set(a.videos) == {"base", "lora", "dualreal", "dualreal[num_groups=2]"}
     assert "lora" not in b.videos  # its only video of case B is missing
     px = _png(a.path)
-    assert px.shape[1::-1] == sheet_size(2 + 4)
+    assert a.title == "idA__moA · prompt 0, seed 0 · run r (suite paper, profile cogvideox-5b)"
+    assert px.shape[1::-1] == sheet_size(2 + 4, title=a.title, subtitle=f"“{a.prompt}”")
     _not_blank(px)
     only = sheets_for_report(rep, tmp_path / "one", cases=["idA__moA"], prompt_index=2)
     assert len(only) == 1 and only[0].prompt_index == 2
@@ -202,12 +456,12 @@ def test_sheet_from_real_references(tmp_path):
         motion_frames=read_video(clips[0], num_frames=6, sampling="uniform", pad="none"),
     )
     px = _png(path)
-    assert px.shape[1::-1] == sheet_size(2)
+    assert px.shape[1::-1] == sheet_size(2, title="black_poodle__Kicking-Front")
     _not_blank(px)
 
 
 class _Tags(html.parser.HTMLParser):
-    VOID = {"meta", "img", "br", "hr", "link", "input", "source"}
+    VOID = {"meta", "img", "br", "hr", "link", "input", "source", "wbr"}
 
     def __init__(self):
         super().__init__()
@@ -250,6 +504,101 @@ def test_html_page_is_self_contained(video_store, tmp_path):
     video = results / "r" / "base" / "idA__moA" / "videos" / "p000_s0.mp4"
     assert "data:video/mp4" not in linked
     assert f"src='{Path(os.path.relpath(video, site)).as_posix()}'" in linked
+
+
+class _Page(html.parser.HTMLParser):
+    """Videos (their attributes), headings (level, text) and footnote items per run section."""
+
+    def __init__(self):
+        super().__init__()
+        self.videos, self.headings, self.sections = [], [], []
+        self._heading = None
+        self._li = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "video":
+            self.videos.append(attrs)
+        elif tag in ("h2", "h3", "h4", "h5"):
+            self._heading = [tag, ""]
+        elif tag == "section" and attrs.get("class") == "run":
+            self.sections.append([])
+        elif tag == "li":
+            self._li = ""
+
+    def handle_data(self, data):
+        if self._heading is not None:
+            self._heading[1] += data
+        if self._li is not None:
+            self._li += data
+
+    def handle_endtag(self, tag):
+        if tag in ("h2", "h3", "h4", "h5") and self._heading is not None:
+            self.headings.append(tuple(self._heading))
+            self._heading = None
+        elif tag == "li" and self._li is not None:
+            self.sections[-1].append(self._li)
+            self._li = None
+
+
+def test_html_videos_have_posters_sizes_and_headings_and_notes_appear_once(video_store, tmp_path):
+    import base64
+    import io
+
+    from dualreal_bench.html_report import VIDEO_BOX_PX
+    from dualreal_bench.media import read_video
+
+    results, _ = video_store
+    page = _html(results, tmp_path / "index.html")
+    parsed = _Page()
+    parsed.feed(page.read_text())
+    assert len(parsed.videos) == 7
+    for video in parsed.videos:
+        # the fixture's videos are 48 x 32: fitted into the 320 x 240 box, aspect kept
+        assert (int(video["width"]), int(video["height"])) == (320, 213)
+        assert int(video["width"]) <= VIDEO_BOX_PX[0] and int(video["height"]) <= VIDEO_BOX_PX[1]
+        assert video["poster"].startswith("data:image/jpeg;base64,")
+    # the poster is the video's middle frame
+    first = parsed.videos[0]
+    with Image.open(io.BytesIO(base64.b64decode(first["poster"].split(",", 1)[1]))) as im:
+        poster = np.asarray(im.convert("RGB"), dtype=float)
+    video = results / "r" / "base" / "idA__moA" / "videos" / "p000_s0.mp4"
+    frames = read_video(video, num_frames=3, sampling="uniform", pad="none")
+    assert poster.shape == frames[1].shape
+    assert np.abs(poster - frames[1]).mean() < 6  # JPEG
+    assert first["src"].startswith("data:video/mp4;base64,")
+    # captions break a long label between its options, not inside a number
+    assert "<figcaption style='max-width: 320px'>dualreal[<wbr>num_groups=2]</figcaption>" in (
+        page.read_text()
+    )
+    # headings: the run, its parts, one per case and one over each case's videos
+    assert ("h2", "Run r — suite paper, profile cogvideox-5b") in parsed.headings
+    for h3 in ("Tables", "Plots", "Cases: contact sheets and videos"):
+        assert ("h3", h3) in parsed.headings
+    h4 = [text for level, text in parsed.headings if level == "h4"]
+    assert h4 == ["Notes", "idA__moA", "idB__moB"]
+    h5 = [text for level, text in parsed.headings if level == "h5"]
+    assert h5 == ["Videos (4 methods)", "Videos (3 methods)"]  # lora lacks case B's video
+    # footnotes once per section: the three tables share most of theirs
+    (notes,) = parsed.sections
+    assert len(notes) == len(set(notes)), [n for n in notes if notes.count(n) > 1]
+    assert any(n.startswith("best in bold") for n in notes)
+    assert "one block per identity; best/second marked within each block" in notes
+
+
+def test_html_notes_shared_by_tables_are_listed_once():
+    from dualreal_bench.html_report import section_notes
+    from dualreal_bench.report import Table
+
+    def table(notes):
+        return Table("t", metric_columns(), [], {}, 0, notes=list(notes))
+
+    own, shared = section_notes([table(["a", "b"]), table(["b", "c"]), table([])])
+    assert own == [["a"], ["c"], []]
+    assert shared[-1] == "b" and shared[0].startswith("best in bold")  # the renderers' own notes
+    tiny = "tiny profile: random-initialised models; a pipeline check, not a measurement"
+    own, shared = section_notes([table([tiny])])
+    assert tiny not in own[0] + shared  # the section's header says it
 
 
 def _chromium() -> str | None:

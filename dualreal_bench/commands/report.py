@@ -25,7 +25,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="print the tables (the default when nothing else is asked)",
     )
-    p.add_argument("--format", default="rich", choices=FORMATS, help="table format (default: rich)")
+    p.add_argument(
+        "--format",
+        default="rich",
+        choices=(*FORMATS, "parquet"),
+        help="table format (default: rich); with --per-video: csv, json or parquet",
+    )
     p.add_argument("--output-dir", default="results", help="results root (default: results)")
     p.add_argument(
         "--run-id", help="run(s) to report, comma-separated (default: the most recent run)"
@@ -88,6 +93,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=2.0,
         help="HTML page: embed videos up to this size, link larger ones (default 2 MB; 0 links all)",
     )
+    p.add_argument(
+        "--per-video",
+        action="store_true",
+        help="instead of the tables, one row per video: every metric and the fields to filter "
+        "on (run, method, variant, options, identity, motion, prompt, seed, profile, versions); "
+        "--format csv|json|parquet (parquet: to --out)",
+    )
+    p.add_argument(
+        "--long",
+        action="store_true",
+        help="with --per-video: one row per (video, metric), columns metric/value/higher_is_better",
+    )
+    p.add_argument(
+        "--leaderboard",
+        metavar="FILE",
+        help="write a leaderboard JSON: one row per method variant per run with every metric's "
+        "mean, spread, counts and rank, the run and the versions ('-': stdout)",
+    )
     p.set_defaults(func=run)
 
 
@@ -138,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
     ]
     if args.max_sheets < 1:
         raise ConfigError(f"--max-sheets {args.max_sheets}: must be >= 1")
+    _check_export_args(args)
     reports = [
         build_report(
             args.output_dir,
@@ -179,7 +203,11 @@ def run(args: argparse.Namespace) -> int:
         )
         logger.info("wrote %s", path)
 
-    if args.table or not (args.plots or args.sheets or args.html):
+    if args.leaderboard:
+        _write_leaderboard(reports, args.leaderboard)
+    if args.per_video:
+        _write_per_video(reports, args)
+    elif args.table or not (args.plots or args.sheets or args.html or args.leaderboard):
         tables = [t for rep in reports for t in rep.tables]
         meta = {
             "runs": [{"run_id": r.run_id, "suite": r.suite, "profile": r.profile} for r in reports]
@@ -226,3 +254,49 @@ def _write_sheets(rep, out_dir: Path, args: argparse.Namespace) -> None:
         seed=args.seed,
     ):
         logger.info("wrote %s", sheet.path)
+
+
+def _check_export_args(args: argparse.Namespace) -> None:
+    """--per-video / --long / --leaderboard / --format parquet: contradictions, before any work."""
+    from ..errors import ConfigError
+
+    if args.format == "parquet" and not args.per_video:
+        raise ConfigError("--format parquet: only with --per-video (the tables: csv or json)")
+    if args.long and not args.per_video:
+        raise ConfigError("--long: only with --per-video")
+    if args.per_video:
+        if args.format not in ("csv", "json", "parquet"):
+            raise ConfigError(f"--per-video --format {args.format}: choose csv, json or parquet")
+        if args.table:
+            raise ConfigError("--per-video replaces the tables: drop --table")
+        if args.format == "parquet":
+            from ..export import require_parquet
+
+            require_parquet()
+            if not args.out:
+                raise ConfigError("--format parquet is binary: pass --out FILE")
+    stdout = args.table or (args.per_video and not args.out)
+    if args.leaderboard == "-" and stdout:
+        raise ConfigError("--leaderboard -: the tables also go to stdout; pass a file")
+
+
+def _write_per_video(reports, args: argparse.Namespace) -> None:
+    from ..export import per_video_rows, rows_text, write_rows
+
+    rows = [row for rep in reports for row in per_video_rows(rep.records, long=args.long)]
+    if args.out:
+        logger.info("wrote %d rows to %s", len(rows), write_rows(rows, args.format, args.out))
+    else:
+        sys.stdout.write(rows_text(rows, args.format))
+
+
+def _write_leaderboard(reports, target: str) -> None:
+    from ..export import leaderboard_text
+    from ..store import atomic_write_text
+
+    text = leaderboard_text(reports)
+    if target == "-":
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(target, text)
+        logger.info("wrote %s", target)
