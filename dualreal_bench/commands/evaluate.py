@@ -10,8 +10,9 @@ One video per prompt, in ``--videos DIR`` (``.mp4 .avi .mov .mkv .webm``), named
 Prompt ``i`` is line ``i`` of ``--prompts FILE`` (one per line), else prompt ``i`` of the case
 exactly as ``dualreal-bench run`` builds it: the case of ``--suite``, else of the suite of the
 run being added to (when it has the pair), else of the first suite that has the pair (paper,
-ablation, full, smoke), else a case outside any suite (suite ``custom``). So scoring a run's own videos gives the run's numbers. Records
-land in ``<output-dir>/<run-id>/<method-name>/<case>/records`` beside the runner's, so
+ablation, full, smoke), else a case outside any suite (suite ``custom``). So scoring a run's
+own videos gives the run's numbers. Records land in
+``<output-dir>/<run-id>/<method-name>/<case>/records`` beside the runner's, so
 ``dualreal-bench report`` compares them with the built-in methods. A run that ``evaluate``
 creates records the suite and, as its profile, the metrics profile (the generator is
 unknown). Existing records are kept (the command resumes) unless ``--overwrite``.
