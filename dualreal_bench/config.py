@@ -4,12 +4,30 @@ Every method (and the backbone) declares its options as a dataclass deriving fro
 :class:`Config`. ``__post_init__`` calls :meth:`Config.validate`, so an invalid or
 contradictory value fails when the config is built, with a :class:`ConfigError` naming the
 field. ``--set key=value`` strings from the CLI are parsed with the field's declared type.
+
+An option's help (``dualreal-bench list methods --options NAME``) is its field's
+``metadata["help"]`` if it has one, else its comment in the source: a ``#:`` block above the
+field (Sphinx's attribute-doc convention; it also covers the fields right below it up to a
+blank line, so one comment can document a group) or a ``# ...`` comment on the same line::
+
+    @dataclasses.dataclass
+    class MyConfig(MethodConfig):
+        #: LoRA rank of every adapted layer
+        rank: int = 4
+        alpha: float = 4.0  # the update is scaled by alpha / rank
+        style: str = dataclasses.field(default="photo", metadata={"help": "prompt prefix"})
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
+import inspect
+import io
 import json
+import textwrap
+import tokenize
 import types
 import typing
 from pathlib import Path
@@ -142,3 +160,120 @@ def parse_value(tp: Any, text: str, key: str) -> Any:
         except ValueError:
             raise ConfigError(f"--set {key}={text!r}: expected {tp.__name__}") from None
     raise ConfigError(f"--set {key}: cannot parse values of type {tp}")
+
+
+# ---- self-description -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class OptionDoc:
+    """One config field as ``--set`` sees it."""
+
+    name: str
+    type: str  # e.g. "int", "bool | None", "tuple[float, float]", "cosine | constant"
+    default: Any  # the Python value (a default_factory is called)
+    help: str
+
+    @property
+    def default_text(self) -> str:
+        """The default as ``--set name=...`` would write it."""
+        return format_value(self.default)
+
+
+def describe_options(cls: type[Config]) -> list[OptionDoc]:
+    """Every field of the config class ``cls``, in declaration order, with its type, default
+    and help (field metadata, else the source comment; see the module docstring). Inherited
+    fields use the comment of the class that declares them, overridden ones the nearest."""
+    hints = typing.get_type_hints(cls)
+    comments: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(klass):
+            comments.update({k: v for k, v in _field_comments(klass).items() if v})
+    out = []
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = None
+        help_text = f.metadata.get("help") or comments.get(f.name, "")
+        out.append(OptionDoc(f.name, type_name(hints.get(f.name, f.type)), default, help_text))
+    return out
+
+
+def type_name(tp: Any) -> str:
+    """A readable type: ``int``, ``bool | None``, ``tuple[str, ...]``, ``keep | strip``."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Literal:
+        return " | ".join(str(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_name(a) for a in args)
+    if origin is tuple:
+        return "tuple[" + ", ".join("..." if a is Ellipsis else type_name(a) for a in args) + "]"
+    if tp is type(None):
+        return "None"
+    return getattr(tp, "__name__", str(tp))
+
+
+def format_value(value: Any) -> str:
+    """``value`` as a ``--set`` value: true/false, none, comma-separated tuples."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list):
+        return ",".join(format_value(v) for v in value)
+    if value == "":
+        return '""'
+    return str(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _field_comments(cls: type) -> dict[str, str]:
+    """Field name -> its comment in ``cls``'s own source (empty where it has none)."""
+    try:
+        source = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):  # no source (an interactive class, a frozen install)
+        return {}
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    if not tree.body or not isinstance(tree.body[0], ast.ClassDef):
+        return {}
+    comments = {
+        tok.start[0]: tok.string.lstrip("#").strip()
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+        if tok.type == tokenize.COMMENT
+    }
+    lines = source.splitlines()
+
+    def own_line_doc(lineno: int) -> bool:  # a line holding only a "#:" comment
+        return lineno in comments and lines[lineno - 1].lstrip().startswith("#:")
+
+    out: dict[str, str] = {}
+    group, group_end = "", -1  # a "#:" block's text covers the fields right below it
+    for node in tree.body[0].body:
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            group, group_end = "", -1
+            continue
+        block, ln = [], node.lineno - 1
+        while ln >= 1 and own_line_doc(ln):
+            block.insert(0, comments[ln].lstrip(":").strip())
+            ln -= 1
+        end = node.end_lineno or node.lineno
+        trailing = [comments[i] for i in range(node.lineno, end + 1) if i in comments]
+        if block:
+            group = " ".join(block)
+            text = group
+        elif group and group_end == node.lineno - 1:
+            text = group
+        else:
+            group = ""
+            text = ""
+        if trailing:
+            text = trailing[0] if not text else text
+        group_end = end
+        out[node.target.id] = text
+    return out

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, DataError
-from .store import ResultStore, read_json
+from .store import ResultStore, expected_videos, read_json
 
 logger = logging.getLogger(__name__)
 
@@ -191,17 +191,6 @@ def load_records(output_dir: str | Path, run_id: str) -> list[dict[str, Any]]:
     store = ResultStore(output_dir, run_id)
     store.run_info()  # clear error when the run does not exist
     return list(store.iter_records())
-
-
-def expected_videos(output_dir: str | Path, run_id: str) -> dict[str, dict[str, int]]:
-    """method label -> case id -> number of videos every shard planned for it."""
-    run_dir = Path(output_dir) / run_id
-    out: dict[str, dict[str, int]] = {}
-    for path in sorted(run_dir.glob("*/expected/*.json")):
-        label = path.parent.parent.name
-        for case_id, n in read_json(path).items():
-            out.setdefault(label, {})[case_id] = max(n, out.get(label, {}).get(case_id, 0))
-    return out
 
 
 def _planned_cases(

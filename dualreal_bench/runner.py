@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from .config import Config
+from .devices import check_device
 from .errors import BenchmarkError, ConfigError, DataError, MediaError, WeightsError
 from .method import Method, MethodConfig, get_method_class
 from .store import (
@@ -102,7 +103,9 @@ class RunConfig(Config):
     run_id: str | None = None  # default: "<suite>-<profile>"
     shard: tuple[int, int] = (0, 1)  # (index, count): this process runs cases[index::count]
     evaluate: bool = True
-    device: str | None = None  # for the metric encoders; the backbone's is in its config
+    # metric encoders: auto | cpu | cuda[:N] | mps; None: the metrics profile's default (real:
+    # auto, CUDA when present; tiny: cpu). The backbone's device is in its config.
+    device: str | None = None
     progress: bool = True
     executor: str = "local"  # "local" (this process) | "ray"
     ray_address: str | None = None  # an existing Ray cluster; None: start a local one
@@ -125,6 +128,8 @@ class RunConfig(Config):
             raise ConfigError(f"--seeds {self.seeds}: seeds must be integers >= 0")
         if self.num_prompts is not None and self.num_prompts < 1:
             raise ConfigError(f"--num-prompts {self.num_prompts}: must be >= 1")
+        if self.device is not None:
+            check_device(self.device, "--device")
         if self.name is not None:
             check_label(self.name)
         if self.cases_file is not None and self.suite != CUSTOM_SUITE:
@@ -162,6 +167,11 @@ class RunConfig(Config):
             raise ConfigError(f"--cpus-per-case {self.cpus_per_case}: must be > 0")
         if self.gpus_per_case is not None and not self.gpus_per_case >= 0:
             raise ConfigError(f"--gpus-per-case {self.gpus_per_case}: must be >= 0")
+
+    @property
+    def resolved_metrics_profile(self) -> str:
+        """``metrics_profile``, else tiny encoders with the tiny backbone and real ones otherwise."""
+        return self.metrics_profile or ("tiny" if self.profile == "tiny" else "real")
 
     @property
     def resolved_run_id(self) -> str:
@@ -391,14 +401,15 @@ class CaseWorker:
     @property
     def evaluator(self) -> Any:
         if self._evaluator is None:
-            from .metrics import build_evaluator
+            from .metrics import build_evaluator, resolve_metrics_device
 
             cfg = self.config
-            profile = cfg.metrics_profile or ("tiny" if cfg.profile == "tiny" else "real")
-            logger.info("loading metric encoders (%s)", profile)
+            profile = cfg.resolved_metrics_profile
+            device = resolve_metrics_device(cfg.device, profile)
+            logger.info("loading metric encoders (%s) on %s", profile, device)
             self._evaluator = build_evaluator(
                 profile,
-                device=cfg.device or "cpu",
+                device=device,
                 cache_dir=Path(cfg.cache_dir) if cfg.cache_dir else self.store.run_dir / "cache",
                 progress=cfg.progress,
                 seed=METRICS_SEED,
@@ -712,7 +723,11 @@ class Runner:
         start = time.perf_counter()
         label = self.worker.label
         cases = self.cases()
-        run_info = {"suite": cfg.suite, "profile": cfg.profile}
+        run_info = {
+            "suite": cfg.suite,
+            "profile": cfg.profile,
+            "metrics_profile": cfg.resolved_metrics_profile,
+        }
         if cfg.cases_file:
             run_info["cases_file"] = cfg.cases_file
         method_info = {

@@ -313,13 +313,14 @@ class ResultStore:
 
     # run- and method-level metadata -------------------------------------------------------
     def check_run(self, info: dict[str, Any]) -> None:
-        """Raise if ``run.json`` exists for another suite/profile (reads only)."""
+        """Raise if ``run.json`` exists for another suite, profile or metrics profile (reads
+        only). A key run.json does not hold (written before it was recorded) accepts any."""
         path = self.run_dir / "run.json"
         if not path.is_file():
             return
         existing = read_json(path)
-        for key in ("suite", "profile"):
-            if key in info and existing.get(key) != info[key]:
+        for key in ("suite", "profile", "metrics_profile"):
+            if key in info and key in existing and existing[key] != info[key]:
                 raise ConfigError(
                     f"{path}: run {self.run_id!r} was made with {key}={existing.get(key)!r}, "
                     f"not {info[key]!r}; pass another --run-id"
@@ -365,8 +366,7 @@ class ResultStore:
         """``<label>/expected/shard<i>of<N>.json``: case id -> videos this shard plans.
 
         Left untouched when it already holds the same plan (a resumed shard changes nothing)."""
-        index, count = shard
-        path = self.run_dir / check_label(label) / "expected" / f"shard{index}of{count}.json"
+        path = self._expected_path(label, shard)
         if path.is_file():
             try:
                 if read_json(path) == planned:
@@ -374,6 +374,15 @@ class ResultStore:
             except DataError:
                 pass  # unreadable: rewrite it
         atomic_write_json(path, planned)
+
+    def read_expected(self, label: str, shard: tuple[int, int]) -> dict[str, int]:
+        """The plan :meth:`write_expected` left for ``shard`` (empty if none)."""
+        path = self._expected_path(label, shard)
+        return read_json(path) if path.is_file() else {}
+
+    def _expected_path(self, label: str, shard: tuple[int, int]) -> Path:
+        index, count = shard
+        return self.run_dir / check_label(label) / "expected" / f"shard{index}of{count}.json"
 
     def events(self, label: str) -> EventLog:
         """This process's event log of ``label`` (created on the first event)."""
@@ -437,6 +446,68 @@ def read_events(run_dir: str | Path, label: str | None = None) -> list[dict[str,
 def list_runs(root: str | Path) -> list[str]:
     root = Path(root)
     return sorted(p.parent.name for p in root.glob("*/run.json"))
+
+
+def run_modified(run_dir: str | Path) -> float:
+    """When a run was last written to (seconds since the epoch): the newest modification time
+    of ``run.json`` and of the run's folders. Every store write creates or replaces a file
+    (atomically, or as a new per-process event log), which updates its folder's time, so
+    folders suffice and a run of 50,000 videos costs a few thousand ``stat`` calls."""
+    run_dir = Path(run_dir)
+    newest = (run_dir / "run.json").stat().st_mtime
+    for folder, _, _ in os.walk(run_dir):
+        newest = max(newest, os.stat(folder).st_mtime)
+    return newest
+
+
+def latest_run(root: str | Path) -> str:
+    """The run under ``root`` written to most recently (:func:`run_modified`); DataError if
+    there is none."""
+    runs = list_runs(root)
+    if not runs:
+        raise DataError(
+            f"{root}: no runs found (run `dualreal-bench run` first, or pass --output-dir)"
+        )
+    return max(runs, key=lambda run_id: (run_modified(Path(root) / run_id), run_id))
+
+
+def expected_videos(output_dir: str | Path, run_id: str) -> dict[str, dict[str, int]]:
+    """method label -> case id -> number of videos every shard planned for it."""
+    run_dir = Path(output_dir) / run_id
+    out: dict[str, dict[str, int]] = {}
+    for path in sorted(run_dir.glob("*/expected/*.json")):
+        label = path.parent.parent.name
+        for case_id, n in read_json(path).items():
+            out.setdefault(label, {})[case_id] = max(n, out.get(label, {}).get(case_id, 0))
+    return out
+
+
+def run_status(output_dir: str | Path, run_id: str) -> list[dict[str, Any]]:
+    """One row per method label (variant) of a run: its method name, the records written and
+    the records expected (every shard's plan; None when no plan was written), in label order."""
+    run_dir = Path(output_dir) / run_id
+    expected = expected_videos(output_dir, run_id)
+    rows = []
+    for method_json in sorted(run_dir.glob("*/method.json")):
+        label = method_json.parent.name
+        try:
+            name = read_json(method_json).get("name")
+        except DataError:
+            name = None
+        records = sum(
+            1 for p in (run_dir / label).glob("*/records/*.json") if not p.name.startswith(".")
+        )
+        plan = expected.get(label)
+        rows.append(
+            {
+                "label": label,
+                "method": name,
+                "records": records,
+                "expected": sum(plan.values()) if plan is not None else None,
+                "cases": len(plan) if plan is not None else None,
+            }
+        )
+    return rows
 
 
 def make_record(

@@ -31,6 +31,7 @@ USER_FILE = textwrap.dedent(
 
     @dataclasses.dataclass
     class StyledPromptConfig(MethodConfig):
+        #: words put before every prompt (whose " *" is removed)
         style: str = "a photo of"
 
         def validate(self):
@@ -120,6 +121,32 @@ def test_entry_point_is_listed(plugin_env):
     root, _, env = plugin_env
     out = _cli("list", "methods", cwd=root, env=env).stdout
     assert "qv-lora" in out and "my_bench_plugins:QVLoRA" in out
+
+
+def test_options_of_a_file_target_and_of_an_entry_point(plugin_env):
+    """The README's way of declaring options shows up in `list methods --options`; a subclass
+    of a bundled config keeps the bundled fields' help."""
+    root, user_file, env = plugin_env
+    styled = json.loads(
+        _cli(
+            "list",
+            "methods",
+            "--options",
+            f"{user_file}:StyledPrompt",
+            "--format",
+            "json",
+            cwd=root,
+            env=env,
+        ).stdout
+    )
+    assert [(o["option"], o["type"], o["default"], o["help"]) for o in styled] == [
+        ("seed", "int", 0, "seeds training (data order, timesteps, noise, dropout draws)"),
+        ("style", "str", "a photo of", 'words put before every prompt (whose " *" is removed)'),
+    ]
+    table = _cli("list", "methods", "--options", "qv-lora", cwd=root, env=env).stdout
+    rank = next(line for line in table.splitlines() if " rank " in line)
+    assert "│ 4 " in rank and "LoRA rank" in rank, table
+    assert "to_q,to_v" in table
 
 
 def test_file_target_and_entry_point_run_and_show_up_in_the_report(plugin_env):

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 
 from ..config import Config
+from ..devices import check_device
 from ..errors import ConfigError
 from .profiles import get_profile
 
 SCHEDULERS = ("dpm", "ddim")  # CogVideoXDPMScheduler, CogVideoXDDIMScheduler
 DTYPES = ("float32", "bfloat16", "float16")
-_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 @dataclasses.dataclass
@@ -91,8 +90,7 @@ class BackboneConfig(Config):
             )
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype={self.dtype!r}: must be one of {', '.join(DTYPES)}")
-        if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
-            raise ConfigError(f"device={self.device!r}: must be auto, cpu, mps, cuda or cuda:N")
+        check_device(self.device)
         if self.cpu_offload and self.device in ("cpu", "mps"):
             raise ConfigError(
                 f"cpu_offload=true needs a CUDA device, but device={self.device!r}; "

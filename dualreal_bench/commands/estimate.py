@@ -41,6 +41,8 @@ class _StopTraining(Exception):
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from .run import add_device_arg, add_method_args
+
     p = sub.add_parser(
         "estimate",
         help="time one training step, generation and evaluation here; project device-hours and disk",
@@ -53,34 +55,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="CSV of identity,motion pairs instead of a suite",
     )
-    p.add_argument("--method", default="base", help="registered name or module:Class")
-    p.add_argument(
-        "--set",
-        dest="method_overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="method option (repeatable)",
-    )
-    p.add_argument("--profile", default="tiny", help="backbone: tiny | cogvideox-2b | cogvideox-5b")
-    p.add_argument(
-        "--backbone-set",
-        dest="backbone_overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="backbone option (repeatable)",
-    )
-    p.add_argument(
-        "--metrics-profile",
-        choices=("tiny", "real"),
-        help="metric encoders (default: tiny with the tiny backbone, real otherwise)",
-    )
+    add_method_args(p, method_default="base")
     p.add_argument("--data-root", help="benchmark data (default: $DUALREAL_BENCH_DATA)")
     p.add_argument("--num-prompts", type=int, help="prompts per case (default: the suite's)")
     p.add_argument("--seeds", default="0", help="comma-separated seeds (default: 0)")
     p.add_argument("--steps", type=int, default=3, help="training steps to time (default 3, >= 2)")
-    p.add_argument("--device", help="device of the metric encoders (default: cpu)")
+    add_device_arg(p)
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=run)
 
@@ -217,12 +197,15 @@ def estimate(
     device: str | None = None,
 ) -> dict[str, Any]:
     """Measure here and project onto the whole suite (see the module docstring)."""
+    from ..devices import check_device
     from ..errors import ConfigError, WeightsError
     from ..method import get_method_class
     from ..store import make_record
 
     if steps < 2:
         raise ConfigError(f"--steps {steps}: need at least 2 to time a step")
+    if device is not None:
+        check_device(device, "--device")
     method_class = get_method_class(method)
     method_config = method_class.config_class().with_overrides(list(method_overrides or []))
     plan = _plan(suite, cases_file, data_root, num_prompts, seeds)
@@ -302,11 +285,15 @@ def estimate(
 
         metrics: dict[str, Any] = {}
         try:
-            from ..metrics import build_evaluator
+            from ..metrics import build_evaluator, resolve_metrics_device
 
+            out["metrics_device"] = resolve_metrics_device(device, metrics_profile)
             t0 = time.perf_counter()
             evaluator = build_evaluator(
-                metrics_profile, device=device or "cpu", cache_dir=tmp / "cache", progress=False
+                metrics_profile,
+                device=out["metrics_device"],
+                cache_dir=tmp / "cache",
+                progress=False,
             )
             out["evaluator_load_seconds"] = time.perf_counter() - t0
             frames = read_video(mp4)
@@ -437,6 +424,7 @@ def run(args: argparse.Namespace) -> int:
     )
     unit.add_row("generation: one video", _s(result.get("generation_seconds")))
     unit.add_row("evaluation: one video", _s(result.get("evaluation_seconds")))
+    unit.add_row("evaluation: metric encoders on", result.get("metrics_device") or "n/a")
     unit.add_row(
         "evaluation: reference clips per motion", _s(result.get("reference_seconds_per_motion"))
     )

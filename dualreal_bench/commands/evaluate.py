@@ -7,19 +7,25 @@ One video per prompt, in ``--videos DIR`` (``.mp4 .avi .mov .mkv .webm``), named
   (seed ``--seed``, default 0);
 * ``p<index>_s<seed>.<ext>`` -- the store's own names (``p003_s42.mp4``), several seeds allowed.
 
-Prompt ``i`` is line ``i`` of ``--prompts FILE`` (one per line), else the case's prompts (the
-identity's ``eval_pro_50.txt`` for the paper's pairs, generated ones otherwise; see
-``dualreal-bench inspect``). Records land in ``<output-dir>/<run-id>/<method-name>/<case>/records``
-beside the runner's, so ``dualreal-bench report`` compares them with the built-in methods.
-Existing records are kept (the command resumes) unless ``--overwrite``.
+Prompt ``i`` is line ``i`` of ``--prompts FILE`` (one per line), else prompt ``i`` of the case
+exactly as ``dualreal-bench run`` builds it: the case of ``--suite``, else of the suite of the
+run being added to (when it has the pair), else of the first suite that has the pair (paper,
+ablation, full, smoke), else a case outside any suite (suite ``custom``). So scoring a run's
+own videos gives the run's numbers. Records land in
+``<output-dir>/<run-id>/<method-name>/<case>/records`` beside the runner's, so
+``dualreal-bench report`` compares them with the built-in methods. A run that ``evaluate``
+creates records the suite and, as its profile, the metrics profile (the generator is
+unknown). Existing records are kept (the command resumes) unless ``--overwrite``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -28,24 +34,101 @@ _INDEX_NAME = re.compile(r"^(\d+)(?:[_\-. ].*)?$")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="score externally generated videos (one per prompt) into the store")
-    p.add_argument("--videos", required=True, help="folder of videos named <prompt index>[_*].mp4 or p<i>_s<seed>.mp4")
+    from .run import add_device_arg
+
+    p = sub.add_parser(
+        "evaluate", help="score externally generated videos (one per prompt) into the store"
+    )
+    p.add_argument(
+        "--videos",
+        required=True,
+        help="folder of videos named <prompt index>[_*].mp4 or p<i>_s<seed>.mp4",
+    )
     p.add_argument("--identity", required=True, help="identity (subject) folder name")
     p.add_argument("--motion", required=True, help="motion folder name")
-    p.add_argument("--prompts", help="prompt file, one a line (default: the case's prompts)")
-    p.add_argument("--data-root", help="benchmark data (default: $DUALREAL_BENCH_DATA)")
+    p.add_argument(
+        "--suite",
+        help="suite the case is taken from, prompts included, as `run` does "
+        "(default: the run's suite if it has the pair, else the first suite that has it)",
+    )
+    p.add_argument(
+        "--prompts",
+        help="prompt file, one a line (default: the case's prompts, as `run` uses them)",
+    )
+    p.add_argument(
+        "--data-root",
+        help="benchmark data (default: $DUALREAL_BENCH_DATA; the smoke suite: "
+        "its generated sample data)",
+    )
     p.add_argument("--output-dir", default="results", help="results root (default: results)")
     p.add_argument("--run-id", default="external", help="run directory name (default: external)")
-    p.add_argument("--method-name", default="external", help="label of the method in the store (default: external)")
-    p.add_argument("--profile", choices=("tiny", "real"), default="real",
-                   help="metric encoders: real (the paper's weights; default) or tiny (pipeline check)")
+    p.add_argument(
+        "--method-name",
+        default="external",
+        help="label of the method in the store (default: external)",
+    )
+    p.add_argument(
+        "--metrics-profile",
+        "--profile",
+        dest="profile",
+        choices=("tiny", "real"),
+        default="real",
+        help="metric encoders: real (the paper's weights; default) or tiny (pipeline check)",
+    )
     p.add_argument("--weights-dir", help="folder holding the metric weights (see README)")
-    p.add_argument("--device", default="cpu", help="device of the metric encoders (default: cpu)")
-    p.add_argument("--seed", type=int, default=0, help="seed recorded for <index>.mp4 names (default: 0)")
-    p.add_argument("--fps", type=float, help="frame rate of the videos (default: read from each file)")
+    add_device_arg(p)
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed recorded for <index>.mp4 names (default: 0)"
+    )
+    p.add_argument(
+        "--fps", type=float, help="frame rate of the videos (default: read from each file)"
+    )
     p.add_argument("--batch", type=int, default=4, help="videos scored together (default: 4)")
-    p.add_argument("--overwrite", action="store_true", help="score again videos that already have a record")
+    p.add_argument(
+        "--overwrite", action="store_true", help="score again videos that already have a record"
+    )
     p.set_defaults(func=run)
+
+
+def evaluation_case(
+    identity: str,
+    motion: str,
+    *,
+    suite: str | None = None,
+    data_root: str | None = None,
+    prompt_file: str | None = None,
+    prefer: str | None = None,
+) -> tuple[Any, str]:
+    """``(case, suite name)`` of the pair, built as ``dualreal-bench run`` builds it.
+
+    ``suite``: take the case from this suite (ConfigError if it has no such pair). Otherwise
+    the first suite having the pair, trying ``prefer`` (the run's suite) first; none: a case
+    outside any suite (:func:`~dualreal_bench.spec.build_case`, suite ``custom``).
+    """
+    from ..errors import ConfigError
+    from ..runner import CUSTOM_SUITE
+    from ..spec import build_case, build_cases, get_suite, load_suites
+
+    pair = (identity, motion)
+    if suite is not None:
+        spec = get_suite(suite)
+        if pair not in spec.pairs:
+            raise ConfigError(
+                f"--suite {suite}: has no case {identity}__{motion} (see `list suites`)"
+            )
+    elif prefer == CUSTOM_SUITE:
+        spec = None
+    else:
+        suites = load_suites()
+        names = ([prefer] if prefer in suites else []) + list(suites)
+        spec = next((suites[n] for n in names if pair in suites[n].pairs), None)
+    if spec is None:
+        return build_case(
+            identity, motion, data_root=data_root, prompt_file=prompt_file
+        ), CUSTOM_SUITE
+    # the suite's own definitions (the smoke suite's subject and motion), data and prompts
+    one = dataclasses.replace(spec, pairs=(pair,))
+    return build_cases(one, data_root=data_root, prompt_file=prompt_file)[0], spec.name
 
 
 def parse_video_name(path: Path, default_seed: int) -> tuple[int, int]:
@@ -64,7 +147,9 @@ def parse_video_name(path: Path, default_seed: int) -> tuple[int, int]:
     )
 
 
-def collect_videos(directory: Path, num_prompts: int, default_seed: int) -> list[tuple[int, int, Path]]:
+def collect_videos(
+    directory: Path, num_prompts: int, default_seed: int
+) -> list[tuple[int, int, Path]]:
     """Sorted ``(prompt_index, seed, path)`` of the videos in ``directory``, checked."""
     from ..errors import DataError
     from ..media import list_videos
@@ -73,7 +158,9 @@ def collect_videos(directory: Path, num_prompts: int, default_seed: int) -> list
     for path in list_videos(directory):
         key = parse_video_name(path, default_seed)
         if key[0] >= num_prompts:
-            raise DataError(f"{path}: prompt index {key[0]} but the case has {num_prompts} prompt(s)")
+            raise DataError(
+                f"{path}: prompt index {key[0]} but the case has {num_prompts} prompt(s)"
+            )
         if key in items:
             raise DataError(f"{path} and {items[key]} are both prompt {key[0]}, seed {key[1]}")
         items[key] = path
@@ -81,10 +168,11 @@ def collect_videos(directory: Path, num_prompts: int, default_seed: int) -> list
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from ..errors import DataError
     from ..media import probe_video, read_video
-    from ..metrics import METRIC_FIELDS, build_evaluator
-    from ..spec import build_case
+    from ..metrics import METRIC_FIELDS, build_evaluator, resolve_metrics_device
     from ..store import ResultStore, make_record, now_iso
 
     directory = Path(args.videos)
@@ -92,23 +180,68 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(f"{directory}: no such folder (--videos)")
     if args.batch < 1:
         raise DataError(f"--batch must be at least 1, got {args.batch}")
-    case = build_case(args.identity, args.motion, data_root=args.data_root, prompt_file=args.prompts)
+    device = resolve_metrics_device(args.device, args.profile)
+    store = ResultStore(args.output_dir, args.run_id)
+    existing = store.run_info() if (store.run_dir / "run.json").is_file() else None
+    case, suite = evaluation_case(
+        args.identity,
+        args.motion,
+        suite=args.suite,
+        data_root=args.data_root,
+        prompt_file=args.prompts,
+        prefer=(existing or {}).get("suite"),
+    )
     videos = collect_videos(directory, len(case.prompts), args.seed)
 
-    store = ResultStore(args.output_dir, args.run_id)
-    store.init_run({"metrics_profile": args.profile})
+    info = {"suite": suite, "metrics_profile": args.profile}
+    if existing is None:
+        info["profile"] = (
+            args.profile
+        )  # the generator is unknown: the metrics profile stands for it
+    store.check_run(info)
     label = args.method_name
-    description = {"name": label, "class": "external", "config": {"videos": str(directory.resolve())}}
+    description = {
+        "name": label,
+        "class": "external",
+        "config": {"videos": str(directory.resolve())},
+    }
+    store.check_method(label, description)
+    store.init_run(info)
     store.init_method(label, description)
+    plan = store.read_expected(label, (0, 1))
+    store.write_expected(
+        label, (0, 1), {**plan, case.case_id: max(len(videos), plan.get(case.case_id, 0))}
+    )
     cdir = store.case_dir(label, case.case_id)
     todo = [v for v in videos if args.overwrite or not cdir.record(v[0], v[1]).is_file()]
-    logger.info("%s: %d video(s), %d to score (%s)", case.case_id, len(videos), len(todo), directory)
+    logger.info(
+        "%s (suite %s): %d video(s), %d to score (%s)",
+        case.case_id,
+        suite,
+        len(videos),
+        len(todo),
+        directory,
+    )
+    caveat = Console(stderr=True, quiet=args.quiet, soft_wrap=True)
+    if args.profile == "tiny":
+        caveat.print(
+            "[yellow]tiny metrics profile: random-initialised encoders; the numbers check the pipeline, "
+            "they measure nothing[/]"
+        )
     if not todo:
-        print(f"{case.case_id}: all {len(videos)} video(s) already scored in {store.run_dir / label}")
+        print(
+            f"{case.case_id}: all {len(videos)} video(s) already scored in {store.run_dir / label}"
+        )
         return 0
 
-    evaluator = build_evaluator(args.profile, device=args.device, cache_dir=store.run_dir / "cache",
-                                weights_dir=args.weights_dir, progress=not getattr(args, "quiet", False))
+    logger.info("loading metric encoders (%s) on %s", args.profile, device)
+    evaluator = build_evaluator(
+        args.profile,
+        device=device,
+        cache_dir=store.run_dir / "cache",
+        weights_dir=args.weights_dir,
+        progress=not args.quiet,
+    )
     sums = {k: 0.0 for k in METRIC_FIELDS}
     for start in range(0, len(todo), args.batch):
         chunk = todo[start : start + args.batch]
@@ -117,22 +250,36 @@ def run(args: argparse.Namespace) -> int:
         for j, (_, _, path) in enumerate(chunk):
             groups.setdefault(args.fps or probe_video(path).fps, []).append(j)
         for fps, members in groups.items():
-            scores = evaluator.evaluate_videos([(frames[j], case.prompts[chunk[j][0]]) for j in members], case,
-                                               fps=fps)
+            scores = evaluator.evaluate_videos(
+                [(frames[j], case.prompts[chunk[j][0]]) for j in members], case, fps=fps
+            )
             for j, metrics in zip(members, scores, strict=True):
                 prompt_index, seed, path = chunk[j]
                 record = make_record(
-                    run_id=store.run_id, method_label=label, method=description, case=case,
-                    prompt_index=prompt_index, prompt=case.prompts[prompt_index], seed=seed,
-                    video=str(path.resolve()), metrics=metrics, backbone=None, suite=None,
+                    run_id=store.run_id,
+                    method_label=label,
+                    method=description,
+                    case=case,
+                    prompt_index=prompt_index,
+                    prompt=case.prompts[prompt_index],
+                    seed=seed,
+                    video=str(path.resolve()),
+                    metrics=metrics,
+                    backbone=None,
+                    suite=suite,
                     timestamps={"evaluated": now_iso()},
-                    extra={"external": True, "metrics_profile": args.profile, "fps": fps},
+                    extra={
+                        "external": True,
+                        "metrics_profile": args.profile,
+                        "metrics_device": device,
+                        "fps": fps,
+                    },
                 )
                 store.write_record(label, case.case_id, record)
                 for k in METRIC_FIELDS:
                     sums[k] += float(metrics[k])
     means = "  ".join(f"{k}={sums[k] / len(todo):.4f}" for k in METRIC_FIELDS)
-    print(f"{label} on {case.case_id}: scored {len(todo)} video(s) -> {cdir.records}\n  mean {means}")
-    if args.profile == "tiny":
-        print("tiny metrics profile: random-initialised encoders; the numbers check the pipeline, they measure nothing")
+    print(
+        f"{label} on {case.case_id}: scored {len(todo)} video(s) -> {cdir.records}\n  mean {means}"
+    )
     return 0

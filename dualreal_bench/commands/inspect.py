@@ -376,30 +376,19 @@ def inspect_method(
 
 # ---- CLI ---------------------------------------------------------------------------------------
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from .run import add_method_args
+
     p = sub.add_parser(
         "inspect",
         help="trainable parameters and training memory of a method (meta device, no weights needed)",
         description=__doc__.split("\n\n")[1] if __doc__ else None,
     )
-    p.add_argument("--method", required=True, help="registered name or module:Class")
-    p.add_argument(
-        "--profile", default="cogvideox-5b", help="backbone profile (default: cogvideox-5b)"
-    )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="method option (repeatable), e.g. --set num_groups=1",
-    )
-    p.add_argument(
-        "--backbone-set",
-        dest="backbone_overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="backbone option (repeatable), e.g. --backbone-set gradient_checkpointing=false",
+    add_method_args(
+        p,
+        method_default=None,
+        profile_default="cogvideox-5b",
+        overrides_dest="overrides",
+        metrics_profile=False,
     )
     p.add_argument(
         "--batch-size",

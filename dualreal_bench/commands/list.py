@@ -1,49 +1,149 @@
-"""``dualreal-bench list identities|motions|suites|methods|runs``."""
+"""``dualreal-bench list identities|motions|suites|methods|runs``.
+
+``list methods --options NAME`` prints a method's options (every field of its config class,
+with type, default and help): what ``run --set key=value`` accepts. ``list runs`` shows every
+run's methods and variants with their completeness (records written / expected) and when the
+run was last written to. ``--format json`` prints the same rows as JSON.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
+import sys
+from typing import Any
 
 WHAT = ("identities", "motions", "suites", "methods", "runs")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("list", help="list identities, motions, suites, methods or runs")
+    p = sub.add_parser(
+        "list",
+        help="list identities, motions, suites, methods (and a method's options) or runs",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
     p.add_argument("what", choices=WHAT)
+    p.add_argument(
+        "--options",
+        metavar="METHOD",
+        help="with `methods`: this method's options (name or module:Class): type, default, help",
+    )
     p.add_argument("--output-dir", default="results", help="results root, for `list runs`")
+    p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=run)
 
 
-def _rows(what: str, output_dir: str) -> list[dict]:
+def method_options(method: str) -> tuple[str, list[dict[str, Any]]]:
+    """The config class name of ``method`` and one row per option."""
+    from ..config import describe_options
+    from ..method import get_method_class
+
+    cls = get_method_class(method)
+    rows = [
+        {"option": o.name, "type": o.type, "default": o.default, "help": o.help}
+        for o in describe_options(cls.config_class)
+    ]
+    return f"{cls.name or method} ({cls.config_class.__name__})", rows
+
+
+def _run_rows(output_dir: str) -> list[dict[str, Any]]:
+    from pathlib import Path
+
+    from ..store import ResultStore, list_runs, run_modified, run_status
+
+    rows = []
+    for run_id in list_runs(output_dir):
+        info = ResultStore(output_dir, run_id).run_info()
+        modified = dt.datetime.fromtimestamp(run_modified(Path(output_dir) / run_id))
+        common = {
+            "run": run_id,
+            "suite": info.get("suite"),
+            "profile": info.get("profile"),
+            "metrics_profile": info.get("metrics_profile"),
+            "modified": modified.astimezone().isoformat(timespec="seconds"),
+        }
+        status = run_status(output_dir, run_id) or [
+            {"label": None, "method": None, "records": 0, "expected": None, "cases": None}
+        ]
+        for s in status:
+            rows.append(
+                {
+                    **common,
+                    "method": s["method"],
+                    "variant": s["label"],
+                    "cases": s["cases"],
+                    "records": s["records"],
+                    "expected": s["expected"],
+                    "complete": s["expected"] is not None and s["records"] >= s["expected"],
+                }
+            )
+    return rows
+
+
+def _rows(what: str, output_dir: str) -> list[dict[str, Any]]:
     if what == "methods":
         from ..method import BUILTIN_METHODS, _entry_point_methods, available_methods
 
         eps = _entry_point_methods()
-        return [{"method": n, "target": BUILTIN_METHODS.get(n) or eps[n].value} for n in available_methods()]
+        return [
+            {"method": n, "target": BUILTIN_METHODS.get(n) or eps[n].value}
+            for n in available_methods()
+        ]
     if what == "runs":
-        from ..store import ResultStore, list_runs
-
-        rows = []
-        for run_id in list_runs(output_dir):
-            info = ResultStore(output_dir, run_id).run_info()
-            rows.append({"run": run_id, "suite": info.get("suite"), "profile": info.get("profile"),
-                         "created": info.get("created")})
-        return rows
+        return _run_rows(output_dir)
     from .. import spec
 
-    return {"identities": spec.describe_identities, "motions": spec.describe_motions,
-            "suites": spec.describe_suites}[what]()
+    return {
+        "identities": spec.describe_identities,
+        "motions": spec.describe_motions,
+        "suites": spec.describe_suites,
+    }[what]()
+
+
+def _cell(column: str, value: Any, row: dict[str, Any]) -> str:
+    from ..config import format_value
+
+    if column == "default":
+        return format_value(value)
+    if column == "records":  # runs: done / expected
+        expected = "?" if row["expected"] is None else str(row["expected"])
+        return f"{value}/{expected}"
+    return "" if value is None else str(value)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+
+    if args.options and args.what != "methods":
+        raise ConfigError(f"--options {args.options}: only with `list methods`")
+    if args.options:
+        title, rows = method_options(args.options)
+        title = f"options of {title}: run --set key=value"
+    else:
+        rows = _rows(args.what, args.output_dir)
+        title = f"{args.what} ({len(rows)})"
+    if args.format == "json":
+        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+        return 0
+    _print_table(title, rows, args.what)
+    return 0
+
+
+def _print_table(title: str, rows: list[dict[str, Any]], what: str) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    rows = _rows(args.what, args.output_dir)
-    table = Table(title=f"{args.what} ({len(rows)})")
-    for column in (rows[0].keys() if rows else [args.what]):
-        table.add_column(str(column))
+    hidden = {"expected", "complete"} if what == "runs" else set()
+    columns = [c for c in (rows[0].keys() if rows else [what]) if c not in hidden]
+    table = Table(title=escape(title))
+    for column in columns:
+        table.add_column(str(column), overflow="fold")
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
-    Console(width=200 if not Console().is_terminal else None).print(table)
-    return 0
+        cells = [_cell(c, row[c], row) for c in columns]
+        if what == "runs" and row["expected"] is not None and not row["complete"]:
+            cells[columns.index("records")] += " (incomplete)"
+        table.add_row(*map(escape, cells))  # "tuple[float, float]" is text, not markup
+    console = Console()
+    Console(width=200 if not console.is_terminal else None).print(table)

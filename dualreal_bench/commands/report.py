@@ -33,7 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--output-dir", default="results", help="results root (default: results)")
     p.add_argument(
-        "--run-id", help="run(s) to report, comma-separated (default: the most recent run)"
+        "--run-id",
+        help="run(s) to report, comma-separated (default: the most recently modified run)",
     )
     p.add_argument("--all-runs", action="store_true", help="report every run under --output-dir")
     p.add_argument("--methods", help="comma-separated method labels to include")
@@ -115,28 +116,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _default_run(output_dir: str) -> str:
-    from ..errors import DataError
-    from ..store import ResultStore, list_runs
+    from ..store import latest_run
 
-    runs = list_runs(output_dir)
-    if not runs:
-        raise DataError(
-            f"{output_dir}: no runs found (run `dualreal-bench run` first, or pass --output-dir)"
-        )
-    return max(runs, key=lambda r: ResultStore(output_dir, r).run_info().get("created", ""))
+    run_id = latest_run(output_dir)
+    logger.info(
+        "reporting run %r, the most recently modified under %s (choose with --run-id; "
+        "see `dualreal-bench list runs`)",
+        run_id,
+        output_dir,
+    )
+    return run_id
 
 
 def _runs(args: argparse.Namespace) -> list[str]:
-    from ..errors import DataError
-    from ..store import list_runs
+    from ..store import latest_run, list_runs
 
     if args.all_runs:
-        runs = list_runs(args.output_dir)
-        if not runs:
-            raise DataError(
-                f"{args.output_dir}: no runs found (run `dualreal-bench run` first, or pass --output-dir)"
-            )
-        return runs
+        return list_runs(args.output_dir) or [latest_run(args.output_dir)]  # none: its error
     if args.run_id:
         return [r for r in args.run_id.split(",") if r]
     return [_default_run(args.output_dir)]
@@ -229,10 +225,12 @@ def _emit(out, args: argparse.Namespace) -> None:
             console.print(table)
         if args.out:
             atomic_write_text(args.out, console.export_text())
-    elif args.out:
-        atomic_write_text(args.out, out)
     else:
-        sys.stdout.write(out)
+        out = out if out.endswith("\n") else out + "\n"  # a text file ends with a newline
+        if args.out:
+            atomic_write_text(args.out, out)
+        else:
+            sys.stdout.write(out)
 
 
 def _write_plots(rep, out_dir: Path, spread: str) -> None:

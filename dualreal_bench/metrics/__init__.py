@@ -85,12 +85,26 @@ def get_metric(name: str) -> MetricSpec:
 
 
 PROFILES = ("tiny", "real")
+#: device of a profile's encoders when none is given, as the backbone's profiles do: the real
+#: encoders on the GPU when there is one; the tiny ones on the CPU everywhere, so that a
+#: pipeline check gives the same records on a laptop and on a GPU box
+DEFAULT_DEVICES = {"tiny": "cpu", "real": "auto"}
 
 
-def build_encoders(profile: str = "tiny", *, device: str = "cpu", weights_dir: str | Path | None = None,
+def resolve_metrics_device(device: str | None, profile: str) -> str:
+    """The device the encoders of ``profile`` run on: ``device`` if given (``"auto"``: CUDA
+    when torch sees it, else the CPU), else :data:`DEFAULT_DEVICES`."""
+    from ..devices import check_device, resolve_device
+
+    name = device if device is not None else DEFAULT_DEVICES.get(profile, "auto")
+    return str(resolve_device(check_device(name, "--device")))
+
+
+def build_encoders(profile: str = "tiny", *, device: str | None = None, weights_dir: str | Path | None = None,
                    constants: MetricConstants | None = None, seed: int = 0, **encoder_overrides: Any):
     """The :class:`~.encoders.EncoderSet` of a profile, with per-role overrides.
 
+    ``device``: as :func:`resolve_metrics_device` (default: the profile's).
     ``encoder_overrides``: ``text_clip=``, ``image_clip=``, ``dino=``, ``flow=``,
     ``interpolator=``, each ``"tiny"``, ``"real"``, a weights path, or an object.
     """
@@ -106,6 +120,7 @@ def build_encoders(profile: str = "tiny", *, device: str = "cpu", weights_dir: s
 
         raise ConfigError(f"unknown metric encoder(s) {', '.join(sorted(unknown))}; roles: {', '.join(ROLES)}")
     constants = constants or MetricConstants()
+    device = resolve_metrics_device(device, profile)
     built = {
         role: build_encoder(role, encoder_overrides.get(role, profile), constants=constants, device=device,
                             weights_dir=weights_dir, seed=seed)
@@ -114,7 +129,7 @@ def build_encoders(profile: str = "tiny", *, device: str = "cpu", weights_dir: s
     return EncoderSet(**built)
 
 
-def build_evaluator(profile: str = "tiny", *, device: str = "cpu", cache_dir: str | Path | None = None,
+def build_evaluator(profile: str = "tiny", *, device: str | None = None, cache_dir: str | Path | None = None,
                     weights_dir: str | Path | None = None, progress: bool = True,
                     constants: MetricConstants | None = None, batch_size: int = 32, seed: int = 0,
                     **encoder_overrides: Any):
@@ -124,7 +139,8 @@ def build_evaluator(profile: str = "tiny", *, device: str = "cpu", cache_dir: st
         profile: ``"tiny"`` (seeded random same-architecture encoders; numbers check the
             pipeline, they measure nothing) or ``"real"`` (the paper's weights, from
             ``weights_dir`` or the usual caches; missing ones raise WeightsError).
-        device: torch device of every encoder.
+        device: torch device of every encoder: ``"auto"`` (CUDA when present), ``"cpu"``,
+            ``"cuda:1"``...; None: the profile's default (:data:`DEFAULT_DEVICES`).
         cache_dir: persistent cache of reference embeddings and reference-clip Dynamic Degrees.
         constants: override any named constant (recorded with every result).
         encoder_overrides: per-role encoder (see :func:`build_encoders`).
