@@ -81,6 +81,7 @@ def collect_videos(directory: Path, num_prompts: int, default_seed: int) -> list
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..cache import user_cache_dir
     from ..errors import DataError
     from ..media import probe_video, read_video
     from ..metrics import METRIC_FIELDS, build_evaluator
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{case.case_id}: all {len(videos)} video(s) already scored in {store.run_dir / label}")
         return 0
 
-    evaluator = build_evaluator(args.profile, device=args.device, cache_dir=store.run_dir / "cache",
+    evaluator = build_evaluator(args.profile, device=args.device, cache_dir=user_cache_dir(),
                                 weights_dir=args.weights_dir, progress=not getattr(args, "quiet", False))
     sums = {k: 0.0 for k in METRIC_FIELDS}
     for start in range(0, len(todo), args.batch):

@@ -52,7 +52,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="device of the metric encoders (default: cpu)")
     p.add_argument("--cases", dest="cases_file", metavar="FILE",
                    help="CSV of identity,motion pairs to run instead of a suite (found in --data-root)")
-    p.add_argument("--cache-dir", help="metric reference cache (default: <run>/cache); shareable between runs")
+    p.add_argument("--cache-dir", help="root of the shared cache of metric reference values "
+                   "(default: $DUALREAL_BENCH_CACHE, else ~/.cache/dualreal-bench)")
     p.add_argument("--no-preflight", dest="preflight", action="store_false",
                    help="skip decoding every reference image and clip before the run")
     p.add_argument("--nondeterministic", dest="deterministic", action="store_false",
