@@ -64,7 +64,9 @@ def _case(tmp_path, clip_path):
 
 
 def _evaluator(cache, **constants):
-    return build_evaluator("tiny", cache_dir=cache, progress=False, constants=MetricConstants(**constants))
+    return build_evaluator(
+        "tiny", cache_dir=cache, progress=False, constants=MetricConstants(**constants)
+    )
 
 
 def test_user_cache_dir_resolution(monkeypatch, tmp_path):
@@ -159,8 +161,10 @@ def test_corrupt_entries_are_ignored_with_a_warning_and_recomputed(tmp_path, raf
             with caplog.at_level(logging.WARNING, logger="dualreal_bench.cache"):
                 assert _evaluator(cache).reference_dynamic_degrees(case, SIZE) == good
             assert raft_calls["n"] == 1, "a damaged entry must be recomputed"
-            assert any("ignoring cache entry" in r.getMessage() and str(entry) in r.getMessage()
-                       for r in caplog.records)
+            assert any(
+                "ignoring cache entry" in r.getMessage() and str(entry) in r.getMessage()
+                for r in caplog.records
+            )
             assert entry.read_bytes() == original  # rewritten, valid again
 
         damaged(original[: len(original) // 2])  # torn
@@ -168,7 +172,9 @@ def test_corrupt_entries_are_ignored_with_a_warning_and_recomputed(tmp_path, raf
         # a flipped byte inside the stored value: the zip member's CRC catches it
         with zipfile.ZipFile(entry) as zf:
             info = zf.getinfo("value.npy")
-        value_end = info.header_offset + 30 + len(info.filename) + len(info.extra) + info.compress_size
+        value_end = (
+            info.header_offset + 30 + len(info.filename) + len(info.extra) + info.compress_size
+        )
         flipped = bytearray(original)
         flipped[value_end - 1] ^= 0xFF
         damaged(bytes(flipped))
@@ -226,9 +232,15 @@ def _run(tmp_path, data, run_id):
 
     root, cases = data
     cfg = RunConfig(
-        method="fake_components:MovingSquareMethod", suite="custom", cases_file=str(cases),
-        data_root=str(root), metrics_profile="tiny", num_prompts=2, output_dir=str(tmp_path / "out"),
-        run_id=run_id, progress=False,
+        method="fake_components:MovingSquareMethod",
+        suite="custom",
+        cases_file=str(cases),
+        data_root=str(root),
+        metrics_profile="tiny",
+        num_prompts=2,
+        output_dir=str(tmp_path / "out"),
+        run_id=run_id,
+        progress=False,
     )
     with torch_threads(1):
         return Runner(cfg, backbone=fc.FakeBackbone()).run()
@@ -244,7 +256,9 @@ def _records(run_dir) -> dict:
     return out
 
 
-def test_second_run_id_hits_the_shared_cache_with_identical_records(tmp_path, monkeypatch, raft_calls):
+def test_second_run_id_hits_the_shared_cache_with_identical_records(
+    tmp_path, monkeypatch, raft_calls
+):
     data = mini_data_root(tmp_path, 1)  # one identity, the motion with one 9-frame clip
     monkeypatch.setenv("DUALREAL_BENCH_CACHE", str(tmp_path / "user-cache"))  # no --cache-dir
     _run(tmp_path, data, "first")
