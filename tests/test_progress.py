@@ -4,6 +4,9 @@ columns (rendered on rich consoles of fixed width and read back as text), and of
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import fake_components as fc
 import pytest
@@ -164,3 +167,25 @@ def test_quiet_run_shows_no_progress(tmp_path, recorded):
     _run(tmp_path, progress=False)
     assert recorded == {"consoles": [], "frames": []}  # no display was even opened
     assert fc.CALLS["train"] == 2  # and the run did its work
+
+
+# ---- speed of the first result -------------------------------------------------------------------
+
+
+def test_cli_lets_openmp_threads_sleep_unless_the_user_chose(monkeypatch, capsys):
+    from dualreal_bench import cli
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert cli.main(["list", "suites"]) == 0
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert cli.main(["list", "suites"]) == 0
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_cli_parser_does_not_load_torch():
+    """The wait policy is read when torch (its OpenMP runtime) loads: the CLI must set it before
+    any command module imports torch."""
+    code = "import sys; from dualreal_bench import cli; cli.build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
