@@ -37,7 +37,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..cache import ArrayCache, file_sha256, key_digest
 from ..errors import DataError, MediaError
+from ..store import package_versions
 from . import functional as Fn
 from .constants import DD_KEYS, PROMPT_KEYS, MetricConstants
 from .encoders import EncoderSet, identity_of
@@ -68,14 +70,10 @@ class _Cache:
     """
 
     def __init__(self, root: Path | None) -> None:
-        from ..cache import ArrayCache
-
         self.disk = ArrayCache(Path(root) / "metrics") if root is not None else None
         self.root = self.disk.root if self.disk is not None else None
         self.memory: dict[str, np.ndarray] = {}
         self.hits = {"memory": 0, "disk": 0, "miss": 0}
-        from ..store import package_versions
-
         # the packages a value passes through (decoding, resizing, the networks' code)
         self._context = [CACHE_VERSION, package_versions()]
 
@@ -83,8 +81,6 @@ class _Cache:
         return [kind, *self._context, *key]
 
     def get(self, kind: str, key: list[Any], persistent: bool) -> np.ndarray | None:
-        from ..cache import key_digest
-
         full = self._full(kind, key)
         d = key_digest(full)
         if d in self.memory:
@@ -100,8 +96,6 @@ class _Cache:
         return None
 
     def put(self, kind: str, key: list[Any], value: np.ndarray, persistent: bool) -> np.ndarray:
-        from ..cache import key_digest
-
         full = self._full(kind, key)
         value = np.asarray(value)
         self.memory[key_digest(full)] = value
@@ -265,7 +259,6 @@ class Evaluator:
         return out  # type: ignore[return-value]
 
     def _identity_embeddings(self, case: Any) -> tuple[np.ndarray, np.ndarray]:
-        from ..cache import file_sha256
         from ..media import read_image
 
         paths = list(case.image_paths())
@@ -316,7 +309,6 @@ class Evaluator:
         return self._reference_dd(case, size)
 
     def _reference_dd(self, case: Any, size: tuple[int, int] | None) -> dict[str, float]:
-        from ..cache import file_sha256
         from . import METRICS
 
         c, flow = self.constants, self.encoders.flow
