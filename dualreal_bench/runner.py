@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from .cache import user_cache_dir
 from .config import Config
 from .devices import check_device
 from .errors import BenchmarkError, ConfigError, DataError, MediaError, WeightsError
@@ -112,7 +113,7 @@ class RunConfig(Config):
     ray_num_workers: int | None = None  # actors (local cluster: its size); None: as resources allow
     gpus_per_case: float | None = None  # Ray resources of each worker (default 0 GPUs, 1 CPU)
     cpus_per_case: float | None = None
-    cache_dir: str | None = None  # metric reference cache; default <run>/cache (content-keyed)
+    cache_dir: str | None = None  # root of the shared metric cache; default: user_cache_dir()
     deterministic: bool = True  # torch deterministic algorithms, no cuDNN autotuning
     preflight: bool = True  # decode every reference image and clip before any work
 
@@ -410,7 +411,8 @@ class CaseWorker:
             self._evaluator = build_evaluator(
                 profile,
                 device=device,
-                cache_dir=Path(cfg.cache_dir) if cfg.cache_dir else self.store.run_dir / "cache",
+                # reference values are shared by every run on the machine (content-keyed)
+                cache_dir=Path(cfg.cache_dir) if cfg.cache_dir else user_cache_dir(),
                 progress=cfg.progress,
                 seed=METRICS_SEED,
             )
@@ -459,6 +461,8 @@ class CaseWorker:
         if all(cdir.record(*k).is_file() for k in self.wanted(case)):
             counts["skipped_cases"] += 1
             return counts
+        if progress is not None and hasattr(progress, "set_case"):
+            progress.set_case(case.case_id)
         with cdir.lock():  # another process on the same case: wait, then see what it left
             _remove_stale_temps(cdir)
             pending = [k for k in self.wanted(case) if not cdir.record(*k).is_file()]
@@ -476,7 +480,8 @@ class CaseWorker:
                 finally:
                     method.teardown()
             if self.config.evaluate:
-                self._evaluate(case, cdir, pending, counts, progress)
+                with _reference_progress(self.evaluator, progress):
+                    self._evaluate(case, cdir, pending, counts, progress)
         return counts
 
     def _prepare(
@@ -495,13 +500,18 @@ class CaseWorker:
             counts["loaded"] += 1
             self.events.write("loaded", case=case.case_id)
             return
-        task = progress.add_task(f"train {case.case_id}", total=None) if progress else None
+        task = progress.add_task("train", total=None) if progress else None
 
         def on_progress(stage: str, step: int, total: int, info: dict[str, Any]) -> None:
-            if progress:
+            if progress:  # the loss has its own column; the variant and case are in the header
                 loss = info.get("loss")
-                desc = f"{stage} {case.case_id}" + (f" loss {loss:.4f}" if loss is not None else "")
-                progress.update(task, completed=step, total=total, description=desc)
+                progress.update(
+                    task,
+                    completed=step,
+                    total=total,
+                    description=stage,
+                    loss=None if loss is None else float(loss),
+                )
             if stage.startswith("train"):
                 failpoint("train_step")
 
@@ -533,7 +543,7 @@ class CaseWorker:
         from .media import write_video
 
         fps = getattr(getattr(self.backbone, "config", None), "fps", 8)
-        task = progress.add_task(f"generate {case.case_id}", total=len(items)) if progress else None
+        task = progress.add_task("generate", total=len(items)) if progress else None
         for prompt_index, seed in items:
             seed_global_rngs(global_seed(self.method_config.seed, case.case_id, prompt_index, seed))
             t0 = time.perf_counter()
@@ -578,7 +588,7 @@ class CaseWorker:
         from .media import probe_video, read_video
 
         cfg = self.config
-        task = progress.add_task(f"evaluate {case.case_id}", total=len(items)) if progress else None
+        task = progress.add_task("evaluate", total=len(items)) if progress else None
         determinism = determinism_flags()
         if self._execution is None:
             self._execution = {
@@ -750,15 +760,13 @@ class Runner:
             label, cfg.shard, {c.case_id: len(self.worker.wanted(c)) for c in cases}
         )
         # 3. the cases
+        from .progress import make_progress
+
         if cfg.executor == "ray":
             from .executors.ray_executor import run_ray
 
-            with _progress(cfg.progress) as progress:
-                task = (
-                    progress.add_task(f"{label}: cases (ray)", total=len(cases))
-                    if progress
-                    else None
-                )
+            with make_progress(cfg.progress, label) as progress:
+                task = progress.add_task("cases (ray)", total=len(cases)) if progress else None
 
                 def done(case: Any, counts: Counter, worker: int) -> None:
                     logger.info("case %s done on worker %d: %s", case.case_id, worker, dict(counts))
@@ -769,7 +777,7 @@ class Runner:
         else:
             from .executors.local import run_local
 
-            with _progress(cfg.progress) as progress:
+            with make_progress(cfg.progress, label) as progress:
                 self.counts.update(run_local(self.worker, cases, progress))
         seconds = time.perf_counter() - start
         self.worker.events.write(
@@ -808,17 +816,25 @@ def _check_video(frames: Any, method: Method) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def _progress(enabled: bool) -> Iterator[Any]:
-    if not enabled:
-        yield None
+def _reference_progress(evaluator: Any, progress: Any) -> Iterator[None]:
+    """While the block runs, a progress row for the reference clips the evaluator scores (the
+    slow part of a cold first run; none when they come from the cache)."""
+    if not progress:
+        yield
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    task = None
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        transient=False,
-    ) as progress:
-        yield progress
+    def on_reference(stage: str, step: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            task = progress.add_task(stage, total=total)
+        progress.update(task, completed=step, total=total)
+        if step >= total:
+            progress.remove_task(task)
+            task = None
+
+    evaluator.progress_callback = on_reference
+    try:
+        yield
+    finally:
+        evaluator.progress_callback = None

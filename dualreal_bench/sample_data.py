@@ -265,14 +265,12 @@ def render_toy_images() -> list[np.ndarray]:
 
 
 def default_sample_data_root() -> Path:
-    """``$DUALREAL_BENCH_CACHE/sample_data``, else ``$XDG_CACHE_HOME`` (or ``~/.cache``)
+    """``sample_data`` in the user cache (:func:`~dualreal_bench.cache.user_cache_dir`):
+    ``$DUALREAL_BENCH_CACHE/sample_data``, else ``$XDG_CACHE_HOME`` (or ``~/.cache``)
     ``/dualreal-bench/sample_data``."""
-    cache = os.environ.get("DUALREAL_BENCH_CACHE")
-    if cache:
-        return Path(cache).expanduser() / "sample_data"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "dualreal-bench" / "sample_data"
+    from .cache import user_cache_dir
+
+    return user_cache_dir() / "sample_data"
 
 
 def _content_hash(root: Path, files: list[str]) -> str:

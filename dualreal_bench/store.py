@@ -172,6 +172,7 @@ _VERSIONED = (
     "numpy",
     "av",
     "opencv-python-headless",
+    "pillow",
 )
 
 

@@ -626,7 +626,7 @@ class DreamVideoMethod(Method):
                 )
 
                 def progress(step: int, total: int, info: dict[str, Any], _n: str = name) -> None:
-                    self.report_progress(f"train dreamvideo {_n}", step, total, **info)
+                    self.report_progress(f"train {_n}", step, total, **info)
 
                 result = run_stage(
                     stage,

@@ -321,7 +321,7 @@ class LoRAMethod(Method):
                 )
 
                 def progress(step: int, total: int, info: dict[str, Any], _dim: str = dim) -> None:
-                    self.report_progress(f"train lora {_dim}", step, total, **info)
+                    self.report_progress(f"train {_dim}", step, total, **info)
 
                 result = run_stage(
                     stage,

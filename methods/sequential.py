@@ -252,7 +252,7 @@ class SequentialMethod(Method):
                 def progress(
                     step: int, total: int, info: dict[str, Any], _s: str = stage_name
                 ) -> None:
-                    self.report_progress(f"train sequential {_s}", step, total, **info)
+                    self.report_progress(f"train {_s}", step, total, **info)
 
                 result = run_stage(
                     stage,

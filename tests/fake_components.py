@@ -109,6 +109,42 @@ class CountingMethod(Method):
         return [{"trace": np.ones((2, 3), dtype=np.float32)}]
 
 
+class LossReportingMethod(CountingMethod):
+    """CountingMethod whose training reports ``LOSS_STEPS`` steps of "train identity" with a loss,
+    as the bundled methods do (drives the progress bars)."""
+
+    name = "lossy"
+    LOSS_STEPS = 4
+
+    def train(self, case) -> dict[str, Any]:
+        stats = super().train(case)
+        for step in range(1, self.LOSS_STEPS + 1):
+            self.report_progress("train identity", step, self.LOSS_STEPS, loss=1.0 / step)
+        return stats
+
+
+class MovingSquareMethod(Method):
+    """Learns nothing; each video is a bright square moving across a 64x64 frame (9 frames), at
+    a speed set by the prompt and seed: big enough for the tiny RAFT."""
+
+    name = "moving-square"
+    trains = False
+
+    def train(self, case) -> dict[str, Any]:
+        return {}
+
+    def generate(self, prompts, seed):
+        out = []
+        for p in prompts:
+            speed = 1 + int(hashlib.sha256(f"{p}|{seed}".encode()).hexdigest()[:2], 16) % 4
+            frames = np.full((9, 64, 64, 3), 40, dtype=np.uint8)
+            for t in range(9):
+                x = 8 + speed * t
+                frames[t, 20:40, x : x + 16] = (230, 200, 60)
+            out.append(frames)
+        return out
+
+
 class FakeEvaluator:
     def evaluate_video(self, frames: np.ndarray, *, prompt: str, case: Any, fps: float | None = None) -> dict[str, Any]:
         CALLS["evaluate"] += 1

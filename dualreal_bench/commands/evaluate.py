@@ -170,6 +170,7 @@ def collect_videos(
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from ..cache import user_cache_dir
     from ..errors import DataError
     from ..media import probe_video, read_video
     from ..metrics import METRIC_FIELDS, build_evaluator, resolve_metrics_device
@@ -238,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
     evaluator = build_evaluator(
         args.profile,
         device=device,
-        cache_dir=store.run_dir / "cache",
+        cache_dir=user_cache_dir(),
         weights_dir=args.weights_dir,
         progress=not args.quiet,
     )

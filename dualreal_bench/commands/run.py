@@ -137,7 +137,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="CSV of identity,motion pairs to run instead of a suite (found in --data-root)",
     )
     p.add_argument(
-        "--cache-dir", help="metric reference cache (default: <run>/cache); shareable between runs"
+        "--cache-dir", help="root of the shared cache of metric reference values "
+        "(default: $DUALREAL_BENCH_CACHE, else ~/.cache/dualreal-bench)"
     )
     p.add_argument(
         "--no-preflight",

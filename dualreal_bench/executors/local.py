@@ -9,9 +9,10 @@ from typing import Any
 
 def run_local(worker: Any, cases: list, progress: Any = None) -> Counter:
     """Run ``cases`` with ``worker`` (a :class:`~dualreal_bench.runner.CaseWorker`); the
-    summed stage counts. ``progress``: a rich ``Progress`` or None."""
+    summed stage counts. ``progress``: a :class:`~dualreal_bench.progress.RunProgress`
+    (its header names the variant and the current case) or None."""
     counts: Counter = Counter()
-    task = progress.add_task(f"{worker.label}: cases", total=len(cases)) if progress else None
+    task = progress.add_task("cases", total=len(cases)) if progress else None
     for case in cases:
         counts.update(worker.run_case(case, progress))
         if progress:

@@ -141,7 +141,9 @@ def build_evaluator(profile: str = "tiny", *, device: str | None = None, cache_d
             ``weights_dir`` or the usual caches; missing ones raise WeightsError).
         device: torch device of every encoder: ``"auto"`` (CUDA when present), ``"cpu"``,
             ``"cuda:1"``...; None: the profile's default (:data:`DEFAULT_DEVICES`).
-        cache_dir: persistent cache of reference embeddings and reference-clip Dynamic Degrees.
+        cache_dir: root of the persistent, content-keyed cache of reference embeddings and
+            reference-clip Dynamic Degrees (``<cache_dir>/metrics``); the runner and the CLI pass
+            the user cache (:func:`dualreal_bench.cache.user_cache_dir`); None: memory only.
         constants: override any named constant (recorded with every result).
         encoder_overrides: per-role encoder (see :func:`build_encoders`).
     """

@@ -286,8 +286,11 @@ def find_weights(role: str, weights_dir: str | Path | None = None) -> Path:
 
 
 def _weights_identity(kind: str, path: Path) -> str:
-    st = path.stat()
-    return f"{kind}@{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+    """``kind@sha256:<hash of the weights' bytes>``: the same weights give the same identity
+    wherever they are stored (and the same cache entries and records); other weights, another."""
+    from ..cache import file_sha256
+
+    return f"{kind}@sha256:{file_sha256(path)[:16]}"
 
 
 def _load_clip_state(path: Path) -> dict[str, torch.Tensor]:
@@ -324,7 +327,7 @@ def real_dino(path: Path, device: str = "cpu") -> DinoEncoder:
         model = ViTModel.from_pretrained(str(path), add_pooling_layer=False, local_files_only=True)
     except (OSError, ValueError) as exc:
         raise WeightsError(f"{path}: cannot load DINO ViT-S/16 ({' '.join(str(exc).split())[:300]})") from None
-    ident = _weights_identity("transformers:ViTModel:dino-vits16", path / "config.json" if path.is_dir() else path)
+    ident = _weights_identity("transformers:ViTModel:dino-vits16", path)  # a directory: all its files
     return DinoEncoder(model, identity=ident, device=device)
 
 

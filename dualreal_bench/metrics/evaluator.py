@@ -13,21 +13,23 @@ videos of one case it
 3. runs AMT once over the even frames for Motion Smoothness; Temporal Flickering needs no
    network.
 
-Reference embeddings (identity images, prompts) and the reference clips' Dynamic Degree are
-cached in memory for the evaluator's life and on disk under ``cache_dir`` (keyed by file
-path, size and mtime, the encoder's identity and the constants that matter), so a resumed
-run does not recompute them.
+Reference values -- identity-image and prompt embeddings, the reference clips' Dynamic Degree
+-- are cached in memory for the evaluator's life and, with ``cache_dir``, in the shared
+:class:`~dualreal_bench.cache.ArrayCache` under ``<cache_dir>/metrics``. The runner and the CLI
+pass the user cache (:func:`~dualreal_bench.cache.user_cache_dir`), so another run, another run
+id or another process on the machine does not recompute them. A key names all a value depends
+on: the file's bytes (SHA-256, not its path or time), the encoder's identity (a tiny encoder's
+architecture version and seed, a real one's weights hash), the device and CPU thread count,
+the constants and metric version that matter, the size a clip is resized to, the versions of
+the packages on the way, and :data:`CACHE_VERSION`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..cache import ArrayCache, file_sha256, key_digest
 from ..errors import DataError, MediaError
+from ..store import package_versions
 from . import functional as Fn
 from .constants import DD_KEYS, PROMPT_KEYS, MetricConstants
 from .encoders import EncoderSet, identity_of
@@ -45,53 +49,59 @@ from .interpolation import ms_interpolations
 logger = logging.getLogger(__name__)
 
 
+#: Bump when the computation behind a cached value changes without a metric version or a
+#: constant changing (cached values of the older code then miss).
+CACHE_VERSION = 1
+
+
+def _numerics(encoder: Any) -> list[Any]:
+    """What changes an encoder's output bits besides its weights: the device type and, on CPU,
+    torch's thread count (the records are bit-identical only with equal thread counts)."""
+    device = torch.device(getattr(encoder, "device", "cpu"))
+    return [device.type, torch.get_num_threads() if device.type == "cpu" else None]
+
+
 class _Cache:
-    """Arrays keyed by a JSON-able key: in memory, and on disk when ``root`` is set."""
+    """The evaluator's reference values: in memory for its life, and in the shared
+    :class:`~dualreal_bench.cache.ArrayCache` (``<root>/metrics``) when ``root`` is set.
+
+    Keys name everything a value depends on; values of encoders without an identity (injected
+    callables) stay in memory only.
+    """
 
     def __init__(self, root: Path | None) -> None:
-        self.root = Path(root) / "metrics" if root is not None else None
+        self.disk = ArrayCache(Path(root) / "metrics") if root is not None else None
+        self.root = self.disk.root if self.disk is not None else None
         self.memory: dict[str, np.ndarray] = {}
         self.hits = {"memory": 0, "disk": 0, "miss": 0}
+        # the packages a value passes through (decoding, resizing, the networks' code)
+        self._context = [CACHE_VERSION, package_versions()]
 
-    @staticmethod
-    def digest(key: Any) -> str:
-        return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+    def _full(self, kind: str, key: list[Any]) -> list[Any]:
+        return [kind, *self._context, *key]
 
-    def get(self, kind: str, key: Any, persistent: bool) -> np.ndarray | None:
-        d = self.digest(key)
+    def get(self, kind: str, key: list[Any], persistent: bool) -> np.ndarray | None:
+        full = self._full(kind, key)
+        d = key_digest(full)
         if d in self.memory:
             self.hits["memory"] += 1
             return self.memory[d]
-        if persistent and self.root is not None:
-            path = self.root / kind / f"{d}.npy"
-            if path.is_file():
-                try:
-                    value = np.load(path, allow_pickle=False)
-                except (OSError, ValueError):  # a torn file: recompute
-                    value = None
-                if value is not None:
-                    self.memory[d] = value
-                    self.hits["disk"] += 1
-                    return value
+        if persistent and self.disk is not None:
+            value = self.disk.get(kind, full)
+            if value is not None:
+                self.memory[d] = value
+                self.hits["disk"] += 1
+                return value
         self.hits["miss"] += 1
         return None
 
-    def put(self, kind: str, key: Any, value: np.ndarray, persistent: bool) -> np.ndarray:
-        d = self.digest(key)
+    def put(self, kind: str, key: list[Any], value: np.ndarray, persistent: bool) -> np.ndarray:
+        full = self._full(kind, key)
         value = np.asarray(value)
-        self.memory[d] = value
-        if persistent and self.root is not None:
-            from ..store import atomic_write_bytes
-
-            buf = io.BytesIO()
-            np.save(buf, value, allow_pickle=False)
-            atomic_write_bytes(self.root / kind / f"{d}.npy", buf.getvalue())
+        self.memory[key_digest(full)] = value
+        if persistent and self.disk is not None:
+            self.disk.put(kind, full, value)
         return value
-
-
-def _file_key(path: Path) -> list[Any]:
-    st = Path(path).stat()
-    return [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
 
 
 class Evaluator:
@@ -100,9 +110,13 @@ class Evaluator:
     Args:
         encoders: the five networks (see :func:`~dualreal_bench.metrics.build_evaluator`).
         constants: every named constant; recorded with each result.
-        cache_dir: where reference embeddings and reference-clip Dynamic Degrees persist.
+        cache_dir: root of the persistent cache of reference embeddings and reference-clip
+            Dynamic Degrees (``<cache_dir>/metrics``); None keeps them in memory only.
         batch_size: frames per image-encoder call.
     """
+
+    #: set by the runner: ``callback(stage, step, total)`` while reference clips are scored
+    progress_callback: Callable[[str, int, int], None] | None = None
 
     def __init__(self, encoders: EncoderSet, constants: MetricConstants | None = None, *,
                  cache_dir: str | Path | None = None, progress: bool = True, batch_size: int = 32,
@@ -229,7 +243,7 @@ class Evaluator:
         todo: dict[str, list[int]] = {}
         for i, prompt in enumerate(prompts):
             text = Fn.clean_prompt(prompt, c)
-            key = ["prompt", ident or id(enc), c.digest(*PROMPT_KEYS), text]
+            key = [ident or id(enc), _numerics(enc), c.digest(*PROMPT_KEYS), text]
             hit = self.cache.get("prompts", key, persistent=ident is not None)
             out.append(hit)
             if hit is None:
@@ -238,7 +252,7 @@ class Evaluator:
             texts = list(todo)
             embs = enc.encode_text(texts).numpy()
             for text, emb in zip(texts, embs, strict=True):
-                key = ["prompt", ident or id(enc), c.digest(*PROMPT_KEYS), text]
+                key = [ident or id(enc), _numerics(enc), c.digest(*PROMPT_KEYS), text]
                 self.cache.put("prompts", key, emb, persistent=ident is not None)
                 for i in todo[text]:
                     out[i] = emb
@@ -253,7 +267,7 @@ class Evaluator:
         result = []
         for encoder in (self.encoders.image_clip, self.encoders.dino):
             ident = identity_of(encoder)
-            keys = [["image", ident or id(encoder), _file_key(p)] for p in paths]
+            keys = [[ident or id(encoder), _numerics(encoder), file_sha256(p)] for p in paths]  # by content
             embs = [self.cache.get("images", k, persistent=ident is not None) for k in keys]
             missing = [i for i, e in enumerate(embs) if e is None]
             if missing:
@@ -295,29 +309,47 @@ class Evaluator:
         return self._reference_dd(case, size)
 
     def _reference_dd(self, case: Any, size: tuple[int, int] | None) -> dict[str, float]:
-        from ..media import read_video, resize_frames
+        from . import METRICS
 
-        c = self.constants
+        c, flow = self.constants, self.encoders.flow
         paths = list(case.video_paths())
         if not paths:
             raise DataError(f"motion {case.motion.name!r} has no reference clips")
         target = list(size) if (c.dd_reference_size == "video" and size is not None) else None
-        ident = identity_of(self.encoders.flow)
-        out: dict[str, float] = {}
-        for path in paths:
-            key = ["reference_dd", ident or id(self.encoders.flow), c.digest(*DD_KEYS), target, _file_key(path)]
-            hit = self.cache.get("reference_dd", key, persistent=ident is not None)
-            if hit is None:
-                logger.info("dynamic degree of reference clip %s (motion %s)", path.name, case.motion.name)
-                frames = read_video(path, sampling="fps", target_fps=c.dd_target_fps)
-                if target is not None:
-                    frames = resize_frames(frames, tuple(target), mode="crop")
-                if len(frames) < 2:
-                    raise MediaError(f"{path}: fewer than 2 frames at {c.dd_target_fps:g} fps")
-                scores = self._dd_scores(frames)
-                hit = self.cache.put("reference_dd", key, np.float64(np.mean(scores)), persistent=ident is not None)
-            out[path.name] = float(hit)
-        return out
+        ident = identity_of(flow)
+        # the clip's bytes, the flow network, how it computes, the DD definition and constants,
+        # the size the clip is resized to (the key's other parts: see _Cache)
+        keys = {
+            path: [ident or id(flow), _numerics(flow), METRICS["dynamic_degree"].version, c.digest(*DD_KEYS),
+                   target, file_sha256(path)]
+            for path in paths
+        }
+        out = {path: self.cache.get("reference_dd", keys[path], persistent=ident is not None) for path in paths}
+        missing = [path for path, hit in out.items() if hit is None]
+        for done, path in enumerate(missing):
+            self._report_progress("reference clips", done, len(missing))
+            logger.info("dynamic degree of reference clip %s (motion %s)", path.name, case.motion.name)
+            value = np.float64(np.mean(self._reference_scores(path, target)))
+            out[path] = self.cache.put("reference_dd", keys[path], value, persistent=ident is not None)
+        if missing:
+            self._report_progress("reference clips", len(missing), len(missing))
+        return {path.name: float(value) for path, value in out.items()}
+
+    def _reference_scores(self, path: Path, target: list[int] | None) -> list[float]:
+        from ..media import read_video, resize_frames
+
+        c = self.constants
+        frames = read_video(path, sampling="fps", target_fps=c.dd_target_fps)
+        if target is not None:
+            frames = resize_frames(frames, tuple(target), mode="crop")
+        if len(frames) < 2:
+            raise MediaError(f"{path}: fewer than 2 frames at {c.dd_target_fps:g} fps")
+        with self._timed("reference_flow"):
+            return self._dd_scores(frames)
+
+    def _report_progress(self, stage: str, step: int, total: int) -> None:
+        if self.progress_callback is not None:
+            self.progress_callback(stage, step, total)
 
     # ---- checks ------------------------------------------------------------------------------------
     @staticmethod

@@ -146,7 +146,7 @@ class DualRealMethod(Method):
             self.reference_embedding = data.reference_embedding.detach().float().cpu()
 
         def progress(step: int, total: int, info: dict[str, Any]) -> None:
-            self.report_progress("train dualreal", step, total, **info)
+            self.report_progress("train", step, total, **info)
 
         stats = train_model(
             self.model, self.backbone, data, self.config, seed=self.config.seed, progress=progress
