@@ -216,8 +216,7 @@ CASES = [
 ]
 
 
-#: a warning logged on stderr before the error (e.g. the tiny metrics' AMT-S fallback, while
-#: the encoders load); logs share stderr with the error line since issue 10
+#: a warning logged on stderr before the error (e.g. while the encoders load); logs share stderr with the error line since issue 10
 WARNING_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d WARNING [\w.]+: ")
 
 

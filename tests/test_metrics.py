@@ -458,3 +458,38 @@ def test_clip_preprocessing_is_open_clips_transform_for_both_checkpoints():
                            resize_mode=cfg["resize_mode"])
         reference = image_transform_v2(pp, is_train=False)
         assert torch.equal(ours, torch.stack([reference(Image.fromarray(f)) for f in frames])), tag
+
+
+def test_tiny_interpolator_does_not_depend_on_an_installed_vbench(monkeypatch):
+    """The tiny profile gives the same motion smoothness whether or not VBench is importable
+    (it once used a random AMT-S where VBench was found and the frame average elsewhere);
+    the random AMT-S is there only when asked for (``"tiny-amt"``), and then never replaced."""
+    import importlib.util
+
+    from dualreal_bench.metrics.encoders import build_encoder
+    from dualreal_bench.metrics.interpolation import BlendInterpolator, ms_interpolations
+
+    real_find_spec = importlib.util.find_spec
+    frames = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), np.uint8)
+
+    def smoothness(find_spec):
+        monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+        interp = build_encoder("interpolator", "tiny", constants=C)
+        assert isinstance(interp, BlendInterpolator) and interp.identity == "blend-midpoint"
+        preds = ms_interpolations(frames, interp, C)
+        return Fn.motion_smoothness(frames, preds, C)
+
+    hidden = lambda name, *a: None if name == "vbench" else real_find_spec(name, *a)  # noqa: E731
+    loaded = [m for m in sys.modules if m == "vbench" or m.startswith("vbench.")]
+    with_vbench = smoothness(real_find_spec)
+    for name in loaded:  # as on a machine without VBench
+        monkeypatch.delitem(sys.modules, name)
+    assert smoothness(hidden) == with_vbench
+    with pytest.raises(WeightsError, match="vbench"):  # asked for AMT-S, VBench absent: error
+        build_encoder("interpolator", "tiny-amt", constants=C)
+    monkeypatch.setattr(importlib.util, "find_spec", real_find_spec)
+    if real_find_spec("vbench") is not None:
+        amt = build_encoder("interpolator", "tiny-amt", constants=C)
+        assert amt.identity.startswith("tiny-amt-s-3lvl")
+    with pytest.raises(ConfigError, match="interpolator"):
+        build_encoder("flow", "tiny-amt", constants=C)

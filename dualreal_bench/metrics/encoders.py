@@ -162,16 +162,26 @@ def tiny_flow(seed: int, constants: MetricConstants, device: str = "cpu"):
 
 
 def tiny_interpolator(seed: int, constants: MetricConstants, device: str = "cpu"):
-    from .interpolation import AmtInterpolator, BlendInterpolator, build_amt_s
+    """The tiny profile's interpolator: the average of the two frames, on every machine.
 
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = build_amt_s(corr_lvls=3)  # 64-pixel frames (see build_amt_s)
-    except WeightsError as exc:
-        logger.warning("tiny metrics: %s; motion smoothness uses the average of the two frames instead "
-                       "(recorded as interpolator 'blend-midpoint')", exc)
-        return BlendInterpolator()
+    AMT-S's network ships only inside VBench (CC BY-NC), so a random AMT-S would exist on some
+    machines and not on others; the tiny profile must give the same numbers everywhere, so it
+    never depends on whether VBench happens to be importable. :func:`tiny_amt_interpolator`
+    (role spec ``"tiny-amt"``) is the random AMT-S, asked for explicitly.
+    """
+    from .interpolation import BlendInterpolator
+
+    return BlendInterpolator()
+
+
+def tiny_amt_interpolator(seed: int, constants: MetricConstants, device: str = "cpu"):
+    """A seeded random AMT-S (3 correlation levels, for 64-pixel frames) from an installed
+    VBench; WeightsError with the install command when VBench is absent (no fallback)."""
+    from .interpolation import AmtInterpolator, build_amt_s
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_amt_s(corr_lvls=3)  # 64-pixel frames (see build_amt_s)
     return AmtInterpolator(model, embt=constants.amt_embt, scale_factor=constants.amt_scale_factor,
                            identity=f"tiny-amt-s-3lvl-v1-seed{seed}", device=device)
 
@@ -385,11 +395,16 @@ _TINY_SEEDS = {"text_clip": 1, "image_clip": 2, "dino": 3, "flow": 4, "interpola
 
 def build_encoder(role: str, spec: Any, *, constants: MetricConstants, device: str = "cpu",
                   weights_dir: str | Path | None = None, seed: int = 0) -> Any:
-    """One encoder from a name (``"tiny"``, ``"real"``), a weights path, or an object (returned as is)."""
+    """One encoder from a name (``"tiny"``, ``"real"``; ``"tiny-amt"`` for the interpolator), a
+    weights path, or an object (returned as is)."""
     if role not in ROLES:
         raise ConfigError(f"unknown metric encoder role {role!r}; roles: {', '.join(ROLES)}")
     if not isinstance(spec, str | Path):
         return spec
+    if spec == "tiny-amt":
+        if role != "interpolator":
+            raise ConfigError(f"'tiny-amt' is an interpolator, not a {role} encoder")
+        return tiny_amt_interpolator(seed * 1000 + _TINY_SEEDS[role], constants, device)
     if spec == "tiny":
         s = seed * 1000 + _TINY_SEEDS[role]
         if role in ("text_clip", "image_clip"):

@@ -119,7 +119,7 @@ def ms_interpolations(frames: np.ndarray, interpolator, constants: MetricConstan
 
 
 class BlendInterpolator:
-    """The average of the two frames: the tiny profile's stand-in when VBench is absent.
+    """The average of the two frames: the tiny profile's interpolator (AMT-S is not shipped).
 
     Not AMT: a result computed with it says so in ``metric_versions``/``metric_constants``.
     """
