@@ -1,0 +1,141 @@
+"""Every constant of the motion measures, in one frozen, self-validating dataclass.
+
+:class:`MotionConstants` is recorded with each result (``to_record()``: the fields plus
+:data:`MOTION_VERSION`) and changed with ``with_overrides(["flow_grid=3x3", ...])`` (values
+parsed by the field's type, as the other configs of the project). Reference-clip caches key on
+:meth:`MotionConstants.digest` of the fields that change a descriptor or a track.
+
+Where a value comes from:
+
+* ``target_fps`` -- VBench's Dynamic Degree sampling (``interval = max(1, round(fps / 8))``),
+  so the RAFT flows of the dynamic-degree pass can be reused for tracks;
+* ``flow_*`` -- measured by leave-one-clip-out retrieval over the 21 motions' clips
+  (``scripts/motion_fidelity_validation.py`` prints the table of every variant);
+* ``videomae_*`` -- VideoMAE's Kinetics-400 fine-tuning recipe (16 frames, 224 px, ImageNet
+  mean/std; ``MCG-NJU/videomae-base-finetuned-kinetics`` preprocessor_config.json);
+* ``traj_*`` -- diffusion-motion-transfer's ``motion_fidelity_score.py`` (tracks on a grid,
+  unit displacements), with the grid of the issue's measurement (20 x 20).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any, ClassVar, Literal
+
+from ...config import Config
+from ...errors import ConfigError
+
+#: the definition version of motion_fidelity / trajectory_fidelity; bump on any change of a
+#: default or of the code that changes a value
+MOTION_VERSION = "1.0"
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclasses.dataclass(frozen=True)
+class MotionConstants:
+    # ---- frame sampling (both backends, and tracks) -----------------------------------------
+    target_fps: float = 8.0  # VBench rule: every max(1, round(fps / 8))-th frame
+
+    # ---- weight-free descriptor (OpenCV DIS flow) ---------------------------------------------
+    flow_short_side: int = 96  # frames resized (area) so the short side has this many px
+    flow_dis_preset: Literal["ultrafast", "fast", "medium"] = "fast"  # cv2 DIS preset
+    flow_intensity_norm: bool = True  # gray stretched per clip (1st..99th percentile -> 0..255)
+    flow_camera: Literal["none", "median", "affine"] = "median"  # per-frame camera-motion removal
+    flow_grid: tuple[int, int] = (3, 3)  # spatial cells (rows, cols)
+    flow_temporal_levels: int = 1  # temporal pyramid: level l splits the clip in 2**l segments
+    flow_orientations: int = 8  # direction bins of HOF and MBH
+    flow_static_threshold: float = 0.002  # |flow| below this (fraction of short side / frame): static bin
+    flow_magnitude_bins: tuple[float, ...] = (0.002, 0.005, 0.01, 0.02, 0.04)  # edges, short-side fraction
+    flow_features: tuple[str, ...] = ("mbh",)  # blocks of the descriptor
+    flow_mbh_sigmas: tuple[float, ...] = (0.0,)  # MBH gradient scales (Gaussian sigma, working px)
+    flow_mirror: Literal["none", "symmetric"] = "none"  # symmetric: sum with the mirrored clip's
+    flow_block_norm: Literal["none", "l1"] = "l1"  # each block (feature x segment) to unit L1
+    flow_power: float = 0.5  # element-wise x**p after block normalisation (0.5: Hellinger)
+    flow_center: bool = True  # cosine after subtracting the mean reference descriptor
+
+    # ---- learned descriptor (VideoMAE, Kinetics-400) ------------------------------------------
+    videomae_num_frames: int = 16  # frames per clip the model takes
+    videomae_image_size: int = 224  # short side resized to this (bilinear), centre crop square
+    videomae_mean: tuple[float, float, float] = IMAGENET_MEAN
+    videomae_std: tuple[float, float, float] = IMAGENET_STD
+    videomae_max_windows: int = 4  # 16-frame windows spread over the clip, features averaged
+
+    # ---- trajectory_fidelity ----------------------------------------------------------------
+    traj_grid: int = 20  # query points: centres of a traj_grid x traj_grid grid
+    traj_static_threshold: float = 0.002  # step length (fraction of short side) below: static
+
+    VERSION: ClassVar[str] = MOTION_VERSION
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        positive = {
+            "target_fps": self.target_fps, "flow_short_side": self.flow_short_side,
+            "flow_orientations": self.flow_orientations, "videomae_num_frames": self.videomae_num_frames,
+            "videomae_image_size": self.videomae_image_size,
+            "videomae_max_windows": self.videomae_max_windows, "traj_grid": self.traj_grid,
+            "flow_power": self.flow_power,
+        }
+        for key, value in positive.items():
+            if not value > 0:
+                raise ConfigError(f"motion constant {key} must be positive, got {value!r}")
+        for key in ("flow_static_threshold", "traj_static_threshold"):
+            if not getattr(self, key) >= 0:
+                raise ConfigError(f"motion constant {key} must be >= 0, got {getattr(self, key)!r}")
+        if self.flow_temporal_levels < 1:
+            raise ConfigError(f"motion constant flow_temporal_levels must be >= 1, got {self.flow_temporal_levels}")
+        if len(self.flow_grid) != 2 or min(self.flow_grid) < 1:
+            raise ConfigError(f"motion constant flow_grid must be two positive integers, got {self.flow_grid!r}")
+        edges = self.flow_magnitude_bins
+        if any(b <= a for a, b in zip(edges, edges[1:], strict=False)) or any(e <= 0 for e in edges):
+            raise ConfigError(f"motion constant flow_magnitude_bins must be increasing and positive, got {edges!r}")
+        unknown = set(self.flow_features) - set(FLOW_FEATURES)
+        if unknown or not self.flow_features:
+            raise ConfigError(
+                f"motion constant flow_features must be a non-empty subset of {', '.join(FLOW_FEATURES)}, "
+                f"got {self.flow_features!r}"
+            )
+        choices = {
+            "flow_dis_preset": ("ultrafast", "fast", "medium"), "flow_camera": ("none", "median", "affine"),
+            "flow_block_norm": ("none", "l1"), "flow_mirror": ("none", "symmetric"),
+        }
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"motion constant {key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
+        if len(self.videomae_mean) != 3 or len(self.videomae_std) != 3 or min(self.videomae_std) <= 0:
+            raise ConfigError("motion constants videomae_mean / videomae_std must be three numbers (std > 0)")
+
+    # ---- (de)serialisation: the project's Config helpers work on any dataclass -------------
+    to_dict = Config.to_dict
+    from_dict = classmethod(Config.from_dict.__func__)
+    with_overrides = Config.with_overrides
+
+    def to_record(self) -> dict[str, Any]:
+        """What a result records: every field and the definition version."""
+        return {"version": self.VERSION, **self.to_dict()}
+
+    def digest(self, *keys: str) -> str:
+        """Short hash of the named fields (all when none is named) and the version, for cache keys."""
+        data = self.to_dict()
+        if keys:
+            data = {k: data[k] for k in keys}
+        data["version"] = self.VERSION
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+#: descriptor blocks of the weight-free backend: histogram of flow orientation (HOF), motion
+#: boundary histograms (MBH: orientation of the spatial gradient of each flow component), flow
+#: magnitude histogram (MAG), temporal spectrum of the flow magnitude per cell (FREQ)
+FLOW_FEATURES = ("hof", "mbh", "mag", "freq", "dflow")
+
+#: fields that change a DIS flow field (the flow cache keys on them)
+FLOW_KEYS = ("target_fps", "flow_short_side", "flow_dis_preset", "flow_intensity_norm")
+#: fields that change a weight-free descriptor
+FLOW_DESCRIPTOR_KEYS = FLOW_KEYS + tuple(
+    f.name for f in dataclasses.fields(MotionConstants) if f.name.startswith("flow_") and f.name not in FLOW_KEYS
+)
