@@ -36,19 +36,20 @@ _SCAN = [(f"flow_{side}px_{preset}", f"DIS at short side {side} px, preset {pres
           {"flow_short_side": str(side), "flow_dis_preset": preset})
          for side in (48, 64, 80, 96, 128) for preset in ("ultrafast", "fast", "medium")]
 VARIANTS: list[tuple[str, str, dict[str, str]]] = [
-    ("default", "MBH, 3x3 cells, whole clip, 8 bins, sqrt, centred, DIS 96 px fast", {}),
+    ("default", "HOF+MBH, 3x3 cells, whole clip, 8 bins, sqrt, centred; DIS 96 px fast", {}),
     ("no_center", "cosine of raw descriptors (no mean subtracted)", {"flow_center": "false"}),
     ("power_1", "no square root (power 1)", {"flow_power": "1"}),
-    ("hof", "HOF (flow orientation + static bin) instead of MBH", {"flow_features": "hof"}),
-    ("hof_no_camera", "HOF, camera motion not removed", {"flow_features": "hof", "flow_camera": "none"}),
-    ("hof_raw_2x2", "HOF on 2x2 cells, raw cosine, DIS 128 px medium",
-     {"flow_features": "hof", "flow_grid": "2,2", "flow_center": "false", "flow_power": "1",
-      "flow_short_side": "128", "flow_dis_preset": "medium"}),
-    ("hof+mbh", "HOF and MBH blocks", {"flow_features": "hof,mbh"}),
-    ("mbh+mag", "MBH and magnitude histogram", {"flow_features": "mbh,mag"}),
-    ("mbh+freq", "MBH and temporal spectrum of magnitude", {"flow_features": "mbh,freq"}),
-    ("mbh+dflow", "MBH and orientation of the flow's temporal change", {"flow_features": "mbh,dflow"}),
-    ("all", "HOF, MBH, MAG, FREQ, DFLOW", {"flow_features": "hof,mbh,mag,freq,dflow"}),
+    ("no_block_norm", "HOF and MBH blocks not L1-normalised (power 1)", {"flow_block_norm": "none", "flow_power": "1"}),
+    ("mbh", "MBH only", {"flow_features": "mbh"}),
+    ("hof", "HOF only", {"flow_features": "hof"}),
+    ("hof_static_bin", "HOF with a static bin (|flow| < 0.002 counts 1)",
+     {"flow_features": "hof", "flow_static_threshold": "0.002"}),
+    ("hof_raw_2x2", "HOF (static bin) on 2x2 cells, raw cosine, power 1, DIS 128 px medium",
+     {"flow_features": "hof", "flow_static_threshold": "0.002", "flow_grid": "2,2", "flow_center": "false",
+      "flow_power": "1", "flow_short_side": "128", "flow_dis_preset": "medium"}),
+    ("+mag", "and magnitude histogram", {"flow_features": "hof,mbh,mag"}),
+    ("+freq", "and temporal spectrum of the magnitude", {"flow_features": "hof,mbh,freq"}),
+    ("+dflow", "and orientation of the flow's temporal change", {"flow_features": "hof,mbh,dflow"}),
     ("grid_1x1", "one cell (no spatial layout)", {"flow_grid": "1,1"}),
     ("grid_2x2", "2x2 cells", {"flow_grid": "2,2"}),
     ("grid_4x4", "4x4 cells", {"flow_grid": "4,4"}),
@@ -60,7 +61,7 @@ VARIANTS: list[tuple[str, str, dict[str, str]]] = [
     ("bins_4", "4 orientation bins", {"flow_orientations": "4"}),
     ("bins_12", "12 orientation bins", {"flow_orientations": "12"}),
     ("mbh_2_scales", "MBH at 2 gradient scales (sigma 0, 2 px)", {"flow_mbh_sigmas": "0,2"}),
-    ("no_intensity_norm", "gray not stretched per clip", {"flow_intensity_norm": "false"}),
+    ("intensity_norm", "gray stretched per clip before DIS", {"flow_intensity_norm": "true"}),
     *_SCAN,
 ]
 
@@ -83,9 +84,11 @@ class FlowCache:
     def __init__(self, cache_dir: Path | None) -> None:
         self.cache_dir = cache_dir
         self.memory: dict[tuple[str, str], np.ndarray] = {}
-        self.cpu: dict[str, list[float]] = {}
+        self.cpu: dict[str, list[float]] = {}  # flow setting -> CPU seconds of each clip computed here
 
     def get(self, motion: str, name: str, frames: np.ndarray, constants: MotionConstants) -> np.ndarray:
+        setting = (f"{constants.flow_short_side} px, {constants.flow_dis_preset}"
+                   + (", intensity norm" if constants.flow_intensity_norm else ""))
         key = (f"{motion}/{name}", constants.digest(*FLOW_KEYS))
         if key in self.memory:
             return self.memory[key]
@@ -97,7 +100,7 @@ class FlowCache:
                 return self.memory[key]
         t0 = time.process_time()
         flows = dis_flows(frames, constants)
-        self.cpu.setdefault(key[1], []).append(time.process_time() - t0)
+        self.cpu.setdefault(setting, []).append(time.process_time() - t0)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             np.save(path, flows.astype(np.float16))
@@ -157,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             print("    " + ", ".join(f"{k}:{'/'.join(map(str, v))}" for k, v in res.ranks.items()))
     print("\nCPU time per clip (DIS flow at each flow setting; descriptor: ms/clip column above):")
     for key, times in cache.cpu.items():
-        print(f"  flow setting {key}: {np.mean(times) * 1000:.0f} ms per clip "
+        print(f"  DIS {key}: {np.mean(times) * 1000:.0f} ms per clip "
               f"({np.sum(times) / np.sum(n_frames) * 1000:.1f} ms per frame), {len(times)} clips")
     return 0
 

@@ -43,14 +43,14 @@ class MotionConstants:
     # ---- weight-free descriptor (OpenCV DIS flow) ---------------------------------------------
     flow_short_side: int = 96  # frames resized (area) so the short side has this many px
     flow_dis_preset: Literal["ultrafast", "fast", "medium"] = "fast"  # cv2 DIS preset
-    flow_intensity_norm: bool = True  # gray stretched per clip (1st..99th percentile -> 0..255)
+    flow_intensity_norm: bool = False  # gray stretched per clip (1st..99th percentile -> 0..255)
     flow_camera: Literal["none", "median", "affine"] = "median"  # per-frame camera-motion removal
     flow_grid: tuple[int, int] = (3, 3)  # spatial cells (rows, cols)
     flow_temporal_levels: int = 1  # temporal pyramid: level l splits the clip in 2**l segments
     flow_orientations: int = 8  # direction bins of HOF and MBH
-    flow_static_threshold: float = 0.002  # |flow| below this (fraction of short side / frame): static bin
+    flow_static_threshold: float = 0.0  # HOF: |flow| below this (short-side fraction) counts in a static bin (0: none)
     flow_magnitude_bins: tuple[float, ...] = (0.002, 0.005, 0.01, 0.02, 0.04)  # edges, short-side fraction
-    flow_features: tuple[str, ...] = ("mbh",)  # blocks of the descriptor
+    flow_features: tuple[str, ...] = ("hof", "mbh")  # blocks of the descriptor
     flow_mbh_sigmas: tuple[float, ...] = (0.0,)  # MBH gradient scales (Gaussian sigma, working px)
     flow_mirror: Literal["none", "symmetric"] = "none"  # symmetric: sum with the mirrored clip's
     flow_block_norm: Literal["none", "l1"] = "l1"  # each block (feature x segment) to unit L1
@@ -67,6 +67,8 @@ class MotionConstants:
     # ---- trajectory_fidelity ----------------------------------------------------------------
     traj_grid: int = 20  # query points: centres of a traj_grid x traj_grid grid
     traj_static_threshold: float = 0.002  # step length (fraction of short side) below: static
+    traj_dis_short_side: int = 128  # DIS tracks (when no RAFT flows are given): working short side, px
+    traj_dis_preset: Literal["ultrafast", "fast", "medium"] = "medium"  # most precise preset: tracks chain errors
 
     VERSION: ClassVar[str] = MOTION_VERSION
 
@@ -79,7 +81,7 @@ class MotionConstants:
             "flow_orientations": self.flow_orientations, "videomae_num_frames": self.videomae_num_frames,
             "videomae_image_size": self.videomae_image_size,
             "videomae_max_windows": self.videomae_max_windows, "traj_grid": self.traj_grid,
-            "flow_power": self.flow_power,
+            "flow_power": self.flow_power, "traj_dis_short_side": self.traj_dis_short_side,
         }
         for key, value in positive.items():
             if not value > 0:
@@ -101,7 +103,8 @@ class MotionConstants:
                 f"got {self.flow_features!r}"
             )
         choices = {
-            "flow_dis_preset": ("ultrafast", "fast", "medium"), "flow_camera": ("none", "median", "affine"),
+            "flow_dis_preset": ("ultrafast", "fast", "medium"), "traj_dis_preset": ("ultrafast", "fast", "medium"),
+            "flow_camera": ("none", "median", "affine"),
             "flow_block_norm": ("none", "l1"), "flow_mirror": ("none", "symmetric"),
         }
         for key, allowed in choices.items():
@@ -135,6 +138,8 @@ FLOW_FEATURES = ("hof", "mbh", "mag", "freq", "dflow")
 
 #: fields that change a DIS flow field (the flow cache keys on them)
 FLOW_KEYS = ("target_fps", "flow_short_side", "flow_dis_preset", "flow_intensity_norm")
+#: fields that change trajectory_fidelity's tracks and score
+TRAJ_KEYS = ("target_fps", "traj_grid", "traj_static_threshold", "traj_dis_short_side", "traj_dis_preset")
 #: fields that change a weight-free descriptor
 FLOW_DESCRIPTOR_KEYS = FLOW_KEYS + tuple(
     f.name for f in dataclasses.fields(MotionConstants) if f.name.startswith("flow_") and f.name not in FLOW_KEYS

@@ -180,7 +180,8 @@ def flow_features(flows: np.ndarray, constants: MotionConstants) -> dict[str, np
     u, v = f[..., 0], f[..., 1]
     out: dict[str, np.ndarray] = {}
     if "hof" in c.flow_features:
-        out["hof"] = _pool_cells(_orientation_hist(u, v, c.flow_orientations, c.flow_static_threshold), c.flow_grid)
+        static = c.flow_static_threshold or None  # 0: no static bin
+        out["hof"] = _pool_cells(_orientation_hist(u, v, c.flow_orientations, static), c.flow_grid)
     if "mbh" in c.flow_features:
         blocks = []
         for comp in (u, v):

@@ -67,7 +67,8 @@ def motion_fidelity(descriptor: np.ndarray, references: Mapping[str, np.ndarray]
                     center: bool) -> tuple[float, int]:
     """(cosine to the intended motion's centroid, rank of the intended motion among all)."""
     sims = motion_similarities(descriptor, references, center=center)
-    return sims[intended], rank_of(sims, intended)
+    rank = rank_of(sims, intended)  # checks that the intended motion is there
+    return sims[intended], rank
 
 
 @dataclass(frozen=True)

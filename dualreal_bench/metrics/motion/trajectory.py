@@ -31,6 +31,7 @@ with VBench's interval rule (every ``max(1, round(fps / 8))``-th frame: UCF101 2
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -95,6 +96,18 @@ def grid_tracks(flows: np.ndarray | Sequence[np.ndarray], constants: MotionConst
     h, w = np.asarray(flows[0]).shape[:2]
     tracks = chain_tracks(flows, grid_points(h, w, constants.traj_grid))
     return tracks / float(min(h, w))
+
+
+def dis_tracks(frames: np.ndarray, constants: MotionConstants | None = None) -> np.ndarray:
+    """:func:`grid_tracks` of DIS flows (``traj_dis_short_side``, ``traj_dis_preset``) of uint8
+    ``(T, H, W, 3)`` frames sampled at about ``target_fps``: for reference clips, or any video
+    without RAFT flows."""
+    from .flow_descriptor import dis_flows
+
+    constants = constants or MotionConstants()
+    flow_constants = dataclasses.replace(constants, flow_short_side=constants.traj_dis_short_side,
+                                         flow_dis_preset=constants.traj_dis_preset, flow_intensity_norm=False)
+    return grid_tracks(dis_flows(frames, flow_constants), constants)
 
 
 def align_tracks(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
