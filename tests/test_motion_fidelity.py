@@ -18,11 +18,10 @@ import torch
 
 from dualreal_bench.errors import ConfigError, DataError, MediaError, WeightsError
 from dualreal_bench.metrics.motion import MOTION_VERSION, MotionConstants
-from dualreal_bench.metrics.motion.flow_descriptor import (
+from dualreal_bench.metrics.motion.flow_backend import (
     _orientation_hist,
     _pool_cells,
     descriptor_from_flows,
-    dis_flows,
     flow_descriptor,
     mirror_flows,
 )
@@ -52,23 +51,32 @@ cv2 = pytest.importorskip("cv2")
 
 
 def texture(h: int, w: int, seed: int, sigma: float = 2.0) -> np.ndarray:
-    t = cv2.GaussianBlur(np.random.default_rng(seed).random((h, w)).astype(np.float32), (0, 0), sigma)
+    t = cv2.GaussianBlur(
+        np.random.default_rng(seed).random((h, w)).astype(np.float32), (0, 0), sigma
+    )
     return ((t - t.min()) / (t.max() - t.min()) * 255).astype(np.uint8)
 
 
-def moving_square(dx: int, dy: int, *, frames: int = 17, h: int = 120, w: int = 160, size: int = 40) -> np.ndarray:
+def moving_square(
+    dx: int, dy: int, *, frames: int = 17, h: int = 120, w: int = 160, size: int = 40
+) -> np.ndarray:
     """A textured square moving (dx, dy) px per frame over a static textured background."""
     bg, obj = texture(h, w, 1), texture(size, size, 2)
     out = []
     for t in range(frames):
         f = bg.copy()
-        x, y = int(w / 2 - size / 2 + dx * (t - frames / 2)), int(h / 2 - size / 2 + dy * (t - frames / 2))
+        x, y = (
+            int(w / 2 - size / 2 + dx * (t - frames / 2)),
+            int(h / 2 - size / 2 + dy * (t - frames / 2)),
+        )
         f[y : y + size, x : x + size] = obj
         out.append(np.repeat(f[..., None], 3, -1))
     return np.stack(out)
 
 
-def translated_texture(v: tuple[float, float], *, frames: int = 11, h: int = 96, w: int = 128) -> np.ndarray:
+def translated_texture(
+    v: tuple[float, float], *, frames: int = 11, h: int = 96, w: int = 128
+) -> np.ndarray:
     """A texture translated by ``v`` px per frame (sub-pixel, bicubic), the whole frame moving."""
     tex = texture(h + 60, w + 60, 3, sigma=1.5)
     out = []
@@ -93,8 +101,14 @@ def test_constants_are_frozen_validated_and_recorded():
     assert (c2.flow_grid, c2.flow_features, c2.flow_center) == ((2, 4), ("hof",), False)
     assert c2.digest() != c.digest() and c.digest("traj_grid") == c2.digest("traj_grid")
     assert MotionConstants.from_dict(c2.to_dict()) == c2
-    for bad in (["flow_grid=0,3"], ["flow_features=hof,optical"], ["flow_camera=homography"],
-                ["flow_magnitude_bins=0.02,0.01"], ["traj_grid=0"], ["flow_temporal_levels=0"]):
+    for bad in (
+        ["flow_grid=0,3"],
+        ["flow_features=hof,optical"],
+        ["flow_camera=homography"],
+        ["flow_magnitude_bins=0.02,0.01"],
+        ["traj_grid=0"],
+        ["flow_temporal_levels=0"],
+    ):
         with pytest.raises(ConfigError):
             c.with_overrides(bad)
 
@@ -120,7 +134,10 @@ def test_orientation_histogram_soft_binning_against_hand_values():
 def test_pool_cells_against_naive_mean():
     x = np.random.default_rng(0).random((3, 10, 13, 2)).astype(np.float32)
     out = _pool_cells(x, (3, 4))
-    r_edges, c_edges = np.linspace(0, 10, 4).round().astype(int), np.linspace(0, 13, 5).round().astype(int)
+    r_edges, c_edges = (
+        np.linspace(0, 10, 4).round().astype(int),
+        np.linspace(0, 13, 5).round().astype(int),
+    )
     for i in range(3):
         for j in range(4):
             cell = x[:, r_edges[i] : r_edges[i + 1], c_edges[j] : c_edges[j + 1]].mean(axis=(1, 2))
@@ -148,7 +165,9 @@ def test_descriptor_invariances_and_sensitivities():
     right = flow_descriptor(moving_square(3, 0), c)
     # invariant: brightness scaling, frame size (flows are measured in units of the short side)
     assert right @ flow_descriptor((moving_square(3, 0) * 0.6).astype(np.uint8), c) > 0.99
-    big = np.stack([cv2.resize(f, (320, 240), interpolation=cv2.INTER_LINEAR) for f in moving_square(3, 0)])
+    big = np.stack(
+        [cv2.resize(f, (320, 240), interpolation=cv2.INTER_LINEAR) for f in moving_square(3, 0)]
+    )
     assert right @ flow_descriptor(big, c) > 0.99
     # not invariant: direction of the motion, time reversal
     assert right @ flow_descriptor(moving_square(-3, 0), c) < 0.6
@@ -161,15 +180,26 @@ def test_camera_motion_removal_and_mirror():
     flows = rng.normal(size=(4, 24, 32, 2)).astype(np.float32)
     pan = flows + np.array([3.0, -1.0], np.float32)  # the same motion seen by a panning camera
     c = MotionConstants()
-    np.testing.assert_allclose(descriptor_from_flows(pan, c), descriptor_from_flows(flows, c), atol=1e-5)
+    np.testing.assert_allclose(
+        descriptor_from_flows(pan, c), descriptor_from_flows(flows, c), atol=1e-5
+    )
     none = c.with_overrides({"flow_camera": "none"})
-    assert descriptor_from_flows(pan, none) @ descriptor_from_flows(flows, none) < 0.99  # HOF sees the pan
-    mbh = none.with_overrides({"flow_features": "mbh"})  # MBH alone ignores a constant flow by construction
-    np.testing.assert_allclose(descriptor_from_flows(pan, mbh), descriptor_from_flows(flows, mbh), atol=1e-5)
+    assert (
+        descriptor_from_flows(pan, none) @ descriptor_from_flows(flows, none) < 0.99
+    )  # HOF sees the pan
+    mbh = none.with_overrides(
+        {"flow_features": "mbh"}
+    )  # MBH alone ignores a constant flow by construction
+    np.testing.assert_allclose(
+        descriptor_from_flows(pan, mbh), descriptor_from_flows(flows, mbh), atol=1e-5
+    )
     np.testing.assert_array_equal(mirror_flows(mirror_flows(flows)), flows)
     sym = c.with_overrides({"flow_mirror": "symmetric"})
-    np.testing.assert_allclose(descriptor_from_flows(mirror_flows(flows), sym), descriptor_from_flows(flows, sym),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        descriptor_from_flows(mirror_flows(flows), sym),
+        descriptor_from_flows(flows, sym),
+        atol=1e-6,
+    )
 
 
 # ---- retrieval -------------------------------------------------------------------------------------
@@ -181,7 +211,9 @@ def _naive_similarities(q, refs, center):
     for name, r in refs.items():
         units = [(x - mean) / np.linalg.norm(x - mean) for x in r]
         centroid = np.mean(units, axis=0)
-        out[name] = float((q - mean) @ centroid / (np.linalg.norm(q - mean) * np.linalg.norm(centroid)))
+        out[name] = float(
+            (q - mean) @ centroid / (np.linalg.norm(q - mean) * np.linalg.norm(centroid))
+        )
     return out
 
 
@@ -207,7 +239,9 @@ def test_motion_similarities_against_naive_and_self_is_maximum():
 def test_leave_one_clip_out_on_known_clusters():
     rng = np.random.default_rng(3)
     centres = np.eye(4) * 5
-    clusters = {f"m{k}": [centres[k] + 0.1 * rng.normal(size=4) for _ in range(2)] for k in range(4)}
+    clusters = {
+        f"m{k}": [centres[k] + 0.1 * rng.normal(size=4) for _ in range(2)] for k in range(4)
+    }
     res = leave_one_clip_out(clusters, center=True)
     assert (res.top1, res.top5, res.mean_rank, res.motions_same_gt_diff) == (1.0, 1.0, 1.0, 4)
     assert res.same_mean > 0.9 and res.diff_mean < 0 and res.n_queries == 8
@@ -228,12 +262,16 @@ def test_grid_points_and_bilinear_sampling_of_a_linear_field():
     np.testing.assert_allclose(pts[:4, 0], [7.0, 22.0, 37.0, 52.0])  # (j + 0.5) * 60 / 4 - 0.5
     np.testing.assert_allclose(pts[::4, 1], [4.5, 14.5, 24.5, 34.5])
     ys, xs = np.mgrid[0:40, 0:60].astype(np.float64)
-    field = np.stack([0.3 * xs - 0.2 * ys + 1.0, 0.05 * xs + 0.1 * ys], axis=-1)  # bilinear is exact on it
+    field = np.stack(
+        [0.3 * xs - 0.2 * ys + 1.0, 0.05 * xs + 0.1 * ys], axis=-1
+    )  # bilinear is exact on it
     q = np.random.default_rng(4).uniform([0, 0], [59, 39], size=(50, 2))
     want = np.stack([0.3 * q[:, 0] - 0.2 * q[:, 1] + 1.0, 0.05 * q[:, 0] + 0.1 * q[:, 1]], axis=-1)
     np.testing.assert_allclose(sample_bilinear(field, q), want, atol=1e-9)
     # outside the frame: the border value
-    np.testing.assert_allclose(sample_bilinear(field, np.array([[-5.0, 10.0]])), field[10, 0][None], atol=1e-12)
+    np.testing.assert_allclose(
+        sample_bilinear(field, np.array([[-5.0, 10.0]])), field[10, 0][None], atol=1e-12
+    )
 
 
 def test_chained_tracks_exact_on_known_flows():
@@ -241,7 +279,9 @@ def test_chained_tracks_exact_on_known_flows():
     constant = np.broadcast_to(np.array([1.25, -0.5]), (steps, h, w, 2))
     pts = grid_points(h, w, 5)
     tracks = chain_tracks(constant, pts)
-    np.testing.assert_allclose(tracks[:, -1] - pts, np.tile([1.25 * steps, -0.5 * steps], (25, 1)), atol=1e-9)
+    np.testing.assert_allclose(
+        tracks[:, -1] - pts, np.tile([1.25 * steps, -0.5 * steps], (25, 1)), atol=1e-9
+    )
     # a zoom: flow = 0.05 * (p - centre) -> p(t) - centre = 1.05**t (p(0) - centre), sub-pixel positions
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
     centre = np.array([(w - 1) / 2, (h - 1) / 2])
@@ -298,7 +338,9 @@ def test_trajectory_similarity_and_score_against_naive_loops():
     sim = similarity_matrix(a, b, static_threshold=0.002)
     np.testing.assert_allclose(sim, _naive_similarity(a, b, 0.002), atol=1e-12)
     score = trajectory_score(a, b, static_threshold=0.002)
-    assert score == pytest.approx(np.mean([max(row) for row in _naive_similarity(a, b, 0.002)]), abs=1e-12)
+    assert score == pytest.approx(
+        np.mean([max(row) for row in _naive_similarity(a, b, 0.002)]), abs=1e-12
+    )
     assert np.isfinite(score)
     # static points: still vs still agree, still vs moving do not
     still = np.zeros((3, 9, 2)) + rng.random((3, 1, 2))
@@ -329,7 +371,10 @@ def test_dmt_compatible_reproduces_the_published_formula():
     assert ours == pytest.approx(theirs, abs=1e-5)
     assert ours != pytest.approx(trajectory_score(edit, orig), abs=1e-3)  # the identity matters
     # a video against itself: the published score cannot reach 1 (its own track is penalised)
-    assert trajectory_score(edit, edit, dmt_compatible=True) < 0.999 and trajectory_score(edit, edit) == 1.0
+    assert (
+        trajectory_score(edit, edit, dmt_compatible=True) < 0.999
+        and trajectory_score(edit, edit) == 1.0
+    )
     # a zero-length step: NaN in both; the default defines it
     edit[3, 5] = edit[3, 4]  # track 3 stands still between frames 4 and 5
     assert np.isnan(trajectory_score(edit, orig, dmt_compatible=True))
@@ -356,7 +401,9 @@ def test_alignment_rule_on_different_rates_and_lengths():
     long = _random_tracks(rng, 6, 30, 0.1)
     assert trajectory_fidelity(long[:, :12], [long, long[:, :20]]) == 1.0
     scores = [trajectory_score(*align_tracks(long[:, :12], r)) for r in (long[::-1], long[:3])]
-    assert trajectory_fidelity(long[:, :12], [long[::-1], long[:3]]) == pytest.approx(np.mean(scores))
+    assert trajectory_fidelity(long[:, :12], [long[::-1], long[:3]]) == pytest.approx(
+        np.mean(scores)
+    )
 
 
 def test_grid_tracks_units():
@@ -380,8 +427,14 @@ def reference_clips():
     from dualreal_bench.media import list_videos, read_video
 
     c = MotionConstants()
-    return {m.name: [read_video(v, sampling="fps", target_fps=c.target_fps) for v in list_videos(m / "videos")]
-            for m in sorted(motions.iterdir()) if (m / "videos").is_dir()}
+    return {
+        m.name: [
+            read_video(v, sampling="fps", target_fps=c.target_fps)
+            for v in list_videos(m / "videos")
+        ]
+        for m in sorted(motions.iterdir())
+        if (m / "videos").is_dir()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -487,7 +540,9 @@ def test_videomae_loads_a_local_checkpoint_and_names_missing_weights(tmp_path, m
     monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)
     with pytest.raises(WeightsError, match=VIDEOMAE_REPO) as exc:
         build_videomae("real")
-    assert "huggingface-cli download" in str(exc.value) and "No download is attempted" in str(exc.value)
+    assert "huggingface-cli download" in str(exc.value) and "No download is attempted" in str(
+        exc.value
+    )
     wrong = MotionConstants(videomae_num_frames=8)
     with pytest.raises(ConfigError, match="takes 16 frames"):
         build_videomae(tmp_path / "ckpt", constants=wrong)

@@ -4,7 +4,7 @@
   every motion's reference clips -> cosine to the intended motion's centroid and the rank of
   the intended motion among all motions (:mod:`.retrieval`). Backends: the learned
   VideoMAE-Base Kinetics-400 encoder (:mod:`.videomae`; ``tiny`` = random init, explicit) and a
-  weight-free descriptor from OpenCV DIS flow (:mod:`.flow_descriptor`), validated by
+  weight-free descriptor from OpenCV DIS flow (:mod:`.flow_backend`), validated by
   leave-one-clip-out retrieval on the reference clips (``scripts/motion_fidelity_validation.py``).
 - ``trajectory_fidelity`` (secondary, the published motion-transfer score with its two flaws
   fixed; ``dmt_compatible=True`` reproduces it): :mod:`.trajectory`.
@@ -14,14 +14,39 @@ Not in the DualReal paper: reports must label both measures as additions.
 """
 
 from .constants import MOTION_VERSION, MotionConstants
-from .flow_descriptor import descriptor_from_flows, dis_flows, flow_descriptor
-from .retrieval import RetrievalResult, leave_one_clip_out, motion_fidelity, motion_similarities, rank_of
-from .trajectory import align_tracks, chain_tracks, grid_tracks, trajectory_fidelity, trajectory_score
+from .flow_backend import descriptor_from_flows, dis_flows, flow_descriptor
+from .retrieval import (
+    RetrievalResult,
+    leave_one_clip_out,
+    motion_fidelity,
+    motion_similarities,
+    rank_of,
+)
+from .trajectory import (
+    align_tracks,
+    chain_tracks,
+    grid_tracks,
+    trajectory_fidelity,
+    trajectory_score,
+)
 from .videomae import VideoMAEDescriptor, build_videomae
 
 __all__ = [
-    "MOTION_VERSION", "MotionConstants", "RetrievalResult", "VideoMAEDescriptor", "align_tracks",
-    "build_videomae", "chain_tracks", "descriptor_from_flows", "dis_flows", "flow_descriptor", "grid_tracks",
-    "leave_one_clip_out", "motion_fidelity", "motion_similarities", "rank_of", "trajectory_fidelity",
+    "MOTION_VERSION",
+    "MotionConstants",
+    "RetrievalResult",
+    "VideoMAEDescriptor",
+    "align_tracks",
+    "build_videomae",
+    "chain_tracks",
+    "descriptor_from_flows",
+    "dis_flows",
+    "flow_descriptor",
+    "grid_tracks",
+    "leave_one_clip_out",
+    "motion_fidelity",
+    "motion_similarities",
+    "rank_of",
+    "trajectory_fidelity",
     "trajectory_score",
 ]

@@ -48,8 +48,16 @@ class MotionConstants:
     flow_grid: tuple[int, int] = (3, 3)  # spatial cells (rows, cols)
     flow_temporal_levels: int = 1  # temporal pyramid: level l splits the clip in 2**l segments
     flow_orientations: int = 8  # direction bins of HOF and MBH
-    flow_static_threshold: float = 0.0  # HOF: |flow| below this (short-side fraction) counts in a static bin (0: none)
-    flow_magnitude_bins: tuple[float, ...] = (0.002, 0.005, 0.01, 0.02, 0.04)  # edges, short-side fraction
+    flow_static_threshold: float = (
+        0.0  # HOF: |flow| below this (short-side fraction) counts in a static bin (0: none)
+    )
+    flow_magnitude_bins: tuple[float, ...] = (
+        0.002,
+        0.005,
+        0.01,
+        0.02,
+        0.04,
+    )  # edges, short-side fraction
     flow_features: tuple[str, ...] = ("hof", "mbh")  # blocks of the descriptor
     flow_mbh_sigmas: tuple[float, ...] = (0.0,)  # MBH gradient scales (Gaussian sigma, working px)
     flow_mirror: Literal["none", "symmetric"] = "none"  # symmetric: sum with the mirrored clip's
@@ -63,12 +71,19 @@ class MotionConstants:
     videomae_mean: tuple[float, float, float] = IMAGENET_MEAN
     videomae_std: tuple[float, float, float] = IMAGENET_STD
     videomae_max_windows: int = 4  # 16-frame windows spread over the clip, features averaged
+    videomae_center: bool = (
+        True  # cosine after subtracting the mean reference (as the flow backend; not measured)
+    )
 
     # ---- trajectory_fidelity ----------------------------------------------------------------
     traj_grid: int = 20  # query points: centres of a traj_grid x traj_grid grid
     traj_static_threshold: float = 0.002  # step length (fraction of short side) below: static
-    traj_dis_short_side: int = 128  # DIS tracks (when no RAFT flows are given): working short side, px
-    traj_dis_preset: Literal["ultrafast", "fast", "medium"] = "medium"  # most precise preset: tracks chain errors
+    traj_dis_short_side: int = (
+        128  # DIS tracks (when no RAFT flows are given): working short side, px
+    )
+    traj_dis_preset: Literal["ultrafast", "fast", "medium"] = (
+        "medium"  # most precise preset: tracks chain errors
+    )
 
     VERSION: ClassVar[str] = MOTION_VERSION
 
@@ -77,11 +92,15 @@ class MotionConstants:
 
     def validate(self) -> None:
         positive = {
-            "target_fps": self.target_fps, "flow_short_side": self.flow_short_side,
-            "flow_orientations": self.flow_orientations, "videomae_num_frames": self.videomae_num_frames,
+            "target_fps": self.target_fps,
+            "flow_short_side": self.flow_short_side,
+            "flow_orientations": self.flow_orientations,
+            "videomae_num_frames": self.videomae_num_frames,
             "videomae_image_size": self.videomae_image_size,
-            "videomae_max_windows": self.videomae_max_windows, "traj_grid": self.traj_grid,
-            "flow_power": self.flow_power, "traj_dis_short_side": self.traj_dis_short_side,
+            "videomae_max_windows": self.videomae_max_windows,
+            "traj_grid": self.traj_grid,
+            "flow_power": self.flow_power,
+            "traj_dis_short_side": self.traj_dis_short_side,
         }
         for key, value in positive.items():
             if not value > 0:
@@ -90,12 +109,20 @@ class MotionConstants:
             if not getattr(self, key) >= 0:
                 raise ConfigError(f"motion constant {key} must be >= 0, got {getattr(self, key)!r}")
         if self.flow_temporal_levels < 1:
-            raise ConfigError(f"motion constant flow_temporal_levels must be >= 1, got {self.flow_temporal_levels}")
+            raise ConfigError(
+                f"motion constant flow_temporal_levels must be >= 1, got {self.flow_temporal_levels}"
+            )
         if len(self.flow_grid) != 2 or min(self.flow_grid) < 1:
-            raise ConfigError(f"motion constant flow_grid must be two positive integers, got {self.flow_grid!r}")
+            raise ConfigError(
+                f"motion constant flow_grid must be two positive integers, got {self.flow_grid!r}"
+            )
         edges = self.flow_magnitude_bins
-        if any(b <= a for a, b in zip(edges, edges[1:], strict=False)) or any(e <= 0 for e in edges):
-            raise ConfigError(f"motion constant flow_magnitude_bins must be increasing and positive, got {edges!r}")
+        if any(b <= a for a, b in zip(edges, edges[1:], strict=False)) or any(
+            e <= 0 for e in edges
+        ):
+            raise ConfigError(
+                f"motion constant flow_magnitude_bins must be increasing and positive, got {edges!r}"
+            )
         unknown = set(self.flow_features) - set(FLOW_FEATURES)
         if unknown or not self.flow_features:
             raise ConfigError(
@@ -103,15 +130,25 @@ class MotionConstants:
                 f"got {self.flow_features!r}"
             )
         choices = {
-            "flow_dis_preset": ("ultrafast", "fast", "medium"), "traj_dis_preset": ("ultrafast", "fast", "medium"),
+            "flow_dis_preset": ("ultrafast", "fast", "medium"),
+            "traj_dis_preset": ("ultrafast", "fast", "medium"),
             "flow_camera": ("none", "median", "affine"),
-            "flow_block_norm": ("none", "l1"), "flow_mirror": ("none", "symmetric"),
+            "flow_block_norm": ("none", "l1"),
+            "flow_mirror": ("none", "symmetric"),
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
-                raise ConfigError(f"motion constant {key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
-        if len(self.videomae_mean) != 3 or len(self.videomae_std) != 3 or min(self.videomae_std) <= 0:
-            raise ConfigError("motion constants videomae_mean / videomae_std must be three numbers (std > 0)")
+                raise ConfigError(
+                    f"motion constant {key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}"
+                )
+        if (
+            len(self.videomae_mean) != 3
+            or len(self.videomae_std) != 3
+            or min(self.videomae_std) <= 0
+        ):
+            raise ConfigError(
+                "motion constants videomae_mean / videomae_std must be three numbers (std > 0)"
+            )
 
     # ---- (de)serialisation: the project's Config helpers work on any dataclass -------------
     to_dict = Config.to_dict
@@ -139,8 +176,16 @@ FLOW_FEATURES = ("hof", "mbh", "mag", "freq", "dflow")
 #: fields that change a DIS flow field (the flow cache keys on them)
 FLOW_KEYS = ("target_fps", "flow_short_side", "flow_dis_preset", "flow_intensity_norm")
 #: fields that change trajectory_fidelity's tracks and score
-TRAJ_KEYS = ("target_fps", "traj_grid", "traj_static_threshold", "traj_dis_short_side", "traj_dis_preset")
+TRAJ_KEYS = (
+    "target_fps",
+    "traj_grid",
+    "traj_static_threshold",
+    "traj_dis_short_side",
+    "traj_dis_preset",
+)
 #: fields that change a weight-free descriptor
 FLOW_DESCRIPTOR_KEYS = FLOW_KEYS + tuple(
-    f.name for f in dataclasses.fields(MotionConstants) if f.name.startswith("flow_") and f.name not in FLOW_KEYS
+    f.name
+    for f in dataclasses.fields(MotionConstants)
+    if f.name.startswith("flow_") and f.name not in FLOW_KEYS
 )

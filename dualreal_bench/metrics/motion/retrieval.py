@@ -32,8 +32,13 @@ def reference_mean(references: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.concatenate([np.atleast_2d(r) for r in references.values()]).mean(axis=0)
 
 
-def motion_similarities(descriptor: np.ndarray, references: Mapping[str, np.ndarray], *, center: bool,
-                        mean: np.ndarray | None = None) -> dict[str, float]:
+def motion_similarities(
+    descriptor: np.ndarray,
+    references: Mapping[str, np.ndarray],
+    *,
+    center: bool,
+    mean: np.ndarray | None = None,
+) -> dict[str, float]:
     """Cosine of ``descriptor (D,)`` to each motion's centroid (mean of its unit, centred clips).
 
     ``references``: motion name -> ``(n_clips, D)``. ``mean``: the vector subtracted when
@@ -58,13 +63,16 @@ def motion_similarities(descriptor: np.ndarray, references: Mapping[str, np.ndar
 def rank_of(similarities: Mapping[str, float], intended: str) -> int:
     """1 + the number of motions strictly more similar than ``intended``."""
     if intended not in similarities:
-        raise DataError(f"motion fidelity: intended motion {intended!r} is not among the references "
-                        f"({', '.join(sorted(similarities))})")
+        raise DataError(
+            f"motion fidelity: intended motion {intended!r} is not among the references "
+            f"({', '.join(sorted(similarities))})"
+        )
     return 1 + sum(s > similarities[intended] for s in similarities.values())
 
 
-def motion_fidelity(descriptor: np.ndarray, references: Mapping[str, np.ndarray], intended: str, *,
-                    center: bool) -> tuple[float, int]:
+def motion_fidelity(
+    descriptor: np.ndarray, references: Mapping[str, np.ndarray], intended: str, *, center: bool
+) -> tuple[float, int]:
     """(cosine to the intended motion's centroid, rank of the intended motion among all)."""
     sims = motion_similarities(descriptor, references, center=center)
     rank = rank_of(sims, intended)  # checks that the intended motion is there
@@ -85,7 +93,9 @@ class RetrievalResult:
     same_sd: float
     diff_mean: float  # cosine of two clips of different motions (mean, sd over pairs)
     diff_sd: float
-    motions_same_gt_diff: int  # motions whose mean same-pair cosine > their mean different-pair cosine
+    motions_same_gt_diff: (
+        int  # motions whose mean same-pair cosine > their mean different-pair cosine
+    )
     ranks: dict[str, list[int]]  # motion -> rank of each of its clips as the query
 
     @property
@@ -97,7 +107,9 @@ class RetrievalResult:
         return (self.n_motions + 1) / 2
 
 
-def leave_one_clip_out(descriptors: Mapping[str, Sequence[np.ndarray]], *, center: bool) -> RetrievalResult:
+def leave_one_clip_out(
+    descriptors: Mapping[str, Sequence[np.ndarray]], *, center: bool
+) -> RetrievalResult:
     """Each clip against the centroids of every motion computed without it.
 
     ``descriptors``: motion -> its clips' descriptors (every motion needs >= 2 clips). With
@@ -109,11 +121,16 @@ def leave_one_clip_out(descriptors: Mapping[str, Sequence[np.ndarray]], *, cente
         raise DataError("leave-one-clip-out retrieval needs at least 2 motions")
     for name in names:
         if len(descriptors[name]) < 2:
-            raise DataError(f"leave-one-clip-out retrieval: motion {name!r} has {len(descriptors[name])} clip(s), needs 2")
+            raise DataError(
+                f"leave-one-clip-out retrieval: motion {name!r} has {len(descriptors[name])} clip(s), needs 2"
+            )
     ranks: dict[str, list[int]] = {}
     for name in names:
         for i, query in enumerate(descriptors[name]):
-            refs = {m: np.stack([d for j, d in enumerate(descriptors[m]) if m != name or j != i]) for m in names}
+            refs = {
+                m: np.stack([d for j, d in enumerate(descriptors[m]) if m != name or j != i])
+                for m in names
+            }
             sims = motion_similarities(query, refs, center=center)
             ranks.setdefault(name, []).append(rank_of(sims, name))
     flat = np.array([r for rs in ranks.values() for r in rs])
@@ -127,12 +144,21 @@ def leave_one_clip_out(descriptors: Mapping[str, Sequence[np.ndarray]], *, cente
     diff = labels[:, None] != labels[None, :]
     iu = np.triu(np.ones_like(off), 1)
     same_pairs, diff_pairs = sim[same & iu], sim[diff & iu]
-    wins = sum(sim[same & (labels[:, None] == k)].mean() > sim[diff & (labels[:, None] == k)].mean()
-               for k in range(len(names)))
+    wins = sum(
+        sim[same & (labels[:, None] == k)].mean() > sim[diff & (labels[:, None] == k)].mean()
+        for k in range(len(names))
+    )
     return RetrievalResult(
-        n_motions=len(names), n_queries=len(flat), top1=float((flat == 1).mean()), top5=float((flat <= 5).mean()),
-        mean_rank=float(flat.mean()), mean_rank_se=float(flat.std(ddof=1) / np.sqrt(len(flat))),
-        same_mean=float(same_pairs.mean()), same_sd=float(same_pairs.std()),
-        diff_mean=float(diff_pairs.mean()), diff_sd=float(diff_pairs.std()), motions_same_gt_diff=int(wins),
+        n_motions=len(names),
+        n_queries=len(flat),
+        top1=float((flat == 1).mean()),
+        top5=float((flat <= 5).mean()),
+        mean_rank=float(flat.mean()),
+        mean_rank_se=float(flat.std(ddof=1) / np.sqrt(len(flat))),
+        same_mean=float(same_pairs.mean()),
+        same_sd=float(same_pairs.std()),
+        diff_mean=float(diff_pairs.mean()),
+        diff_sd=float(diff_pairs.std()),
+        motions_same_gt_diff=int(wins),
         ranks=ranks,
     )

@@ -21,7 +21,7 @@ Two flaws of the published script are fixed by default and kept behind ``dmt_com
    ``(ux, uy, 0)`` for moving and ``(0, 0, 1)`` for static steps, so one matrix product does it.)
 
 Tracks come from chaining consecutive flow fields (:func:`chain_tracks`): the RAFT flows of the
-dynamic-degree pass can be reused, or DIS flows (:func:`~.flow_descriptor.dis_flows`).
+dynamic-degree pass can be reused, or DIS flows (:func:`~.flow_backend.dis_flows`).
 
 Frame alignment (one rule, :func:`align_tracks`): both clips are sampled at about ``target_fps``
 with VBench's interval rule (every ``max(1, round(fps / 8))``-th frame: UCF101 25 fps -> every
@@ -87,7 +87,9 @@ def chain_tracks(flows: np.ndarray | Sequence[np.ndarray], points: np.ndarray) -
     return np.stack(out, axis=1)
 
 
-def grid_tracks(flows: np.ndarray | Sequence[np.ndarray], constants: MotionConstants | None = None) -> np.ndarray:
+def grid_tracks(
+    flows: np.ndarray | Sequence[np.ndarray], constants: MotionConstants | None = None
+) -> np.ndarray:
     """Tracks of a ``traj_grid`` x ``traj_grid`` grid, in units of the frame's short side, ``(N, T, 2)``."""
     constants = constants or MotionConstants()
     flows = list(flows)
@@ -102,11 +104,15 @@ def dis_tracks(frames: np.ndarray, constants: MotionConstants | None = None) -> 
     """:func:`grid_tracks` of DIS flows (``traj_dis_short_side``, ``traj_dis_preset``) of uint8
     ``(T, H, W, 3)`` frames sampled at about ``target_fps``: for reference clips, or any video
     without RAFT flows."""
-    from .flow_descriptor import dis_flows
+    from .flow_backend import dis_flows
 
     constants = constants or MotionConstants()
-    flow_constants = dataclasses.replace(constants, flow_short_side=constants.traj_dis_short_side,
-                                         flow_dis_preset=constants.traj_dis_preset, flow_intensity_norm=False)
+    flow_constants = dataclasses.replace(
+        constants,
+        flow_short_side=constants.traj_dis_short_side,
+        flow_dis_preset=constants.traj_dis_preset,
+        flow_intensity_norm=False,
+    )
     return grid_tracks(dis_flows(frames, flow_constants), constants)
 
 
@@ -118,11 +124,15 @@ def align_tracks(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     t = min(a.shape[1], b.shape[1])
     if t < 2:
-        raise MediaError(f"trajectory fidelity: tracks of {a.shape[1]} and {b.shape[1]} frames share fewer than 2")
+        raise MediaError(
+            f"trajectory fidelity: tracks of {a.shape[1]} and {b.shape[1]} frames share fewer than 2"
+        )
     return a[:, :t], b[:, :t]
 
 
-def aligned_frame_indices(num_frames: Sequence[int], fps: Sequence[float], target_fps: float = 8.0) -> list[list[int]]:
+def aligned_frame_indices(
+    num_frames: Sequence[int], fps: Sequence[float], target_fps: float = 8.0
+) -> list[list[int]]:
     """Source frame indices each clip contributes under the alignment rule.
 
     Clip ``k`` has ``num_frames[k]`` frames at ``fps[k]``: every ``max(1, round(fps / target_fps))``-th
@@ -130,7 +140,10 @@ def aligned_frame_indices(num_frames: Sequence[int], fps: Sequence[float], targe
     """
     from ...media import sample_indices
 
-    lists = [sample_indices(n, f, sampling="fps", target_fps=target_fps) for n, f in zip(num_frames, fps, strict=True)]
+    lists = [
+        sample_indices(n, f, sampling="fps", target_fps=target_fps)
+        for n, f in zip(num_frames, fps, strict=True)
+    ]
     common = min(len(x) for x in lists)
     return [x[:common] for x in lists]
 
@@ -148,7 +161,9 @@ def step_vectors(tracks: np.ndarray, static_threshold: float) -> np.ndarray:
 def similarity_matrix(a: np.ndarray, b: np.ndarray, *, static_threshold: float) -> np.ndarray:
     """``sim[i, j] = mean_t <e_i(t), e_j(t)>`` of tracks ``a (N, T, 2)`` and ``b (M, T, 2)`` -> ``(N, M)``."""
     if a.shape[1] != b.shape[1]:
-        raise MediaError(f"similarity of tracks needs equal lengths, got {a.shape[1]} and {b.shape[1]} (align first)")
+        raise MediaError(
+            f"similarity of tracks needs equal lengths, got {a.shape[1]} and {b.shape[1]} (align first)"
+        )
     ea, eb = step_vectors(a, static_threshold), step_vectors(b, static_threshold)
     steps = ea.shape[1]
     return ea.reshape(len(ea), -1) @ eb.reshape(len(eb), -1).T / steps
@@ -163,8 +178,13 @@ def dmt_similarity_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("ntc,mtc->nmt", da, db).mean(axis=-1)
 
 
-def trajectory_score(generated: np.ndarray, reference: np.ndarray, *, static_threshold: float = 0.002,
-                     dmt_compatible: bool = False) -> float:
+def trajectory_score(
+    generated: np.ndarray,
+    reference: np.ndarray,
+    *,
+    static_threshold: float = 0.002,
+    dmt_compatible: bool = False,
+) -> float:
     """Mean over generated tracks of the max similarity over reference tracks (both ``(N, T, 2)``,
     aligned to the same ``T``).
 
@@ -185,8 +205,13 @@ def trajectory_score(generated: np.ndarray, reference: np.ndarray, *, static_thr
     return float(sim.max(axis=1).mean())
 
 
-def trajectory_fidelity(generated: np.ndarray, references: Sequence[np.ndarray], *,
-                        constants: MotionConstants | None = None, dmt_compatible: bool = False) -> float:
+def trajectory_fidelity(
+    generated: np.ndarray,
+    references: Sequence[np.ndarray],
+    *,
+    constants: MotionConstants | None = None,
+    dmt_compatible: bool = False,
+) -> float:
     """Mean over reference clips of :func:`trajectory_score` after :func:`align_tracks`.
 
     Tracks ``(N, T, 2)`` in units of their frame's short side (:func:`grid_tracks`), each clip
@@ -198,6 +223,12 @@ def trajectory_fidelity(generated: np.ndarray, references: Sequence[np.ndarray],
     scores = []
     for ref in references:
         g, r = align_tracks(np.asarray(generated), np.asarray(ref))
-        scores.append(trajectory_score(g, r, static_threshold=constants.traj_static_threshold,
-                                       dmt_compatible=dmt_compatible))
+        scores.append(
+            trajectory_score(
+                g,
+                r,
+                static_threshold=constants.traj_static_threshold,
+                dmt_compatible=dmt_compatible,
+            )
+        )
     return float(np.mean(scores))

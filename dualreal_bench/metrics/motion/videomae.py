@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 VIDEOMAE_REPO = "MCG-NJU/videomae-base-finetuned-kinetics"
 VIDEOMAE_HINT = (
-    "on a machine with internet: python -c \"from transformers import VideoMAEForVideoClassification; "
+    'on a machine with internet: python -c "from transformers import VideoMAEForVideoClassification; '
     f"VideoMAEForVideoClassification.from_pretrained('{VIDEOMAE_REPO}')\" (fills the Hugging Face cache), "
     f"or `huggingface-cli download {VIDEOMAE_REPO} --local-dir <dir>` and pass that directory"
 )
@@ -58,14 +58,23 @@ def window_starts(num_frames: int, window: int, max_windows: int) -> list[int]:
 
 def window_indices(num_frames: int, window: int, max_windows: int) -> list[list[int]]:
     """Frame indices of each window; a clip shorter than a window repeats its last frame."""
-    return [[min(s + i, num_frames - 1) for i in range(window)] for s in window_starts(num_frames, window, max_windows)]
+    return [
+        [min(s + i, num_frames - 1) for i in range(window)]
+        for s in window_starts(num_frames, window, max_windows)
+    ]
 
 
 class VideoMAEDescriptor:
     """``__call__(frames uint8 (T, H, W, 3)) -> (D,) float64`` unit descriptor (see the module doc)."""
 
-    def __init__(self, model: torch.nn.Module, *, identity: str, constants: MotionConstants | None = None,
-                 device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        identity: str,
+        constants: MotionConstants | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
         from transformers import VideoMAEImageProcessor
 
         self.constants = constants or MotionConstants()
@@ -81,20 +90,33 @@ class VideoMAEDescriptor:
         self.device = torch.device(device)
         size = c.videomae_image_size
         self.processor = VideoMAEImageProcessor(
-            do_resize=True, size={"shortest_edge": size}, resample=2,  # PIL bilinear
-            do_center_crop=True, crop_size={"height": size, "width": size},
-            do_rescale=True, rescale_factor=1 / 255, do_normalize=True,
-            image_mean=list(c.videomae_mean), image_std=list(c.videomae_std),
+            do_resize=True,
+            size={"shortest_edge": size},
+            resample=2,  # PIL bilinear
+            do_center_crop=True,
+            crop_size={"height": size, "width": size},
+            do_rescale=True,
+            rescale_factor=1 / 255,
+            do_normalize=True,
+            image_mean=list(c.videomae_mean),
+            image_std=list(c.videomae_std),
         )
 
     def preprocess(self, frames: np.ndarray) -> torch.Tensor:
         """``(n_windows, num_frames, 3, size, size)`` float32 pixel values of a clip."""
         frames = np.asarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise MediaError(f"VideoMAE descriptor: expected uint8 (T, H, W, 3) frames, got {frames.dtype} {frames.shape}")
+            raise MediaError(
+                f"VideoMAE descriptor: expected uint8 (T, H, W, 3) frames, got {frames.dtype} {frames.shape}"
+            )
         c = self.constants
         windows = window_indices(len(frames), c.videomae_num_frames, c.videomae_max_windows)
-        return torch.cat([self.processor(list(frames[idx]), return_tensors="pt")["pixel_values"] for idx in windows])
+        return torch.cat(
+            [
+                self.processor(list(frames[idx]), return_tensors="pt")["pixel_values"]
+                for idx in windows
+            ]
+        )
 
     @torch.no_grad()
     def features(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -105,25 +127,38 @@ class VideoMAEDescriptor:
         return m.fc_norm(tokens.mean(1)) if m.fc_norm is not None else tokens[:, 0]
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
-        f = torch.nn.functional.normalize(self.features(self.preprocess(frames)).double(), dim=-1).mean(0)
+        f = torch.nn.functional.normalize(
+            self.features(self.preprocess(frames)).double(), dim=-1
+        ).mean(0)
         return torch.nn.functional.normalize(f, dim=0).cpu().numpy()
 
 
-def tiny_videomae(seed: int = 0, constants: MotionConstants | None = None, device: str = "cpu") -> VideoMAEDescriptor:
+def tiny_videomae(
+    seed: int = 0, constants: MotionConstants | None = None, device: str = "cpu"
+) -> VideoMAEDescriptor:
     """A random-initialised VideoMAE classifier of the same architecture (tubelets, mean pooling,
     fc_norm) with 2 layers of width 32: a pipeline check, not a measurement."""
     from transformers import VideoMAEConfig, VideoMAEForVideoClassification
 
     c = constants or MotionConstants()
     config = VideoMAEConfig(
-        image_size=c.videomae_image_size, patch_size=16, num_frames=c.videomae_num_frames, tubelet_size=2,
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        use_mean_pooling=True, num_labels=400,
+        image_size=c.videomae_image_size,
+        patch_size=16,
+        num_frames=c.videomae_num_frames,
+        tubelet_size=2,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        use_mean_pooling=True,
+        num_labels=400,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = VideoMAEForVideoClassification(config)
-    return VideoMAEDescriptor(model, identity=f"tiny-videomae-2x32-v1-seed{seed}", constants=c, device=device)
+    return VideoMAEDescriptor(
+        model, identity=f"tiny-videomae-2x32-v1-seed{seed}", constants=c, device=device
+    )
 
 
 def find_videomae_weights(path: str | Path | None = None) -> Path:
@@ -131,7 +166,9 @@ def find_videomae_weights(path: str | Path | None = None) -> Path:
     if path is not None:
         p = Path(path).expanduser()
         if not (p / "config.json").is_file():
-            raise WeightsError(f"{p}: no VideoMAE checkpoint there (no config.json). To get {VIDEOMAE_REPO}: {VIDEOMAE_HINT}")
+            raise WeightsError(
+                f"{p}: no VideoMAE checkpoint there (no config.json). To get {VIDEOMAE_REPO}: {VIDEOMAE_HINT}"
+            )
         return p
     try:
         from huggingface_hub import try_to_load_from_cache
@@ -147,8 +184,9 @@ def find_videomae_weights(path: str | Path | None = None) -> Path:
     )
 
 
-def real_videomae(path: str | Path | None = None, constants: MotionConstants | None = None,
-                  device: str = "cpu") -> VideoMAEDescriptor:
+def real_videomae(
+    path: str | Path | None = None, constants: MotionConstants | None = None, device: str = "cpu"
+) -> VideoMAEDescriptor:
     """VideoMAE-Base Kinetics-400 from ``path`` or the Hugging Face cache (never downloaded)."""
     from transformers import VideoMAEForVideoClassification
 
@@ -157,13 +195,24 @@ def real_videomae(path: str | Path | None = None, constants: MotionConstants | N
     try:
         model = VideoMAEForVideoClassification.from_pretrained(str(where), local_files_only=True)
     except (OSError, ValueError) as exc:
-        raise WeightsError(f"{where}: cannot load VideoMAE ({' '.join(str(exc).split())[:300]})") from None
-    return VideoMAEDescriptor(model, identity=_weights_identity("transformers:videomae-kinetics", where / "config.json"),
-                              constants=constants, device=device)
+        raise WeightsError(
+            f"{where}: cannot load VideoMAE ({' '.join(str(exc).split())[:300]})"
+        ) from None
+    return VideoMAEDescriptor(
+        model,
+        identity=_weights_identity("transformers:videomae-kinetics", where / "config.json"),
+        constants=constants,
+        device=device,
+    )
 
 
-def build_videomae(spec: str | Path = "real", *, constants: MotionConstants | None = None, device: str = "cpu",
-                   seed: int = 0) -> VideoMAEDescriptor:
+def build_videomae(
+    spec: str | Path = "real",
+    *,
+    constants: MotionConstants | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+) -> VideoMAEDescriptor:
     """``"tiny"`` (random init, explicit), ``"real"`` (Hugging Face cache) or a checkpoint directory."""
     if spec == "tiny":
         return tiny_videomae(seed, constants, device)

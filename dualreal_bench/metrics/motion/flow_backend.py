@@ -2,24 +2,33 @@
 
 Pipeline (each step a named constant of :class:`~.constants.MotionConstants`):
 
-1. frames (uint8 ``(T, H, W, 3)``, already sampled at about 8 fps) -> gray, area-resized so the
-   short side is ``flow_short_side`` px; optionally stretched per clip (1st..99th percentile
-   -> 0..255) so that a brightness or contrast change of the whole clip does not change the flow;
+1. frames (uint8 ``(T, H, W, 3)``, already sampled at about 8 fps) -> gray, resized so the short
+   side is ``flow_short_side`` px (optionally stretched per clip, ``flow_intensity_norm``);
 2. DIS flow of each consecutive pair (``flow_dis_preset``), divided by the short side (units:
    fraction of the short side per sampled frame, so clips of any size compare);
-3. camera motion removed per frame (``flow_camera``: the median flow vector, or a least-squares
-   affine flow field);
-4. per pixel: HOF (flow direction in ``flow_orientations`` bins, linearly interpolated between
-   neighbouring bins, weighted by magnitude, plus a bin counting static pixels), MBH (the same
-   for the spatial gradient of each flow component: robust to the remaining camera motion), MAG
-   (histogram of the magnitude over ``flow_magnitude_bins``), FREQ (amplitude spectrum of the
-   per-cell mean magnitude over time, 4 bands: periodic motions);
-5. pooled over ``flow_grid`` cells and a temporal pyramid of ``flow_temporal_levels`` levels
-   (level ``l``: 2**l equal segments), each block (feature x segment) normalised to unit L1,
-   raised to ``flow_power``, concatenated and L2-normalised.
+3. camera motion removed per frame (``flow_camera``: the median flow vector, or an affine field);
+4. per pixel, the blocks named in ``flow_features``:
 
-:func:`motion_scores` then compares a descriptor with the reference descriptors of every motion
-(cosine to each motion's centroid, optionally after subtracting the mean reference descriptor).
+   - ``hof``: flow direction in ``flow_orientations`` bins (linearly interpolated between the two
+     nearest bin centres), weighted by magnitude; optionally a static bin
+     (``flow_static_threshold``);
+   - ``mbh``: motion boundary histograms (Dalal et al. 2006; dense trajectories): the same
+     histogram of the spatial gradient of each flow component (at ``flow_mbh_sigmas`` scales),
+     blind to any constant (camera) flow;
+   - ``mag``: histogram of the flow magnitude over ``flow_magnitude_bins``;
+   - ``freq``: amplitude spectrum of each cell's mean magnitude over time (4 bands);
+   - ``dflow``: direction histogram of the flow's change between consecutive pairs;
+
+5. averaged over ``flow_grid`` cells and a temporal pyramid of ``flow_temporal_levels`` levels
+   (level ``l``: 2**l equal segments); each block (feature x segment) normalised to unit L1
+   (``flow_block_norm``), raised to ``flow_power``, concatenated, L2-normalised; with
+   ``flow_mirror="symmetric"`` summed with the descriptor of the mirrored flows.
+
+The defaults (HOF + MBH, 3x3 cells, whole clip, 8 bins, square root, DIS at 96 px "fast") and
+what every alternative does to leave-one-clip-out retrieval over the 21 motions' clips are in
+``scripts/motion_fidelity_validation.py``. The descriptor describes the direction and layout of
+motion, not its amount (a block's L1 normalisation removes the overall magnitude; Dynamic Degree
+measures that). :func:`.retrieval.motion_similarities` compares descriptors (centred cosine).
 """
 
 from __future__ import annotations
@@ -37,7 +46,9 @@ def _cv2():
     try:
         import cv2
     except ImportError:  # pragma: no cover - a dependency of the package
-        raise ImportError("the weight-free motion descriptor needs OpenCV: pip install opencv-python-headless") from None
+        raise ImportError(
+            "the weight-free motion descriptor needs OpenCV: pip install opencv-python-headless"
+        ) from None
     return cv2
 
 
@@ -58,7 +69,12 @@ def gray_frames(frames: np.ndarray, constants: MotionConstants) -> np.ndarray:
     s = constants.flow_short_side / min(h, w)
     size = (max(1, round(w * s)), max(1, round(h * s)))  # cv2: (width, height)
     interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-    gray = np.stack([cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), size, interpolation=interp) for f in frames])
+    gray = np.stack(
+        [
+            cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), size, interpolation=interp)
+            for f in frames
+        ]
+    )
     if constants.flow_intensity_norm:
         g = gray.astype(np.float32)
         lo, hi = np.percentile(g, [1.0, 99.0])
@@ -75,7 +91,9 @@ def dis_flows(frames: np.ndarray, constants: MotionConstants) -> np.ndarray:
     cv2 = _cv2()
     gray = gray_frames(frames, constants)
     dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[constants.flow_dis_preset])
-    return np.stack([dis.calc(gray[t], gray[t + 1], None) for t in range(len(gray) - 1)]).astype(np.float32)
+    return np.stack([dis.calc(gray[t], gray[t + 1], None) for t in range(len(gray) - 1)]).astype(
+        np.float32
+    )
 
 
 # ---- camera motion ---------------------------------------------------------------------------
@@ -94,8 +112,9 @@ def remove_camera_motion(flows: np.ndarray, mode: str) -> np.ndarray:
     basis = np.stack([xs, ys, np.ones_like(xs)], axis=-1).reshape(-1, 3)  # (h*w, 3)
     step = max(1, (h * w) // 4096)
     sub = basis[::step]
-    coef, *_ = np.linalg.lstsq(sub, flows.reshape(n, -1, 2)[:, ::step].transpose(1, 0, 2).reshape(len(sub), -1),
-                               rcond=None)  # (3, n*2)
+    coef, *_ = np.linalg.lstsq(
+        sub, flows.reshape(n, -1, 2)[:, ::step].transpose(1, 0, 2).reshape(len(sub), -1), rcond=None
+    )  # (3, n*2)
     fitted = (basis @ coef).reshape(h, w, n, 2).transpose(2, 0, 1, 3)
     return flows - fitted
 
@@ -103,7 +122,9 @@ def remove_camera_motion(flows: np.ndarray, mode: str) -> np.ndarray:
 # ---- per-pixel features ----------------------------------------------------------------------
 
 
-def _orientation_hist(dx: np.ndarray, dy: np.ndarray, bins: int, static: float | None) -> np.ndarray:
+def _orientation_hist(
+    dx: np.ndarray, dy: np.ndarray, bins: int, static: float | None
+) -> np.ndarray:
     """Soft orientation histogram per pixel, weighted by magnitude: ``(..., bins [+ 1])``.
 
     Angles are binned with linear interpolation between the two nearest bin centres. With
@@ -144,7 +165,9 @@ def _pool_cells(x: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     rows, cols = grid
     r_edges = np.linspace(0, h, rows + 1).round().astype(int)
     c_edges = np.linspace(0, w, cols + 1).round().astype(int)
-    s = np.add.reduceat(np.add.reduceat(x, r_edges[:-1], axis=1), c_edges[:-1], axis=2)  # (N, rows, cols, C)
+    s = np.add.reduceat(
+        np.add.reduceat(x, r_edges[:-1], axis=1), c_edges[:-1], axis=2
+    )  # (N, rows, cols, C)
     area = np.diff(r_edges)[:, None] * np.diff(c_edges)[None, :]
     return (s / area[None, :, :, None]).reshape(n, rows * cols, c)
 
@@ -169,8 +192,12 @@ def _spectrum(series: np.ndarray) -> np.ndarray:
     if len(amp) == 0:
         return np.zeros((_FREQ_BANDS, series.shape[1]), np.float32)
     edges = np.linspace(0, len(amp), _FREQ_BANDS + 1).round().astype(int)
-    return np.stack([amp[a:b].sum(axis=0) if b > a else np.zeros(series.shape[1]) for a, b in zip(edges[:-1], edges[1:],
-                                                                                                  strict=True)])
+    return np.stack(
+        [
+            amp[a:b].sum(axis=0) if b > a else np.zeros(series.shape[1])
+            for a, b in zip(edges[:-1], edges[1:], strict=True)
+        ]
+    )
 
 
 def flow_features(flows: np.ndarray, constants: MotionConstants) -> dict[str, np.ndarray]:
@@ -190,11 +217,15 @@ def flow_features(flows: np.ndarray, constants: MotionConstants) -> dict[str, np
                 gy, gx = np.gradient(sm, axis=(1, 2))
                 if sigma > 0:
                     gy, gx = gy * sigma, gx * sigma  # scale-normalised gradient
-                blocks.append(_pool_cells(_orientation_hist(gx, gy, c.flow_orientations, None), c.flow_grid))
+                blocks.append(
+                    _pool_cells(_orientation_hist(gx, gy, c.flow_orientations, None), c.flow_grid)
+                )
         out["mbh"] = np.concatenate(blocks, axis=-1)
     if "dflow" in c.flow_features:  # change of the flow between consecutive pairs
         du, dv = np.diff(u, axis=0, prepend=u[:1]), np.diff(v, axis=0, prepend=v[:1])
-        out["dflow"] = _pool_cells(_orientation_hist(du, dv, c.flow_orientations, None), c.flow_grid)
+        out["dflow"] = _pool_cells(
+            _orientation_hist(du, dv, c.flow_orientations, None), c.flow_grid
+        )
     if "mag" in c.flow_features or "freq" in c.flow_features:
         mag = np.hypot(u, v)
         if "mag" in c.flow_features:
@@ -229,7 +260,9 @@ def _descriptor(flows: np.ndarray, constants: MotionConstants) -> np.ndarray:
     for name in constants.flow_features:
         x = feats[name]
         if name == "freq":
-            blocks.append(_spectrum(x[:, :, 0]).ravel())  # whole clip only: a spectrum has no segments
+            blocks.append(
+                _spectrum(x[:, :, 0]).ravel()
+            )  # whole clip only: a spectrum has no segments
             continue
         for a, b in _segments(len(x), constants.flow_temporal_levels):
             blocks.append(x[a:b].mean(axis=0).ravel())
