@@ -181,6 +181,12 @@ def print_row(name: str, res, m: int, per_clip: float, what: str, per_motion: bo
         )
 
 
+def _nanmean(values) -> float:
+    """Mean of the finite values (NaN when there are none, without numpy's warning)."""
+    x = np.asarray(values, np.float64)
+    return float(x[np.isfinite(x)].mean()) if np.isfinite(x).any() else float("nan")
+
+
 def trajectory_section(clips, constants: MotionConstants) -> None:
     """trajectory_fidelity of each clip against itself, its time-reversed copy, the other clip of
     its motion and the clips of the other motions (DIS tracks), default and dmt_compatible."""
@@ -214,7 +220,7 @@ def trajectory_section(clips, constants: MotionConstants) -> None:
             d = [score(tracks[a], tracks[b]) for a in mine for b in keys if b[0] != motion]
             same += s
             diff += d
-            wins += bool(np.nanmean(s) > np.nanmean(d))
+            wins += bool(_nanmean(s) > _nanmean(d))
         nan = int(np.isnan(selfs + revs + same + diff).sum())
         print(
             f"{'dmt_compatible' if dmt else 'default':<16} {np.nanmean(selfs):>6.3f} {np.nanmean(revs):>9.3f} "
