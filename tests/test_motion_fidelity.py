@@ -580,3 +580,30 @@ def test_validation_script_runs_on_a_small_data_root(tmp_path, capsys):
     assert set(rows) == {"default", "mbh"}
     assert rows["default"][1] == "1.000"  # top-1: right and up are told apart
     assert "dmt_compatible" in out and "DIS 96 px, fast" in out
+
+
+def test_motion_backend_factory(tmp_path):
+    from dualreal_bench.metrics.motion import FlowDescriptor, build_motion_backend
+    from dualreal_bench.metrics.motion.videomae import VideoMAEDescriptor
+
+    flow = build_motion_backend("flow")
+    assert isinstance(flow, FlowDescriptor) and flow.center is True
+    video = moving_square(3, 0)
+    np.testing.assert_array_equal(flow(video), flow_descriptor(video, MotionConstants()))
+    # the cache identity follows the descriptor's constants only
+    assert (
+        build_motion_backend("flow", constants=MotionConstants(traj_grid=5)).identity
+        == flow.identity
+    )
+    assert (
+        build_motion_backend("flow", constants=MotionConstants(flow_grid=(2, 2))).identity
+        != flow.identity
+    )
+    tiny = build_motion_backend("videomae-tiny", constants=MotionConstants(videomae_center=False))
+    assert isinstance(tiny, VideoMAEDescriptor) and tiny.center is False
+    tiny.model.save_pretrained(tmp_path / "ckpt")
+    assert build_motion_backend(tmp_path / "ckpt").identity.startswith(
+        "transformers:videomae-kinetics@"
+    )
+    with pytest.raises(ConfigError, match="unknown motion backend 'videomea'"):
+        build_motion_backend("videomea")

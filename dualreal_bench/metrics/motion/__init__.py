@@ -13,8 +13,12 @@ Every constant is a field of :class:`MotionConstants` (recorded with :data:`MOTI
 Not in the DualReal paper: reports must label both measures as additions.
 """
 
+from pathlib import Path
+from typing import Any
+
+from ...errors import ConfigError
 from .constants import MOTION_VERSION, MotionConstants
-from .flow_backend import descriptor_from_flows, dis_flows, flow_descriptor
+from .flow_backend import FlowDescriptor, descriptor_from_flows, dis_flows, flow_descriptor
 from .retrieval import (
     RetrievalResult,
     leave_one_clip_out,
@@ -32,6 +36,9 @@ from .trajectory import (
 from .videomae import VideoMAEDescriptor, build_videomae
 
 __all__ = [
+    "MOTION_BACKENDS",
+    "build_motion_backend",
+    "FlowDescriptor",
     "MOTION_VERSION",
     "MotionConstants",
     "RetrievalResult",
@@ -50,3 +57,35 @@ __all__ = [
     "trajectory_fidelity",
     "trajectory_score",
 ]
+
+#: descriptor backends of motion_fidelity: ``flow`` (weight-free, OpenCV DIS), ``videomae``
+#: (Kinetics-400 weights from the Hugging Face cache), ``videomae-tiny`` (random init, explicit)
+MOTION_BACKENDS = ("flow", "videomae", "videomae-tiny")
+
+
+def build_motion_backend(
+    spec: str | Path = "flow",
+    *,
+    constants: MotionConstants | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+) -> Any:
+    """A descriptor backend: a name of :data:`MOTION_BACKENDS` or a VideoMAE checkpoint directory.
+
+    Every backend has ``__call__(frames uint8 (T, H, W, 3)) -> (D,)`` (frames sampled at about
+    ``constants.target_fps``), ``identity`` (cache key) and ``center`` (pass it to
+    :func:`motion_fidelity`).
+    """
+    constants = constants or MotionConstants()
+    if spec == "flow":
+        return FlowDescriptor(constants)
+    if spec == "videomae-tiny":
+        return build_videomae("tiny", constants=constants, device=device, seed=seed)
+    if spec == "videomae":
+        return build_videomae("real", constants=constants, device=device)
+    if isinstance(spec, Path) or "/" in str(spec) or Path(str(spec)).expanduser().exists():
+        return build_videomae(Path(spec), constants=constants, device=device)
+    raise ConfigError(
+        f"unknown motion backend {spec!r}; choose one of {', '.join(MOTION_BACKENDS)} "
+        "or give a VideoMAE checkpoint directory"
+    )

@@ -282,3 +282,22 @@ def flow_descriptor(frames: np.ndarray, constants: MotionConstants | None = None
     """Descriptor of a clip's frames (uint8 ``(T, H, W, 3)``, sampled at about ``target_fps``)."""
     constants = constants or MotionConstants()
     return descriptor_from_flows(dis_flows(frames, constants), constants)
+
+
+class FlowDescriptor:
+    """The weight-free backend with the learned one's interface: ``__call__(frames) -> (D,)``,
+    an ``identity`` for caches (the version and the descriptor's constants) and ``center``."""
+
+    def __init__(self, constants: MotionConstants | None = None) -> None:
+        from .constants import FLOW_DESCRIPTOR_KEYS
+
+        self.constants = constants or MotionConstants()
+        c = self.constants
+        self.center = c.flow_center
+        self.identity = (
+            f"dis-flow-hist:{c.VERSION}:{c.flow_short_side}px-{c.flow_dis_preset}:"
+            f"{c.digest(*FLOW_DESCRIPTOR_KEYS)}"
+        )
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        return flow_descriptor(frames, self.constants)

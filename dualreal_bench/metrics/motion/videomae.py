@@ -1,12 +1,16 @@
 """The learned motion descriptor: VideoMAE-Base fine-tuned on Kinetics-400 (transformers).
 
 Why VideoMAE rather than X-CLIP's video tower: X-CLIP embeds a video through per-frame CLIP
-image features (cross-frame attention on top), trained to match *text*, so its embedding is
-dominated by what is in the frames -- and here the generated subject (a dog, a plushie) and
+image features (cross-frame attention on top) trained to match *text*, so its embedding is
+dominated by what is in the frames -- and here the generated subject (a dog, a plushie) and the
 scene differ from the reference clips by design. VideoMAE is pre-trained by reconstructing
-masked space-time tubes (90% masked), which forces it to model motion, then fine-tuned for
-Kinetics-400 action recognition; its features are what the content-bias study of FVD (Ge et
-al., CVPR 2024) recommends over per-frame-content-heavy video features for judging motion.
+masked space-time tubes (90% of them masked), which forces it to model how things move, then
+fine-tuned on Kinetics-400, whose classes cover most of the benchmark's motions (archery, bench
+pressing, high jump, playing cello / flute / guitar / violin, pull ups, push up, riding a bike,
+skateboarding, skiing, surfing water, tai chi, ...). Ge et al. (CVPR 2024, on FVD's content bias)
+found VideoMAE features much less biased to per-frame content than I3D's; a supervised
+fine-tune brings some content bias back (a guitar in the frame pulls towards "playing guitar"),
+which is why the report keeps the weight-free flow backend beside it.
 ``MCG-NJU/videomae-base-finetuned-kinetics`` is the reference checkpoint in transformers.
 
 The descriptor is the input of the Kinetics classifier: the mean of the last layer's tokens
@@ -87,6 +91,7 @@ class VideoMAEDescriptor:
             )
         self.model = model.eval().to(device)
         self.identity = identity
+        self.center = c.videomae_center
         self.device = torch.device(device)
         size = c.videomae_image_size
         self.processor = VideoMAEImageProcessor(
