@@ -10,7 +10,13 @@ the CPU time per clip of each backend.
 
     DUALREAL_BENCH_DATA=../shared/data python scripts/motion_fidelity_validation.py
     python scripts/motion_fidelity_validation.py --variants default no_center --set flow_grid=3,3
-    python scripts/motion_fidelity_validation.py --videomae tiny   # also time the learned backend
+    python scripts/motion_fidelity_validation.py --variants --videomae tiny base-random --trajectory
+        # no table; the learned backend's cost (base-random: VideoMAE-Base with random weights)
+        # and the trajectory_fidelity figures (self / reversed / same motion / different motion)
+    python scripts/motion_fidelity_validation.py --per-motion   # the rank of each clip too
+
+The figures of the issue-15 report came from ``--per-motion --videomae tiny base-random
+--trajectory`` (about 6 minutes on one core).
 
 Flows are computed once per clip per flow setting (``--cache-dir`` keeps them across runs).
 """
