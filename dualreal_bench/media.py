@@ -59,7 +59,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ConfigError, MediaError
-from .store import atomic_path
+from .io import atomic_path
 
 logger = logging.getLogger(__name__)
 
