@@ -11,12 +11,8 @@ skipped when its output already exists, so a run that dies resumes where it stop
 
 A case directory is worked on under a lock, so overlapping shards never do a stage twice.
 Heavy components (the backbone, the metric encoders) load only when some stage needs them,
-and are kept across the cases a worker runs.
-
-The global random generators (torch, numpy, Python) are seeded before the method is built,
-before training and before every generation, from the method seed, the case and the video
-(:func:`global_seed`), so results do not depend on the process, on earlier cases, or on where a
-run resumed.
+and are kept across the cases a worker runs. The global random generators are seeded per
+stage (:mod:`.seeding`), so results do not depend on the process or on where a run resumed.
 """
 
 from __future__ import annotations
@@ -35,7 +31,7 @@ from .. import metrics
 from ..cache import user_cache_dir
 from ..errors import WeightsError
 from ..io import as_json, atomic_path, atomic_write_json, failpoint, read_json
-from ..media import probe_video, read_video, write_video
+from ..media import check_video_array, probe_video, read_video, write_video
 from ..method import Method, MethodConfig, get_method_class
 from ..provenance import determinism_flags, execution_info, now_iso
 from ..records import Record, make_record
@@ -281,7 +277,7 @@ class CaseWorker:
                 raise TypeError(
                     f"{type(method).__name__}.generate returned {len(video)} videos for 1 prompt"
                 )
-            frames = _check_video(video[0], method)
+            frames = check_video_array(video[0], f"{type(method).__name__}.generate")
             seconds = time.perf_counter() - t0
             failpoint("generate")
             extras = method.generation_extras()
@@ -399,22 +395,6 @@ class CaseWorker:
 
 
 # ---- helpers -----------------------------------------------------------------------------------
-
-
-def _check_video(frames: Any, method: Method) -> np.ndarray:
-    if (
-        not isinstance(frames, np.ndarray)
-        or frames.dtype != np.uint8
-        or frames.ndim != 4
-        or frames.shape[-1] != 3
-    ):
-        got = (
-            f"{type(frames).__name__} {getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}"
-        )
-        raise TypeError(
-            f"{type(method).__name__}.generate must return uint8 (T, H, W, 3) arrays, got {got}"
-        )
-    return frames
 
 
 @contextlib.contextmanager
