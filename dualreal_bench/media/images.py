@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from ..errors import MediaError
 from ..io import atomic_path
@@ -56,8 +56,6 @@ def _pil_to_rgb(im: Image.Image) -> np.ndarray:
 def _strict_truncation() -> Iterator[None]:
     """Refuse truncated files even where another library flipped Pillow's global switch
     (VBench's AMT utilities set ``ImageFile.LOAD_TRUNCATED_IMAGES = True`` on import)."""
-    from PIL import ImageFile
-
     previous = ImageFile.LOAD_TRUNCATED_IMAGES
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
