@@ -17,6 +17,7 @@ written at the top level, so ``Record.from_dict(d).to_dict() == d``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -69,9 +70,8 @@ class Record:
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        hints = typing.get_type_hints(Record)
-        for f in dataclasses.fields(self):
-            _check_type(f.name, getattr(self, f.name), hints[f.name])
+        for name, hint in _field_types().items():
+            _check_type(name, getattr(self, name), hint)
         check_metrics(self.metrics)
         clash = sorted(set(self.extra) & set(schema_keys()))
         if clash:
@@ -108,9 +108,15 @@ class Record:
             raise DataError(f"{source}: {exc}") from None
 
 
+@functools.cache
 def schema_keys() -> tuple[str, ...]:
     """The record's own keys, in schema order (everything but :attr:`Record.extra`)."""
     return tuple(f.name for f in dataclasses.fields(Record) if f.name != "extra")
+
+
+@functools.cache
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(Record)
 
 
 def _check_type(name: str, value: Any, hint: Any) -> None:
