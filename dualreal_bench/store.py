@@ -179,9 +179,8 @@ class ResultStore:
         if not path.is_file():
             return
         existing = read_json(path)
-        if existing.get("config") != as_json(info.get("config")) or existing.get(
-            "class"
-        ) != info.get("class"):
+        asked = (as_json(info.get("config")), info.get("class"))
+        if (existing.get("config"), existing.get("class")) != asked:
             raise ConfigError(
                 f"{path}: method {label!r} in run {self.run_id!r} was run with another config; "
                 "pass --name to store this variant under its own label"
