@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from .io import atomic_write_bytes
+
 logger = logging.getLogger(__name__)
 
 #: Environment variable naming the cache folder (CI points it at a temporary directory).
@@ -129,8 +131,6 @@ class ArrayCache:
     def put(self, kind: str, key: Any, value: np.ndarray) -> None:
         """Write (or overwrite) the entry atomically. A cache that cannot be written (read-only
         or full disk) is a warning, not an error: the value is still returned to the caller."""
-        from .store import atomic_write_bytes
-
         buf = io.BytesIO()
         np.savez(
             buf,

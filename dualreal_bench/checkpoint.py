@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import WeightsError
-from .store import atomic_write_json, now_iso, read_json
+from .io import atomic_write_json, read_json
+from .provenance import now_iso
 
 if TYPE_CHECKING:
     from .method import Method

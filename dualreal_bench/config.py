@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import ConfigError
+from .io import atomic_write_text
 
 C = TypeVar("C", bound="Config")
 
@@ -72,8 +73,6 @@ class Config:
             raise ConfigError(f"{source}: {exc}") from None
 
     def save(self, path: str | Path) -> None:
-        from .store import atomic_write_text
-
         atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2, sort_keys=True))
 
     @classmethod

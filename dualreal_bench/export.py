@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .io import atomic_path, atomic_write_text
 from .report import (
     EXTRA_FIELDS,
     Report,
@@ -37,7 +38,6 @@ from .report import (
     metric_meta,
     split_tables,
 )
-from .store import atomic_path, atomic_write_text
 
 EXPORT_FORMATS = ("csv", "json", "parquet")
 

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .io import atomic_write_text
 from .report import Report, _footer, _run_notes, render_html_table
-from .store import atomic_write_text
 
 logger = logging.getLogger(__name__)
 

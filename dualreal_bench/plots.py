@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .io import atomic_path
 from .report import (
     PAIRED_FIELDS,
     TABLE_FIELDS,
@@ -39,7 +40,6 @@ from .report import (
     metric_meta,
     per_case_means,
 )
-from .store import atomic_path
 
 logger = logging.getLogger(__name__)
 

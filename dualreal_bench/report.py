@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, DataError
-from .store import ResultStore, expected_videos, read_json
+from .io import read_json
+from .store import ResultStore, expected_videos
 
 logger = logging.getLogger(__name__)
 

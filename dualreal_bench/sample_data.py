@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cache import user_cache_dir
 from .errors import DataError
 from .media import write_image, write_video
 
@@ -268,8 +269,6 @@ def default_sample_data_root() -> Path:
     """``sample_data`` in the user cache (:func:`~dualreal_bench.cache.user_cache_dir`):
     ``$DUALREAL_BENCH_CACHE/sample_data``, else ``$XDG_CACHE_HOME`` (or ``~/.cache``)
     ``/dualreal-bench/sample_data``."""
-    from .cache import user_cache_dir
-
     return user_cache_dir() / "sample_data"
 
 

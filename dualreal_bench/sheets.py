@@ -29,8 +29,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from .errors import DataError
+from .io import atomic_path
 from .report import Report, _row_order_key
-from .store import atomic_path
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,8 @@ Layout (``root`` is ``--output-dir``, ``results/`` by default)::
     <root>/<run_id>/
       run.json                                  suite, profile, creation time (first writer)
       <method_label>/
-        method.json                             method name, class and resolved config
+        method.json                             method name, class, config as asked, and the
+                                                constructed method's describe() ("description")
         <identity>__<motion>/
           state/                                Method.save() output; complete iff state/COMPLETE
           train.json                            training statistics
@@ -24,222 +25,30 @@ are created with an exclusive link, so two writers never interleave them; a case
 worked on under an advisory lock (``flock`` on the directory itself: no lock file), so two
 processes given the same case (overlapping shards, a re-submitted job) do each stage once:
 the second waits, then finds the outputs.
+
+The writing itself is :mod:`dualreal_bench.io`'s; the record's schema is
+:mod:`dualreal_bench.records`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
-import functools
 import json
 import os
-import platform
 import re
-import signal
+import shutil
 import socket
-import subprocess
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from importlib import metadata
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, DataError
+from .io import as_json, atomic_write_json, create_exclusive_json, dumps_json, read_json
+from .provenance import now_iso, now_stamp
+from .records import SCHEMA_VERSION, Record, check_row
 
-SCHEMA_VERSION = 1
 _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.,=+\[\]-]*$")
-
-
-# ---- atomic writes ---------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
-
-    The temp file keeps ``path``'s suffix (writers that pick a format by extension, such as
-    video encoders and numpy, keep working). On an exception the temp file is removed and
-    ``path`` is untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Not created here: the writer creates it with the usual (umask) permissions, where
-    # mkstemp would leave results readable by their owner only.
-    tail = ".tmp" + (suffix if suffix is not None else path.suffix)
-    tmp_path = path.parent / f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:12]}{tail}"
-    try:
-        yield tmp_path
-        with open(tmp_path, "rb") as fh:
-            os.fsync(fh.fileno())
-        failpoint("store_write")
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    # the temp name ends in ".tmp" (not ".json"), so no reader's "*.json" glob can see it
-    with atomic_path(path, suffix="") as tmp:
-        tmp.write_bytes(data)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
-
-
-def create_exclusive_json(path: Path, obj: Any) -> bool:
-    """Create ``path`` with ``obj`` unless it exists (atomic, race-free). True if created.
-
-    An existing ``path`` is not touched at all (not even its directory: no temp file)."""
-    if path.exists():
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)  # fails if path exists: first writer wins
-            return True
-        except FileExistsError:
-            return False
-    finally:
-        os.unlink(tmp)
-
-
-# ---- fault injection (crash tests) ---------------------------------------------------------
-
-FAILPOINT_ENV = "DUALREAL_BENCH_FAILPOINT"
-_failpoint_hits: dict[str, int] = {}
-
-
-def failpoint(name: str) -> None:
-    """Crash-test hook: ``DUALREAL_BENCH_FAILPOINT="<name>:<n>"`` makes the process SIGKILL
-    itself the ``n``-th time it reaches the point ``name`` (1-based). Points: ``train_step``
-    (after each training step), ``generate`` (a video generated, not yet written),
-    ``evaluate`` (a video scored, its record not yet written), ``store_write`` (an atomic
-    write between its temp file and the rename). Unset (always, outside tests): a dict lookup."""
-    spec = os.environ.get(FAILPOINT_ENV)
-    if not spec:
-        return
-    target, _, count = spec.partition(":")
-    if target != name:
-        return
-    _failpoint_hits[name] = _failpoint_hits.get(name, 0) + 1
-    if _failpoint_hits[name] == int(count or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: unreadable JSON ({exc})") from None
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "item"):  # numpy / torch scalars
-        return obj.item()
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-# ---- provenance -------------------------------------------------------------------------
-
-_VERSIONED = (
-    "dualreal-bench",
-    "torch",
-    "torchvision",
-    "diffusers",
-    "transformers",
-    "peft",
-    "open-clip-torch",
-    "timm",
-    "numpy",
-    "av",
-    "opencv-python-headless",
-    "pillow",
-)
-
-
-@functools.lru_cache(maxsize=1)
-def package_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in _VERSIONED:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-@functools.lru_cache(maxsize=1)
-def git_revision() -> dict[str, Any] | None:
-    """The commit of the dualreal-bench checkout in use (None when installed from a wheel)."""
-    here = Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return {"commit": head, "dirty": bool(dirty)}
-
-
-def determinism_flags() -> dict[str, Any]:
-    """The torch settings that decide whether a rerun reproduces the same bits."""
-    import torch
-
-    return {
-        "torch_deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-        "torch_deterministic_warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
-        "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
-        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
-        "float32_matmul_precision": torch.get_float32_matmul_precision(),
-        "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
-    }
-
-
-def execution_info() -> dict[str, Any]:
-    """Where and how a record was computed (differs between equivalent runs: compare without it)."""
-    import torch
-
-    return {
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "torch_threads": torch.get_num_threads(),
-    }
-
-
-def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 # ---- the store ---------------------------------------------------------------------------
@@ -303,6 +112,22 @@ class CaseDir:
     def record(self, prompt_index: int, seed: int) -> Path:
         return self.records / f"{video_key(prompt_index, seed)}.json"
 
+    def remove_stale_temps(self) -> None:
+        """Remove the temp files and directories killed writers left in the case: hidden
+        ``.name...tmp*`` files and ``.state.*`` directories. Call it under :meth:`lock`, when
+        no other writer can be inside."""
+        for folder in (self.root, self.videos, self.records):
+            if not folder.is_dir():
+                continue
+            for entry in folder.iterdir():
+                name = entry.name
+                if not name.startswith("."):
+                    continue
+                if entry.is_dir() and name.startswith(f".{self.state.name}."):
+                    shutil.rmtree(entry, ignore_errors=True)
+                elif entry.is_file() and ".tmp" in name:
+                    entry.unlink(missing_ok=True)
+
 
 class ResultStore:
     """Results of one run under ``root/run_id``."""
@@ -344,24 +169,61 @@ class ResultStore:
             )
         return read_json(path)
 
-    def check_method(self, label: str, description: dict[str, Any]) -> None:
-        """Raise if ``label`` exists in this run with another config or class (reads only)."""
-        path = self.run_dir / check_label(label) / "method.json"
+    def check_method(self, label: str, info: Mapping[str, Any]) -> None:
+        """Raise if ``label`` exists in this run with another config or class (reads only).
+
+        ``info``: the method's name, class and ``config`` as the run asks for it (the
+        description of the constructed method, with its resolved values, is added later by
+        :meth:`describe_method`)."""
+        path = self._method_path(label)
         if not path.is_file():
             return
         existing = read_json(path)
-        config = json.loads(json.dumps(description.get("config"), default=_json_default))
-        if existing.get("config") != config or existing.get("class") != description.get("class"):
+        asked = (as_json(info.get("config")), info.get("class"))
+        if (existing.get("config"), existing.get("class")) != asked:
             raise ConfigError(
                 f"{path}: method {label!r} in run {self.run_id!r} was run with another config; "
                 "pass --name to store this variant under its own label"
             )
 
-    def init_method(self, label: str, description: dict[str, Any]) -> None:
-        """Record the method's resolved config; refuse to mix two configs under one label."""
-        path = self.run_dir / check_label(label) / "method.json"
-        if not create_exclusive_json(path, {"label": label, **description}):
-            self.check_method(label, description)
+    def init_method(self, label: str, info: Mapping[str, Any]) -> None:
+        """Record the method's config in ``method.json``; refuse to mix two configs under one
+        label."""
+        if not create_exclusive_json(self._method_path(label), {"label": label, **info}):
+            self.check_method(label, info)
+
+    def describe_method(
+        self, label: str, info: Mapping[str, Any], description: Mapping[str, Any]
+    ) -> None:
+        """Add ``description`` (what the constructed method says of itself:
+        :meth:`~dualreal_bench.method.Method.describe`) to ``method.json`` as
+        ``"description"``; ``info`` creates the file where :meth:`init_method` did not.
+
+        Processes that construct the same method write the same description (a benign race:
+        each replace is atomic); a different one under the label is a ConfigError."""
+        path = self._method_path(label)
+        described = as_json(description)
+        if create_exclusive_json(path, {"label": label, **info, "description": described}):
+            return
+        existing = read_json(path)
+        if existing.get("description") == described:
+            return
+        if "description" in existing:
+            raise ConfigError(
+                f"{path}: method {label!r} in run {self.run_id!r} was constructed as "
+                f"{_variant(existing['description'])}, now as {_variant(described)} (another "
+                "backbone?); pass --name to store this variant under its own label"
+            )
+        self.check_method(label, info)
+        atomic_write_json(path, {**existing, "description": described})
+
+    def method_info(self, label: str) -> dict[str, Any]:
+        """``method.json`` of ``label`` (empty if the label has none yet)."""
+        path = self._method_path(label)
+        return read_json(path) if path.is_file() else {}
+
+    def _method_path(self, label: str) -> Path:
+        return self.run_dir / check_label(label) / "method.json"
 
     def write_expected(self, label: str, shard: tuple[int, int], planned: dict[str, int]) -> None:
         """``<label>/expected/shard<i>of<N>.json``: case id -> videos this shard plans.
@@ -393,18 +255,27 @@ class ResultStore:
         return CaseDir(self.run_dir / check_label(label) / case_id)
 
     # records --------------------------------------------------------------------------------
-    def write_record(self, label: str, case_id: str, record: dict[str, Any]) -> Path:
-        path = self.case_dir(label, case_id).record(record["prompt_index"], record["seed"])
-        atomic_write_json(path, record)
+    def write_record(self, label: str, case_id: str, record: Record | dict[str, Any]) -> Path:
+        """Write ``record`` atomically into the case's ``records/``. A :class:`Record` was
+        validated when built; a plain dict (a hand-made row) gets the readers' check."""
+        row = record.to_dict() if isinstance(record, Record) else record
+        path = self.case_dir(label, case_id).record(row["prompt_index"], row["seed"])
+        check_row(row, source=str(path))
+        atomic_write_json(path, row)
         return path
 
     def iter_records(self) -> Iterator[dict[str, Any]]:
-        """Every record of the run (all methods, all shards), in a stable order."""
+        """Every record of the run (all methods, all shards), in a stable order; DataError
+        naming the file for one that is unreadable or has an invalid metric value."""
         if not self.run_dir.is_dir():
             raise DataError(f"{self.run_dir}: no such run directory")
         for path in sorted(self.run_dir.glob("*/*/records/*.json")):
             if not path.name.startswith("."):  # never a writer's temp file
-                yield read_json(path)
+                yield check_row(read_json(path), source=str(path))
+
+
+def _variant(description: Mapping[str, Any]) -> str:
+    return repr(description.get("variant") or description.get("config"))
 
 
 class EventLog:
@@ -419,14 +290,12 @@ class EventLog:
     def write(self, event: str, **fields: Any) -> None:
         if self.path is None:
             self.directory.mkdir(parents=True, exist_ok=True)
-            stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+            stamp = now_stamp()
             self.path = (
                 self.directory
                 / f"{socket.gethostname()}-{os.getpid()}-{stamp}-{time.monotonic_ns() % 10**6}.jsonl"
             )
-        line = json.dumps(
-            {"event": event, "time": now_iso(), **fields}, sort_keys=True, default=_json_default
-        )
+        line = dumps_json({"event": event, "time": now_iso(), **fields})
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, (line + "\n").encode("utf-8"))
@@ -509,48 +378,3 @@ def run_status(output_dir: str | Path, run_id: str) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def make_record(
-    *,
-    run_id: str,
-    method_label: str,
-    method: dict[str, Any],
-    case: Any,
-    prompt_index: int,
-    prompt: str,
-    seed: int,
-    video: str,
-    metrics: dict[str, Any],
-    backbone: dict[str, Any] | None,
-    suite: str | None,
-    timestamps: dict[str, str],
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """One result row: which video, which case and prompt, every metric, and its provenance."""
-    from .metrics import METRIC_FIELDS
-
-    values = {name: metrics.get(name) for name in METRIC_FIELDS}
-    return {
-        "schema": SCHEMA_VERSION,
-        "run_id": run_id,
-        "suite": suite,
-        "method": method_label,
-        "method_name": method.get("name"),
-        "identity": case.identity.name,
-        "motion": case.motion.name,
-        "case_id": case.case_id,
-        "prompt_index": prompt_index,
-        "prompt": prompt,
-        "prompt_source": case.prompt_source,
-        "seed": seed,
-        "video": video,
-        "metrics": values,
-        "metric_versions": metrics.get("metric_versions", {}),
-        "metric_constants": metrics.get("metric_constants", {}),
-        "configs": {"method": method, "backbone": backbone},
-        "versions": package_versions(),
-        "git": git_revision(),
-        "timestamps": timestamps,
-        **(extra or {}),
-    }

@@ -40,7 +40,7 @@ from dualreal_bench.methods.dualreal.training import (
 )
 
 from dualreal_bench.errors import ConfigError, WeightsError
-from dualreal_bench.prompts import strip_placeholder
+from dualreal_bench.spec import strip_placeholder
 
 if TYPE_CHECKING:
     from dualreal_bench.backbone import Backbone

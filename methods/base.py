@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from dualreal_bench.method import Method, MethodConfig
-from dualreal_bench.prompts import strip_placeholder
+from dualreal_bench.spec import strip_placeholder
 
 
 @dataclasses.dataclass

@@ -67,7 +67,7 @@ from torch import nn
 
 from dualreal_bench.errors import ConfigError
 from dualreal_bench.method import Method, MethodConfig
-from dualreal_bench.prompts import PLACEHOLDER
+from dualreal_bench.spec import PLACEHOLDER
 
 from ._training_common import (
     OptimizerSettings,

@@ -30,3 +30,20 @@ if not os.environ.get("DUALREAL_BENCH_CACHE"):
     atexit.register(shutil.rmtree, _CACHE, True)
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+import pytest  # noqa: E402 - after the environment above, which must precede any torch import
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """A real run of the pipeline (``base`` on the smoke suite, tiny backbone and metrics, one
+    prompt, seed 0), in this process: ``(output_dir, run_id, summary)``. Shared by every test
+    that reads what the runner writes."""
+    from dualreal_bench.run_config import RunConfig
+    from dualreal_bench.runner import Runner
+
+    out = tmp_path_factory.mktemp("smoke-run")
+    config = RunConfig(method="base", suite="smoke", num_prompts=1, output_dir=str(out),
+                       progress=False, run_id="smoke")  # fmt: skip
+    return out, "smoke", Runner(config).run()

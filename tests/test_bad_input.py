@@ -65,7 +65,8 @@ def _snapshot(root: Path) -> dict[str, tuple]:
 
 def _prior_store(out: Path) -> None:
     """A results store with an earlier run in it, which no failing command may touch."""
-    from dualreal_bench.store import ResultStore, atomic_write_json
+    from dualreal_bench.io import atomic_write_json
+    from dualreal_bench.store import ResultStore
 
     store = ResultStore(out, "custom-tiny")
     store.init_run({"suite": "custom", "profile": "tiny"})

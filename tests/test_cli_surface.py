@@ -278,7 +278,7 @@ def test_metrics_device_resolution(monkeypatch, cuda, device, profile, expected)
 
 def test_bad_device_is_a_config_error():
     from dualreal_bench.metrics import resolve_metrics_device
-    from dualreal_bench.runner import RunConfig
+    from dualreal_bench.run_config import RunConfig
 
     with pytest.raises(ConfigError, match="--device='gpu'"):
         resolve_metrics_device("gpu", "real")
@@ -309,7 +309,8 @@ def cuda_box(monkeypatch):
 
 
 def test_run_scores_on_cuda_by_default_with_real_metrics(cuda_box, tmp_path):
-    from dualreal_bench.runner import CaseWorker, RunConfig
+    from dualreal_bench.executors.worker import CaseWorker
+    from dualreal_bench.run_config import RunConfig
 
     worker = CaseWorker(
         RunConfig(metrics_profile="real", output_dir=str(tmp_path), deterministic=False)

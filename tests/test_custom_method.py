@@ -26,7 +26,7 @@ USER_FILE = textwrap.dedent(
     from dualreal_bench import ConfigError, Method, MethodConfig
     from dualreal_bench.media import read_images
     from dualreal_bench.methods.lora import LoRAConfig, LoRAMethod
-    from dualreal_bench.prompts import strip_placeholder
+    from dualreal_bench.spec import strip_placeholder
 
 
     @dataclasses.dataclass

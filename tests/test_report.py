@@ -11,6 +11,7 @@ import re
 import numpy as np
 import pytest
 
+from dualreal_bench.io import atomic_write_json
 from dualreal_bench.metrics import METRIC_FIELDS
 from dualreal_bench.report import (
     aggregate,
@@ -22,7 +23,7 @@ from dualreal_bench.report import (
     split_tables,
     variant_of,
 )
-from dualreal_bench.store import ResultStore, atomic_write_json
+from dualreal_bench.store import ResultStore
 
 FIELDS = METRIC_FIELDS
 

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from dualreal_bench.errors import ConfigError, WeightsError
+from dualreal_bench.io import atomic_path, atomic_write_text
 from dualreal_bench.report import aggregate, build_table, metric_columns, render
-from dualreal_bench.runner import RunConfig, Runner, shard_cases
-from dualreal_bench.store import ResultStore, atomic_path, atomic_write_text
+from dualreal_bench.runner import RunConfig, Runner
+from dualreal_bench.spec import shard_cases
+from dualreal_bench.store import ResultStore
 
 
 @pytest.fixture(autouse=True)

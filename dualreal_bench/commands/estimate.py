@@ -81,7 +81,7 @@ def _plan(
 
     stand_in = None
     if cases_file:
-        from ..runner import read_cases_file
+        from ..spec import read_cases_file
 
         cases = read_cases_file(cases_file, data_root=data_root, num_prompts=num_prompts)
         name = f"cases file {cases_file}"
@@ -200,7 +200,8 @@ def estimate(
     from ..devices import check_device
     from ..errors import ConfigError, WeightsError
     from ..method import get_method_class
-    from ..store import make_record
+    from ..metrics import METRIC_FIELDS
+    from ..records import make_record
 
     if steps < 2:
         raise ConfigError(f"--steps {steps}: need at least 2 to time a step")
@@ -315,12 +316,15 @@ def estimate(
             prompt=case.prompts[0],
             seed=0,
             video="x.mp4",
-            metrics=metrics,
+            metric_values={name: metrics.get(name) for name in METRIC_FIELDS},
+            metric_versions=metrics.get("metric_versions", {}),
+            metric_constants=metrics.get("metric_constants", {}),
             backbone=backbone.describe(),
             suite=out["suite"],
             timestamps={},
         )
-        out["record_bytes"] = len(json.dumps(record, indent=2, sort_keys=True, default=str)) + 2048
+        size = len(json.dumps(record.to_dict(), indent=2, sort_keys=True, default=str))
+        out["record_bytes"] = size + 2048
     return _project(out)
 
 

@@ -106,8 +106,7 @@ def evaluation_case(
     outside any suite (:func:`~dualreal_bench.spec.build_case`, suite ``custom``).
     """
     from ..errors import ConfigError
-    from ..runner import CUSTOM_SUITE
-    from ..spec import build_case, build_cases, get_suite, load_suites
+    from ..spec import CUSTOM_SUITE, build_case, build_cases, get_suite, load_suites
 
     pair = (identity, motion)
     if suite is not None:
@@ -174,7 +173,9 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import DataError
     from ..media import probe_video, read_video
     from ..metrics import METRIC_FIELDS, build_evaluator, resolve_metrics_device
-    from ..store import ResultStore, make_record, now_iso
+    from ..provenance import now_iso
+    from ..records import make_record
+    from ..store import ResultStore
 
     directory = Path(args.videos)
     if not directory.is_dir():
@@ -265,7 +266,9 @@ def run(args: argparse.Namespace) -> int:
                     prompt=case.prompts[prompt_index],
                     seed=seed,
                     video=str(path.resolve()),
-                    metrics=metrics,
+                    metric_values={k: metrics.get(k) for k in METRIC_FIELDS},
+                    metric_versions=metrics.get("metric_versions", {}),
+                    metric_constants=metrics.get("metric_constants", {}),
                     backbone=None,
                     suite=suite,
                     timestamps={"evaluated": now_iso()},

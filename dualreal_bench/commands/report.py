@@ -217,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
 def _emit(out, args: argparse.Namespace) -> None:
     from rich.console import Console
 
-    from ..store import atomic_write_text
+    from ..io import atomic_write_text
 
     if args.format == "rich":
         console = Console(record=bool(args.out), width=None if sys.stdout.isatty() else 160)
@@ -290,7 +290,7 @@ def _write_per_video(reports, args: argparse.Namespace) -> None:
 
 def _write_leaderboard(reports, target: str) -> None:
     from ..export import leaderboard_text
-    from ..store import atomic_write_text
+    from ..io import atomic_write_text
 
     text = leaderboard_text(reports)
     if target == "-":

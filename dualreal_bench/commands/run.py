@@ -185,7 +185,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
 
-    from ..runner import CUSTOM_SUITE, RunConfig, Runner
+    from ..run_config import RunConfig
+    from ..runner import Runner
+    from ..spec import CUSTOM_SUITE
 
     suite = args.suite or (CUSTOM_SUITE if args.cases_file else "smoke")
     config = RunConfig(

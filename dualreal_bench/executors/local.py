@@ -4,13 +4,22 @@ evaluator kept across cases."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ..spec import Case
+from .worker import CaseWorker
+
+if TYPE_CHECKING:
+    from ..progress import RunProgress
 
 
-def run_local(worker: Any, cases: list, progress: Any = None) -> Counter:
-    """Run ``cases`` with ``worker`` (a :class:`~dualreal_bench.runner.CaseWorker`); the
-    summed stage counts. ``progress``: a :class:`~dualreal_bench.progress.RunProgress`
-    (its header names the variant and the current case) or None."""
+def run_local(
+    worker: CaseWorker, cases: Sequence[Case], progress: RunProgress | None = None
+) -> Counter:
+    """Run ``cases`` with ``worker``; the summed stage counts. ``progress``: a
+    :class:`~dualreal_bench.progress.RunProgress` (its header names the variant and the
+    current case) or None."""
     counts: Counter = Counter()
     task = progress.add_task("cases", total=len(cases)) if progress else None
     for case in cases:

@@ -1,6 +1,6 @@
 """The Ray executor: cases run on Ray actors, one actor per worker.
 
-Each actor builds its own :class:`~dualreal_bench.runner.CaseWorker` (method config, backbone,
+Each actor builds its own :class:`~.worker.CaseWorker` (method config, backbone,
 metric encoders) once and keeps it across the cases it is given, so the backbone loads once
 per worker, not once per case. The driver hands out cases one at a time to whichever actor is
 free (long and short cases balance themselves), shows progress as cases finish, and sums the
@@ -28,11 +28,14 @@ import os
 import sys
 import traceback
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import errors
 from ..errors import ConfigError
+from ..run_config import RunConfig
+from ..spec import Case
+from .worker import CaseWorker
 
 logger = logging.getLogger(__name__)
 
@@ -56,18 +59,16 @@ class CaseActor:
     ``--method path/file.py:Class`` and test modules import the same way in the workers."""
 
     def __init__(
-        self, config: Any, sys_path: list[str] | None = None, cwd: str | None = None
+        self, config: RunConfig, sys_path: list[str] | None = None, cwd: str | None = None
     ) -> None:
         for entry in sys_path or ():
             if entry not in sys.path:
                 sys.path.append(entry)
         if cwd and os.path.isdir(cwd):
             os.chdir(cwd)
-        from ..runner import CaseWorker
-
         self.worker = CaseWorker(config)
 
-    def run_case(self, case: Any) -> dict[str, Any]:
+    def run_case(self, case: Case) -> dict[str, Any]:
         try:
             return {"counts": dict(self.worker.run_case(case))}
         except errors.BenchmarkError as exc:
@@ -84,7 +85,7 @@ class CaseActor:
         return os.getpid()
 
 
-def _num_workers(ray: Any, config: Any, cpus: float, gpus: float, n_cases: int) -> int:
+def _num_workers(ray: Any, config: RunConfig, cpus: float, gpus: float, n_cases: int) -> int:
     resources = ray.cluster_resources()
     have_cpu, have_gpu = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
     if gpus > 0 and have_gpu < gpus:
@@ -101,86 +102,112 @@ def _num_workers(ray: Any, config: Any, cpus: float, gpus: float, n_cases: int) 
 
 
 def run_ray(
-    config: Any, cases: list, *, on_case_done: Callable[[Any, Counter, int], None] | None = None
+    config: RunConfig,
+    cases: Sequence[Case],
+    *,
+    on_case_done: Callable[[Case, Counter, int], None] | None = None,
 ) -> Counter:
     """Run ``cases`` on Ray actors (see the module docstring); the summed stage counts.
 
-    ``config``: the :class:`~dualreal_bench.runner.RunConfig` (paths absolute).
+    ``config``: the :class:`~dualreal_bench.run_config.RunConfig` (paths absolute).
     ``on_case_done(case, counts, worker_index)`` is called in the driver as each case finishes.
     """
-    counts: Counter = Counter()
     if not cases:
-        return counts
+        return Counter()
     ray = import_ray()
     cpus = config.cpus_per_case if config.cpus_per_case is not None else 1.0
     gpus = config.gpus_per_case if config.gpus_per_case is not None else 0.0
     started_here = not ray.is_initialized()
     if started_here:
-        if config.ray_address:
-            logger.info("joining the Ray cluster at %s", config.ray_address)
-            ray.init(address=config.ray_address, logging_level=logging.WARNING)
-        else:
-            size = config.ray_num_workers or max(1, int((os.cpu_count() or 1) // cpus))
-            size = min(size, len(cases))
-            logger.info("starting a local Ray cluster: %d worker(s) x %g CPU", size, cpus)
-            ray.init(
-                num_cpus=math.ceil(size * cpus),
-                include_dashboard=False,
-                logging_level=logging.WARNING,
-            )
+        _init_ray(ray, config, cpus, len(cases))
     try:
-        n_workers = _num_workers(ray, config, cpus, gpus, len(cases))
-        local = not config.ray_address
-        worker_config = dataclasses.replace(config, progress=False)
-        actor_class = ray.remote(CaseActor).options(
-            num_cpus=cpus, num_gpus=gpus, max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS
-        )
-        actors = [
-            actor_class.remote(
-                worker_config, list(sys.path) if local else None, os.getcwd() if local else None
-            )
-            for _ in range(n_workers)
-        ]
-        logger.info("%d Ray worker(s) for %d case(s)", n_workers, len(cases))
-        queue = deque(cases)
-        in_flight: dict[Any, tuple[int, Any]] = {}
-
-        def submit(worker: int) -> None:
-            case = queue.popleft()
-            in_flight[actors[worker].run_case.remote(case)] = (worker, case)
-
-        for worker in range(min(n_workers, len(queue))):
-            submit(worker)
-        first_error: dict[str, Any] | None = None
-        while in_flight:
-            done, _ = ray.wait(list(in_flight), num_returns=1)
-            worker, case = in_flight.pop(done[0])
-            result = ray.get(done[0])
-            if "error" in result:
-                logger.error(
-                    "case %s failed on worker %d: %s: %s",
-                    case.case_id,
-                    worker,
-                    result["error"],
-                    result["message"],
-                )
-                if first_error is None:
-                    first_error = {**result, "case": case.case_id}
-            else:
-                case_counts = Counter(result["counts"])
-                counts.update(case_counts)
-                if on_case_done is not None:
-                    on_case_done(case, case_counts, worker)
-            if queue and first_error is None:
-                submit(worker)
-        for actor in actors:
-            ray.kill(actor)
+        actors = _start_actors(ray, config, cpus, gpus, len(cases))
+        try:
+            counts, first_error = _dispatch(ray, actors, cases, on_case_done)
+        finally:
+            for actor in actors:
+                ray.kill(actor)
     finally:
         if started_here:
             ray.shutdown()
     if first_error is not None:
         _raise(first_error)
     return counts
+
+
+def _init_ray(ray: Any, config: RunConfig, cpus: float, n_cases: int) -> None:
+    """Join ``config.ray_address``, else start a local cluster sized for the workers."""
+    if config.ray_address:
+        logger.info("joining the Ray cluster at %s", config.ray_address)
+        ray.init(address=config.ray_address, logging_level=logging.WARNING)
+        return
+    size = config.ray_num_workers or max(1, int((os.cpu_count() or 1) // cpus))
+    size = min(size, n_cases)
+    logger.info("starting a local Ray cluster: %d worker(s) x %g CPU", size, cpus)
+    ray.init(
+        num_cpus=math.ceil(size * cpus),
+        include_dashboard=False,
+        logging_level=logging.WARNING,
+    )
+
+
+def _start_actors(ray: Any, config: RunConfig, cpus: float, gpus: float, n_cases: int) -> list:
+    n_workers = _num_workers(ray, config, cpus, gpus, n_cases)
+    local = not config.ray_address
+    worker_config = dataclasses.replace(config, progress=False)
+    actor_class = ray.remote(CaseActor).options(
+        num_cpus=cpus, num_gpus=gpus, max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS
+    )
+    logger.info("%d Ray worker(s) for %d case(s)", n_workers, n_cases)
+    return [
+        actor_class.remote(
+            worker_config, list(sys.path) if local else None, os.getcwd() if local else None
+        )
+        for _ in range(n_workers)
+    ]
+
+
+def _dispatch(
+    ray: Any,
+    actors: list,
+    cases: Sequence[Case],
+    on_case_done: Callable[[Case, Counter, int], None] | None,
+) -> tuple[Counter, dict[str, Any] | None]:
+    """Hand out cases one at a time to whichever actor is free; the summed counts and the
+    first error (after it, no new case is handed out; cases in flight finish)."""
+    counts: Counter = Counter()
+    queue = deque(cases)
+    in_flight: dict[Any, tuple[int, Case]] = {}
+
+    def submit(worker: int) -> None:
+        case = queue.popleft()
+        in_flight[actors[worker].run_case.remote(case)] = (worker, case)
+
+    for worker in range(min(len(actors), len(queue))):
+        submit(worker)
+    first_error: dict[str, Any] | None = None
+    while in_flight:
+        done, _ = ray.wait(list(in_flight), num_returns=1)
+        worker, case = in_flight.pop(done[0])
+        result = ray.get(done[0])
+        if "error" in result:
+            logger.error(
+                "case %s failed on worker %d: %s: %s",
+                case.case_id,
+                worker,
+                result["error"],
+                result["message"],
+            )
+            if first_error is None:
+                first_error = {**result, "case": case.case_id}
+        else:
+            case_counts = Counter(result["counts"])
+            counts.update(case_counts)
+            if on_case_done is not None:
+                on_case_done(case, case_counts, worker)
+        if queue and first_error is None:
+            submit(worker)
+    return counts, first_error
 
 
 def _raise(error: dict[str, Any]) -> None:

@@ -39,7 +39,7 @@ import torch
 
 from ..cache import ArrayCache, file_sha256, key_digest
 from ..errors import DataError, MediaError
-from ..store import package_versions
+from ..provenance import package_versions
 from . import functional as Fn
 from .constants import DD_KEYS, PROMPT_KEYS, MetricConstants
 from .encoders import EncoderSet, identity_of

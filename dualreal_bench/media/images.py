@@ -1,0 +1,101 @@
+"""Images: reading any Pillow mode as RGB ``uint8`` ``(H, W, 3)`` (policies in the package
+docstring), writing them atomically."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from ..errors import MediaError
+from ..io import atomic_path
+from .files import PathLike, check_file, one_line
+from .frames import as_frames
+
+
+def _scale_to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
+    """Map a single-channel integer/float image onto uint8 (see the module docstring)."""
+    v = values.astype(np.float64)
+    if mode.startswith("I;16") or (mode == "I" and v.size and v.min() >= 0 and v.max() <= 65535):
+        out = v * (255.0 / 65535.0)
+    elif mode == "F" and v.size and v.min() >= 0 and v.max() <= 1:
+        out = v * 255.0
+    else:  # an unknown range: stretch min..max over 0..255
+        lo, hi = (float(v.min()), float(v.max())) if v.size else (0.0, 0.0)
+        out = (v - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(v)
+    return np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)
+
+
+def _composite_on_white(rgba: np.ndarray) -> np.ndarray:
+    """(H, W, 4) uint8 straight alpha -> (H, W, 3) uint8 over a white background, rounded."""
+    rgb = rgba[..., :3].astype(np.uint32)
+    alpha = rgba[..., 3:4].astype(np.uint32)
+    out = (rgb * alpha + 255 * (255 - alpha) + 127) // 255
+    return out.astype(np.uint8)
+
+
+def _pil_to_rgb(im: Image.Image) -> np.ndarray:
+    mode = im.mode
+    if mode in ("I", "F") or mode.startswith("I;16"):
+        gray = _scale_to_uint8(np.asarray(im), mode)
+        return np.repeat(gray[..., None], 3, axis=2)
+    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+        mode in ("P", "L", "RGB") and "transparency" in im.info
+    )
+    if has_alpha:
+        return _composite_on_white(np.asarray(im.convert("RGBA")))
+    if mode != "RGB":
+        im = im.convert("RGB")
+    return np.asarray(im)
+
+
+@contextlib.contextmanager
+def _strict_truncation() -> Iterator[None]:
+    """Refuse truncated files even where another library flipped Pillow's global switch
+    (VBench's AMT utilities set ``ImageFile.LOAD_TRUNCATED_IMAGES = True`` on import)."""
+    previous = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = previous
+
+
+def read_image(path: PathLike) -> np.ndarray:
+    """Read an image file as RGB ``uint8`` of shape ``(H, W, 3)``.
+
+    Any Pillow mode is accepted (RGBA/LA/P-with-transparency composited on white, L, 1,
+    I;16, I, F, CMYK, YCbCr); the EXIF orientation is applied, so ``H, W`` are the displayed
+    height and width. Raises MediaError naming the file when it is missing, empty, truncated
+    or not an image.
+    """
+    p = check_file(path)
+    try:
+        with Image.open(p) as im, _strict_truncation():
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            rgb = _pil_to_rgb(im)
+    except UnidentifiedImageError:
+        raise MediaError(f"{p}: not a recognised image file") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise MediaError(f"{p}: cannot decode image ({one_line(e)})") from None
+    return np.ascontiguousarray(rgb, dtype=np.uint8)
+
+
+def read_images(paths: Sequence[PathLike]) -> list[np.ndarray]:
+    """:func:`read_image` for each path, in order."""
+    return [read_image(p) for p in paths]
+
+
+def write_image(path: PathLike, image: np.ndarray) -> Path:
+    """Write an RGB ``uint8`` ``(H, W, 3)`` array atomically; the format follows the suffix."""
+    arr = as_frames(image[None] if np.ndim(image) == 3 else image, "image")[0]
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(arr, "RGB").save(
+            tmp, format=Image.registered_extensions().get(path.suffix.lower())
+        )
+    return path

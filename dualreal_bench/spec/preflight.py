@@ -1,0 +1,47 @@
+"""The preflight check: every reference image and clip of a run's cases decoded before any
+work, so one bad file fails the run in seconds with an error naming it, not hours in."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..errors import DataError, MediaError
+from ..media import probe_video, read_image
+from .cases import Case
+
+
+@functools.lru_cache(maxsize=4096)
+def _check_image(path: str, size: int, mtime_ns: int) -> None:
+    read_image(path)
+
+
+@functools.lru_cache(maxsize=4096)
+def _check_clip(path: str, size: int, mtime_ns: int) -> None:
+    info = probe_video(path)
+    if info.num_frames < 2:
+        raise MediaError(
+            f"{path}: video has {info.num_frames} frame; a motion clip needs at least 2"
+        )
+
+
+def _stat_key(path: Path) -> tuple[str, int, int]:
+    st = path.stat()
+    return str(path), st.st_size, st.st_mtime_ns
+
+
+def preflight(cases: Iterable[Case]) -> None:
+    """Decode every reference image and probe (decode) every reference clip of ``cases``
+    before any work, so one bad file fails the run in seconds, not hours in (MediaError naming
+    the file). Results are cached per file (path, size, mtime) in this process. Cases without
+    data folders (test doubles) are skipped."""
+    for case in cases:
+        if not (hasattr(case, "image_paths") and hasattr(case, "video_paths")):
+            continue
+        if not case.prompts:
+            raise DataError(f"case {case.case_id}: no prompts")
+        for path in case.image_paths():
+            _check_image(*_stat_key(path))
+        for path in case.video_paths():
+            _check_clip(*_stat_key(path))
