@@ -31,20 +31,15 @@ from typing import Any
 
 import numpy as np
 
-from .report import (
-    PAIRED_FIELDS,
-    TABLE_FIELDS,
-    Report,
-    _row_order_key,
-    metric_meta,
-    per_case_means,
-)
-from .store import atomic_path
+from ..store import atomic_path
+from .aggregate import per_case_means
+from .columns import BAR_FIELDS, DIGITS, metric_meta
+from .paper import row_order_key
+from .tables import Report
 
 logger = logging.getLogger(__name__)
 
 CONTROLLER_KEY = "controller_w_id"  # DualReal's per-video trace: (num_denoising_steps, n_groups)
-BAR_FIELDS = (*TABLE_FIELDS, *PAIRED_FIELDS.values())
 DPI = 100
 #: a bar panel's axis starts at 0 unless its values' range is below this share of their size
 #: (CLIP-I 0.96 vs 0.98 on a 0-1 axis would be two equal bars)
@@ -55,7 +50,7 @@ MIN_ZOOM_WINDOW = 0.01
 #: share of a bar panel's axis kept free beside the longest bar for its value label
 LABEL_ROOM = 0.24
 #: digits of the value labels (the tables' precision)
-VALUE_DIGITS = 4
+VALUE_DIGITS = DIGITS
 #: method labels longer than this wrap onto several lines
 LABEL_WIDTH = 28
 
@@ -86,7 +81,7 @@ def _suptitle(fig, text: str, fontsize: int = 10) -> None:
 
 
 def _methods(records: Sequence[Mapping[str, Any]]) -> list[str]:
-    return sorted({r["method"] for r in records}, key=_row_order_key(records))
+    return sorted({r["method"] for r in records}, key=row_order_key(records))
 
 
 def _colors(n: int) -> list:

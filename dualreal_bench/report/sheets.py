@@ -28,9 +28,12 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from .errors import DataError
-from .report import Report, _row_order_key
-from .store import atomic_path
+from ..errors import DataError
+from ..media import list_images, list_videos, read_images, read_video
+from ..sample_data import default_sample_data_root
+from ..store import atomic_path
+from .paper import row_order_key
+from .tables import Report
 
 logger = logging.getLogger(__name__)
 
@@ -322,12 +325,8 @@ def _candidate_roots(report: Report, data_root: str | Path | None) -> list[Path]
             roots.append(Path(cfg_root).expanduser())
     if os.environ.get("DUALREAL_BENCH_DATA"):
         roots.append(Path(os.environ["DUALREAL_BENCH_DATA"]).expanduser())
-    try:  # where the smoke suite's generated sample data lives (looked at, never generated here)
-        from .sample_data import default_sample_data_root
-
-        roots.append(default_sample_data_root())
-    except (ImportError, AttributeError):  # pragma: no cover - part of the package
-        pass
+    # where the smoke suite's generated sample data lives (looked at, never generated here)
+    roots.append(default_sample_data_root())
     out = []
     for root in roots:
         for cand in (root / "dualreal_benchmark", root):
@@ -340,8 +339,6 @@ def find_references(
     identity: str, motion: str, roots: Sequence[Path]
 ) -> tuple[list[Path], list[Path]]:
     """(identity image paths, motion clip paths) from the first root holding each folder."""
-    from .media import list_images, list_videos
-
     images: list[Path] = []
     clips: list[Path] = []
     for root in roots:
@@ -385,8 +382,6 @@ def sheets_for_report(
     n_frames: int = 6,
 ) -> list[SheetInfo]:
     """A contact sheet per case of ``report`` (or the ``cases`` asked for) into ``out_dir``."""
-    from .media import read_images, read_video
-
     by_case: dict[str, list[Mapping[str, Any]]] = {}
     for rec in report.records:
         by_case.setdefault(rec["case_id"], []).append(rec)
@@ -399,7 +394,7 @@ def sheets_for_report(
         )
     if limit is not None:
         wanted = wanted[:limit]
-    labels = sorted({r["method"] for r in report.records}, key=_row_order_key(report.records))
+    labels = sorted({r["method"] for r in report.records}, key=row_order_key(report.records))
     roots = _candidate_roots(report, data_root)
     out_dir = Path(out_dir)
     out = []

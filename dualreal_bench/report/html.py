@@ -25,9 +25,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from .report import Report, _footer, _run_notes, render_html_table
-from .store import atomic_write_text
+from ..media import probe_video, read_video
+from ..store import atomic_write_text
+from .plots import plot_report
+from .render import footer, render_html_table
+from .sheets import sheets_for_report
+from .tables import Report, run_notes
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +83,6 @@ def data_uri(path: str | Path, mime: str) -> str:
 
 
 def _img(path: Path, cls: str, alt: str) -> str:
-    from PIL import Image
-
     with Image.open(path) as im:
         w, h = im.size
     return (
@@ -96,10 +99,6 @@ def fit_box(width: int, height: int, box: tuple[int, int] = VIDEO_BOX_PX) -> tup
 
 def poster_uri(path: Path) -> str:
     """The video's middle frame as a JPEG ``data:`` URI (at most :data:`POSTER_MAX_WIDTH` wide)."""
-    from PIL import Image
-
-    from .media import read_video
-
     frames = read_video(path, num_frames=3, sampling="uniform", pad="none")
     im = Image.fromarray(np.ascontiguousarray(frames[len(frames) // 2]))
     if im.width > POSTER_MAX_WIDTH:
@@ -110,8 +109,6 @@ def poster_uri(path: Path) -> str:
 
 
 def _video(path: Path, page_dir: Path, embed_bytes: int, label: str) -> str:
-    from .media import probe_video
-
     size = path.stat().st_size
     if size <= embed_bytes:
         src = data_uri(path, "video/mp4")
@@ -141,8 +138,8 @@ def _anchor(*parts: str) -> str:
 def section_notes(tables: Sequence) -> tuple[list[list[str]], list[str]]:
     """(each table's own footnotes, the footnotes two tables or more share): every footnote
     of a section is printed once. The tiny-profile note is left out (the section says it first)."""
-    said = set(_run_notes({"profile": "tiny"}))
-    footers = [[n for n in _footer(t) if n not in said] for t in tables]
+    said = set(run_notes({"profile": "tiny"}))
+    footers = [[n for n in footer(t) if n not in said] for t in tables]
     counts: dict[str, int] = {}
     for notes in footers:
         for n in dict.fromkeys(notes):
@@ -176,9 +173,6 @@ def render_page(
     embed_video_bytes: int,
     spread: str,
 ) -> str:
-    from .plots import plot_report
-    from .sheets import sheets_for_report
-
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     parts = [
         "<!DOCTYPE html>",
