@@ -15,12 +15,12 @@ from dualreal_bench.metrics import METRIC_FIELDS
 from dualreal_bench.report import (
     aggregate,
     build_report,
+    legacy_variant,
     load_paper_results,
+    method_variants,
     metric_columns,
     render,
     render_report,
-    legacy_variant,
-    method_variants,
     split_tables,
 )
 from dualreal_bench.store import ResultStore, atomic_write_json
@@ -258,7 +258,11 @@ def test_legacy_variants_are_derived_from_the_stored_config():
     assert legacy_variant(_legacy(None, None, "counting")).key == "counting"  # no configs
     # an unset group count is resolved on the recorded backbone, as DualReal resolves it:
     # the 2-block tiny profile 2 groups, the 30-block 2B 6, the 42-block 5B the paper's 7
-    for blocks, key in ((2, "dualreal[num_groups=2]"), (30, "dualreal[num_groups=6]"), (42, "dualreal")):
+    for blocks, key in (
+        (2, "dualreal[num_groups=2]"),
+        (30, "dualreal[num_groups=6]"),
+        (42, "dualreal"),
+    ):
         assert legacy_variant(_legacy("dualreal", {"num_groups": None}, blocks=blocks)).key == key
 
 
@@ -270,7 +274,9 @@ def test_variant_keys_are_read_from_the_method_description():
     (variant,) = method_variants([rec]).values()
     assert variant.key == "dualreal[num_groups=2]" and variant.params == {"num_groups": 2}
     assert variant.label == "DualReal, n = 2"
-    rec["configs"]["method"].update(name="lora", variant='lora[fusion=delta_sum,target_modules=["to_q","to_v"]]')
+    rec["configs"]["method"].update(
+        name="lora", variant='lora[fusion=delta_sum,target_modules=["to_q","to_v"]]'
+    )
     (variant,) = method_variants([rec]).values()
     assert variant.name == "lora"
     assert variant.params == {"fusion": "delta_sum", "target_modules": ["to_q", "to_v"]}
@@ -287,7 +293,13 @@ def test_tiny_default_dualreal_is_labelled_with_its_own_group_count(tmp_path):
         ("dualreal[controller=false]", "dualreal", "dualreal[controller=false,num_groups=2]"),
     ]
     write_store(
-        tmp_path, [(label, name, {}, key) for label, name, key in methods], CASES, PROMPTS, lambda *a: 0.5, profile="tiny", suite="smoke"
+        tmp_path,
+        [(label, name, {}, key) for label, name, key in methods],
+        CASES,
+        PROMPTS,
+        lambda *a: 0.5,
+        profile="tiny",
+        suite="smoke",
     )
     tables = {t.id: t for t in build_report(tmp_path, "r").tables}
     t3 = tables["table3"]
@@ -307,7 +319,13 @@ def test_tiny_default_dualreal_is_labelled_with_its_own_group_count(tmp_path):
 
     # the same labels on a 5B run: the default run's variant is dualreal, n = 7
     methods[1] = ("dualreal", "dualreal", "dualreal")
-    write_store(tmp_path / "5b", [(label, name, {}, key) for label, name, key in methods], CASES, PROMPTS, lambda *a: 0.5)
+    write_store(
+        tmp_path / "5b",
+        [(label, name, {}, key) for label, name, key in methods],
+        CASES,
+        PROMPTS,
+        lambda *a: 0.5,
+    )
     t3 = {t.id: t for t in build_report(tmp_path / "5b", "r").tables}["table3"]
     assert [t3.label(r) for r in t3.rows] == ["n = 1 (dualreal[num_groups=1])", "n = 7 (dualreal)"]
 

@@ -58,6 +58,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-case", action="store_true", help="add a breakdown per case")
     p.add_argument("--per-identity", action="store_true", help="add a breakdown per identity")
     p.add_argument("--per-motion", action="store_true", help="add a breakdown per motion")
+    _add_picture_args(p)
+    _add_export_args(p)
+    p.set_defaults(func=run)
+
+
+def _add_picture_args(p: argparse.ArgumentParser) -> None:
+    """--plots, --sheets (and which video they show), --html."""
     p.add_argument(
         "--plots",
         metavar="DIR",
@@ -102,6 +109,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=2.0,
         help="HTML page: embed videos up to this size, link larger ones (default 2 MB; 0 links all)",
     )
+
+
+def _add_export_args(p: argparse.ArgumentParser) -> None:
+    """--per-video (--long), --leaderboard."""
     p.add_argument(
         "--per-video",
         action="store_true",
@@ -120,7 +131,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="write a leaderboard JSON: one row per method variant per run with every metric's "
         "mean, spread, counts and rank, the run and the versions ('-': stdout)",
     )
-    p.set_defaults(func=run)
 
 
 def _default_run(output_dir: str) -> str:

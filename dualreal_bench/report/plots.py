@@ -6,10 +6,9 @@
   values differ by little compared with their size is zoomed to the data (its title says so);
 * :func:`fidelity_figure` — identity fidelity against motion quality, one colour per
   method: a small dot per case and a large marker for the method's mean;
-* :func:`controller_figure` — the StageBlender identity weight ``w_id`` of every weight
-  group over the denoising steps (the paper's Figure 7), from the controller traces DualReal
-  saves beside each video (``videos/pNNN_sS.extras.npz``, key ``controller_w_id``, shape
-  ``(num_denoising_steps, n_groups)``): the mean over a method's videos, with the min-max band.
+* :func:`~.controller_plot.controller_figure` — the StageBlender identity weight ``w_id`` of
+  every weight group over the denoising steps (the paper's Figure 7), from the controller
+  traces DualReal saves beside each video (:mod:`.controller_plot`).
 
 Each ``*_figure`` function returns the :class:`matplotlib.figure.Figure` (what the tests read
 back: axis limits, value labels, tick labels); each ``plot_*`` function draws it and writes
@@ -23,24 +22,21 @@ from __future__ import annotations
 
 import logging
 import math
-import re
-import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..store import atomic_path
 from .aggregate import per_case_means
 from .columns import BAR_FIELDS, DIGITS, metric_meta
+from .controller_plot import CONTROLLER_KEY, load_controller_traces, plot_controller_curves
+from .figures import DPI, method_colors, new_figure, save_figure, suptitle, wrap_label
 from .paper import row_order_key
 from .tables import Report
 
 logger = logging.getLogger(__name__)
 
-CONTROLLER_KEY = "controller_w_id"  # DualReal's per-video trace: (num_denoising_steps, n_groups)
-DPI = 100
 #: a bar panel's axis starts at 0 unless its values' range is below this share of their size
 #: (CLIP-I 0.96 vs 0.98 on a 0-1 axis would be two equal bars)
 ZOOM_BELOW = 0.25
@@ -51,60 +47,10 @@ MIN_ZOOM_WINDOW = 0.01
 LABEL_ROOM = 0.24
 #: digits of the value labels (the tables' precision)
 VALUE_DIGITS = DIGITS
-#: method labels longer than this wrap onto several lines
-LABEL_WIDTH = 28
-
-
-def _figure(size_px: tuple[int, int], dpi: int = DPI):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    w, h = size_px
-    fig = Figure(figsize=(w / dpi, h / dpi), dpi=dpi, layout="constrained")
-    FigureCanvasAgg(fig)  # an Agg canvas of its own: drawable without pyplot or a display
-    return fig
-
-
-def save_figure(fig, path: str | Path, dpi: int = DPI) -> Path:
-    """Write ``fig`` as a PNG (tight bounding box: nothing clipped), atomically."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight", pad_inches=0.15)
-    return path
-
-
-def _suptitle(fig, text: str, fontsize: int = 10) -> None:
-    """A figure title wrapped to the figure's width (a narrow figure gets two lines, not a cut)."""
-    # about 0.6 em per character; a point is 1/72 inch
-    chars = max(20, int(fig.get_figwidth() * 72 / (0.6 * fontsize)))
-    fig.suptitle("\n".join(textwrap.wrap(text, chars)), fontsize=fontsize)
 
 
 def _methods(records: Sequence[Mapping[str, Any]]) -> list[str]:
     return sorted({r["method"] for r in records}, key=row_order_key(records))
-
-
-def _colors(n: int) -> list:
-    from matplotlib import colormaps
-
-    cmap = colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(n)]
-
-
-def wrap_label(label: str, width: int = LABEL_WIDTH) -> str:
-    """``label`` on lines of about ``width`` characters, broken after ``[`` and ``,`` (or at
-    spaces); never shortened: joining the lines gives ``label`` back."""
-    if len(label) <= width:
-        return label
-    lines, line = [], ""
-    for token in re.split(r"(?<=[\[, ])", label):
-        if line and len(line) + len(token) > width:
-            lines.append(line)
-            line = token
-        else:
-            line += token
-    lines.append(line)
-    return "\n".join(lines)
 
 
 def spread_of(values: Sequence[float], kind: str = "std") -> tuple[float, float]:
@@ -167,6 +113,64 @@ def bars_size_px(
     return 1600, 90 + nrows * (80 + 30 * max(1, n_methods))
 
 
+def _value_labels(ax, heights: np.ndarray, errs: np.ndarray, low: float) -> None:
+    """Each bar's value beyond its end (and its error bar); "no value" where it has none."""
+    for i, h in enumerate(heights):
+        if not np.isfinite(h):
+            ax.annotate(
+                "no value",
+                (max(low, 0.0), i),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+                color="grey",
+            )
+            continue
+        end, sign = (h + errs[i, 1], 1) if h >= 0 else (h - errs[i, 0], -1)
+        ax.annotate(
+            f"{h:.{VALUE_DIGITS}f}",
+            (end, i),
+            xytext=(3 * sign, 0),
+            textcoords="offset points",
+            ha="left" if sign > 0 else "right",
+            va="center",
+            fontsize=8,
+            gid="value-label",
+        )
+
+
+def _bar_panel(ax, field: str, per_method: list[list[float]], spread: str, colors: list) -> bool:
+    """One metric's panel: a bar per method at ``y = 0, 1, ...`` (the mean of its per-case
+    means), error bars where a method has two cases or more, value labels, the title.
+    Returns whether any error bar was drawn."""
+    y = np.arange(len(per_method))
+    heights = np.array([np.mean(v) if v else np.nan for v in per_method])
+    errs = np.array([spread_of(v, spread) if len(v) > 1 else (0.0, 0.0) for v in per_method])
+    ax.barh(y, np.nan_to_num(heights), height=0.7, color=colors, edgecolor="black", linewidth=0.5)
+    spread_rows = [i for i, v in enumerate(per_method) if len(v) > 1]
+    if spread_rows:
+        ax.errorbar(
+            heights[spread_rows],
+            y[spread_rows],
+            xerr=errs[spread_rows].T,
+            fmt="none",
+            ecolor="black",
+            elinewidth=1,
+            capsize=3,
+        )
+    low, high, zoomed = value_axis_limits(heights, errs[:, 0], errs[:, 1])
+    ax.set_xlim(low, high)
+    _value_labels(ax, heights, errs, low)
+    meta = metric_meta(field)
+    arrow = "" if meta.higher_is_better is None else (" ↑" if meta.higher_is_better else " ↓")
+    ax.set_title(meta.label + arrow + (" (zoomed)" if zoomed else ""), fontsize=10)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+    return bool(spread_rows)
+
+
 def metric_bars_figure(
     records: Sequence[Mapping[str, Any]],
     *,
@@ -179,10 +183,10 @@ def metric_bars_figure(
     numbers), each labelled with its value; error bars across cases where a method has two
     cases or more (none at all with one case: a spread of one value is not a spread)."""
     methods = _methods(records)
-    colors = _colors(len(methods))
+    colors = method_colors(len(methods))
     ncols = min(4, len(fields))
     nrows = math.ceil(len(fields) / ncols)
-    fig = _figure(size_px or bars_size_px(len(methods), len(fields), ncols), dpi)
+    fig = new_figure(size_px or bars_size_px(len(methods), len(fields), ncols), dpi)
     axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()
     for ax in axes[len(fields) :]:
         ax.remove()
@@ -191,55 +195,8 @@ def metric_bars_figure(
     for ax, field in zip(axes, fields, strict=False):
         means = per_case_means(records, field)
         per_method = [list(means.get(m, {}).values()) for m in methods]
-        heights = np.array([np.mean(v) if v else np.nan for v in per_method])
-        errs = np.array([spread_of(v, spread) if len(v) > 1 else (0.0, 0.0) for v in per_method])
-        ax.barh(
-            y, np.nan_to_num(heights), height=0.7, color=colors, edgecolor="black", linewidth=0.5
-        )
-        spread_rows = [i for i, v in enumerate(per_method) if len(v) > 1]
-        if spread_rows:
-            any_spread = True
-            ax.errorbar(
-                heights[spread_rows],
-                y[spread_rows],
-                xerr=errs[spread_rows].T,
-                fmt="none",
-                ecolor="black",
-                elinewidth=1,
-                capsize=3,
-            )
-        low, high, zoomed = value_axis_limits(heights, errs[:, 0], errs[:, 1])
-        ax.set_xlim(low, high)
-        for i, h in enumerate(heights):
-            if not np.isfinite(h):
-                ax.annotate(
-                    "no value",
-                    (max(low, 0.0), y[i]),
-                    xytext=(3, 0),
-                    textcoords="offset points",
-                    va="center",
-                    fontsize=8,
-                    color="grey",
-                )
-                continue
-            end, sign = (h + errs[i, 1], 1) if h >= 0 else (h - errs[i, 0], -1)
-            ax.annotate(
-                f"{h:.{VALUE_DIGITS}f}",
-                (end, y[i]),
-                xytext=(3 * sign, 0),
-                textcoords="offset points",
-                ha="left" if sign > 0 else "right",
-                va="center",
-                fontsize=8,
-                gid="value-label",
-            )
-        meta = metric_meta(field)
-        arrow = "" if meta.higher_is_better is None else (" ↑" if meta.higher_is_better else " ↓")
-        ax.set_title(meta.label + arrow + (" (zoomed)" if zoomed else ""), fontsize=10)
+        any_spread |= _bar_panel(ax, field, per_method, spread, colors)
         ax.set_yticks(y, [wrap_label(m) for m in methods], fontsize=8)
-        ax.tick_params(axis="x", labelsize=7)
-        ax.grid(axis="x", alpha=0.3)
-        ax.set_axisbelow(True)
     axes[0].invert_yaxis()  # shared: the first method on top, in every panel
     what = "± std" if spread == "std" else "inter-quartile range"
     errors = (
@@ -247,7 +204,7 @@ def metric_bars_figure(
         if any_spread
         else "one case per method: no error bars"
     )
-    _suptitle(
+    suptitle(
         fig,
         f"mean over cases of each case's mean; {errors}; (zoomed): the axis does not start at 0",
     )
@@ -281,8 +238,8 @@ def fidelity_figure(
     """Identity fidelity (y) against motion quality (x): a dot per case, a large marker per
     method mean; one legend beside the panels."""
     methods = _methods(records)
-    colors = _colors(len(methods))
-    fig = _figure(size_px, dpi)
+    colors = method_colors(len(methods))
+    fig = new_figure(size_px, dpi)
     axes = fig.subplots(1, len(pairs), squeeze=False).ravel()
     handles = {}
     for ax, (xf, yf) in zip(axes, pairs, strict=True):
@@ -312,7 +269,7 @@ def fidelity_figure(
             title="method (mean)",
             title_fontsize=8,
         )
-    _suptitle(fig, "identity fidelity vs motion quality (dots: cases, large markers: method means)")
+    suptitle(fig, "identity fidelity vs motion quality (dots: cases, large markers: method means)")
     return fig
 
 
@@ -329,142 +286,6 @@ def plot_fidelity_vs_motion(
 ) -> Path:
     """:func:`fidelity_figure` as a PNG at ``path``."""
     return save_figure(fidelity_figure(records, pairs=pairs, size_px=size_px, dpi=dpi), path, dpi)
-
-
-def extras_path(run_dir: str | Path, record: Mapping[str, Any]) -> Path:
-    """``videos/pNNN_sS.extras.npz`` beside the record's video."""
-    video = Path(run_dir) / record["video"]
-    return video.with_name(video.name[: -len(video.suffix)] + ".extras.npz")
-
-
-def load_controller_traces(
-    run_dir: str | Path, records: Sequence[Mapping[str, Any]], key: str = CONTROLLER_KEY
-) -> dict[str, np.ndarray]:
-    """method label -> ``(videos, steps, groups)`` array of the saved ``w_id`` traces (labels with none omitted)."""
-    traces: dict[str, list[np.ndarray]] = {}
-    for rec in records:
-        if not rec.get("video"):
-            continue
-        path = extras_path(run_dir, rec)
-        if not path.is_file():
-            continue
-        try:
-            with np.load(path) as data:
-                if key not in data.files:
-                    continue
-                arr = np.asarray(data[key], dtype=np.float64)
-        except (OSError, ValueError) as exc:
-            logger.warning("%s: unreadable extras (%s); skipped", path, exc)
-            continue
-        if arr.ndim == 1:
-            arr = arr[:, None]
-        if arr.ndim != 2:
-            logger.warning(
-                "%s: %s has shape %s, expected (steps, groups); skipped", path, key, arr.shape
-            )
-            continue
-        traces.setdefault(rec["method"], []).append(arr)
-    out = {}
-    for label, arrs in traces.items():
-        shape = arrs[0].shape
-        same = [a for a in arrs if a.shape == shape]
-        if len(same) < len(arrs):
-            logger.warning(
-                "%s: %d controller traces differ in shape from %s; left out",
-                label,
-                len(arrs) - len(same),
-                shape,
-            )
-        out[label] = np.stack(same)
-    return out
-
-
-def controller_size_px(
-    n_methods: int, panel_px: tuple[int, int] = (520, 380), max_cols: int = 3
-) -> tuple[int, int]:
-    ncols = max(1, min(max_cols, n_methods))
-    nrows = max(1, math.ceil(n_methods / ncols))
-    return panel_px[0] * ncols, panel_px[1] * nrows
-
-
-def controller_figure(
-    traces: Mapping[str, np.ndarray],
-    *,
-    panel_px: tuple[int, int] = (520, 380),
-    max_cols: int = 3,
-    fixed_weight: float | None = 0.1,
-    dpi: int = DPI,
-):
-    """``w_id`` per weight group over the denoising steps (Figure 7), one panel per method.
-
-    ``traces``: label -> ``(videos, steps, groups)``. Lines: the mean over videos; bands: min-max.
-    The dashed line is the fixed weight of the controller-free ablation. Each panel's legend
-    sits below it, so no curve is hidden.
-    """
-    if not traces:
-        raise ValueError("no controller traces to plot")
-    from matplotlib import colormaps
-    from matplotlib.ticker import MaxNLocator
-
-    labels = list(traces)
-    ncols = max(1, min(max_cols, len(labels)))
-    nrows = math.ceil(len(labels) / ncols)
-    fig = _figure(controller_size_px(len(labels), panel_px, max_cols), dpi)
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax in axes[len(labels) :]:
-        ax.remove()
-    cmap = colormaps["viridis"]
-    for ax, label in zip(axes, labels, strict=False):
-        arr = np.asarray(traces[label], dtype=float)
-        steps = np.arange(1, arr.shape[1] + 1)
-        n_groups = arr.shape[2]
-        for g in range(n_groups):
-            color = cmap(g / max(1, n_groups - 1))
-            ax.plot(steps, arr[:, :, g].mean(0), color=color, lw=1.4, label=f"group {g + 1}")
-            if arr.shape[0] > 1:
-                ax.fill_between(
-                    steps, arr[:, :, g].min(0), arr[:, :, g].max(0), color=color, alpha=0.15, lw=0
-                )
-        if fixed_weight is not None:
-            ax.axhline(fixed_weight, color="grey", ls="--", lw=0.8, label=f"fixed {fixed_weight:g}")
-        what = f"({arr.shape[0]} videos, n = {n_groups})"
-        title = (
-            f"{label} {what}" if len(label) + len(what) < 48 else f"{wrap_label(label, 48)}\n{what}"
-        )
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("denoising step (1 = noisiest)", fontsize=8)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel("identity weight w_id", fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-        if n_groups <= 14:
-            ax.legend(
-                fontsize=7,
-                ncol=max(1, min(n_groups + 1, panel_px[0] // 110)),
-                loc="upper center",
-                bbox_to_anchor=(0.5, -0.2),
-                frameon=False,
-            )
-    _suptitle(
-        fig, "StageBlender identity weights per group over denoising (motion weight = scale − w_id)"
-    )
-    return fig
-
-
-def plot_controller_curves(
-    traces: Mapping[str, np.ndarray],
-    path: str | Path,
-    *,
-    panel_px: tuple[int, int] = (520, 380),
-    max_cols: int = 3,
-    fixed_weight: float | None = 0.1,
-    dpi: int = DPI,
-) -> Path:
-    """:func:`controller_figure` as a PNG at ``path``."""
-    fig = controller_figure(
-        traces, panel_px=panel_px, max_cols=max_cols, fixed_weight=fixed_weight, dpi=dpi
-    )
-    return save_figure(fig, path, dpi)
 
 
 def plot_report(report: Report, out_dir: str | Path, *, spread: str = "std") -> list[Path]:
