@@ -309,7 +309,7 @@ def test_tiny_default_dualreal_is_labelled_with_its_own_group_count(tmp_path):
     assert t3.variants["dualreal"] == "dualreal[num_groups=2]"
     # Table 1 shows the default run, and says it is not the paper's n = 7
     assert tables["table1"].rows == ["base", "dualreal"]
-    assert any("no dualreal run with the paper's n = 7" in n for n in tables["table1"].notes)
+    assert any("n = 7 weight groups" in n for n in tables["table1"].notes)
     # the controller ablation on tiny carries the resolved group count in its key, and is still
     # Table 2's controller row, beside the default run as the full method
     t2 = tables["table2"]

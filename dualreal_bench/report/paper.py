@@ -12,7 +12,9 @@ report itself knows no method's options:
   report prints;
 * Table 3 is a ``sweep`` of one option of the proposed method (``num_groups``, the
   StageBlender group count ``n``): its ``reference_value`` is the proposed method's own (7), and
-  ``row_label`` names a row (``"n = {value}"``).
+  ``row_label`` names a row (``"n = {value}"``); ``without_reference`` is Table 1's note when a
+  run has the proposed method only with other values (the tiny backbone's 2 blocks cannot
+  hold 7 groups), and Table 1 shows the one with the largest.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Sweep:
     option: str  # "num_groups"
     reference_value: Any  # the proposed method's own value (7)
     row_label: str  # "n = {value}"
+    without_reference: str  # Table 1's note when the run lacks the reference value
 
     def label(self, value: Any) -> str:
         return self.row_label.format(value=value)
@@ -153,14 +156,15 @@ def _layout(path: Path, data: dict[str, Any]) -> Layout:
     )
     full = [r for r in rows["table2"] if r["variant"] == proposed.key]
     sweep = (tables.get("table3") or {}).get("sweep")
-    if sweep is not None and not {"option", "reference_value", "row_label"} <= set(sweep):
-        raise DataError(f"{path}: table3 sweep needs option, reference_value and row_label")
+    fields = ("option", "reference_value", "row_label", "without_reference")
+    if sweep is not None and not set(fields) <= set(sweep):
+        raise DataError(f"{path}: table3 sweep needs {', '.join(fields)}")
     return Layout(
         proposed,
         baselines,
         ablations,
         str(full[0].get("label") or proposed.key) if full else proposed.key,
-        Sweep(sweep["option"], sweep["reference_value"], sweep["row_label"]) if sweep else None,
+        Sweep(*(sweep[f] for f in fields)) if sweep else None,
         {tid: str((tables.get(tid) or {}).get("title") or tid) for tid in TABLE_IDS},
     )
 

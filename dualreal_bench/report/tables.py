@@ -112,13 +112,10 @@ def _reference_note(records: Sequence[Mapping[str, Any]], layout: Layout) -> str
     """Table 1's note when the run has the proposed method only with another sweep value."""
     variants = method_variants(records)
     labels = sorted(variants, key=row_order_key(records, layout))
-    reference, value = _reference_rows(labels, variants, layout)
+    _, value = _reference_rows(labels, variants, layout)
     if layout.sweep is None or value is None or value == layout.sweep.reference_value:
         return None
-    return (
-        f"no {layout.proposed.name} run with the paper's {layout.sweep.label(layout.sweep.reference_value)}; "
-        f"showing the one with the largest ({layout.sweep.label(value)})"
-    )
+    return layout.sweep.without_reference
 
 
 # ---- the published numbers --------------------------------------------------------------------
