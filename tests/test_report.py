@@ -227,6 +227,32 @@ DUALREAL_VARIANTS = [
 ]
 
 
+def test_split_tables_reads_only_variant_keys():
+    """Rows are placed by their variant keys and the published layout alone: a published
+    ablation with more options set is still that ablation; a variant of the proposed method
+    that is neither an ablation nor a point of the sweep is a Table 1 row; labels say nothing."""
+
+    def rec(label, key):
+        return {"method": label, "configs": {"method": {"name": key.split("[")[0], "variant": key}}}
+
+    records = [
+        rec("a", "dualreal[controller=false,lr=0.01]"),
+        rec("b", "dualreal[lr=0.01]"),
+        rec("c", "dualreal"),
+        rec("d", "dualreal[num_groups=42]"),
+        rec("e", "lora[fusion=delta_sum]"),
+        rec("f", "dualreal[dual_aware=false]"),
+    ]
+    tables = split_tables(records)
+    assert tables["table1"] == [("e", "e"), ("b", "b"), ("c", "c")]
+    assert tables["table2"] == [
+        ("f", "w/o dual-aware adaptation (f)"),
+        ("a", "w/o StageBlender controller (a)"),
+        ("c", "DualReal (full) (c)"),
+    ]
+    assert tables["table3"] == [("c", "n = 7 (c)"), ("d", "n = 42 (d)")]
+
+
 def _legacy(name, config, label="x", blocks=None):
     """A record written before methods described their variant: a config, no variant key."""
     backbone = None if blocks is None else {"transformer": {"num_layers": blocks}}
@@ -240,10 +266,14 @@ def _legacy(name, config, label="x", blocks=None):
 
 def test_legacy_variants_are_derived_from_the_stored_config():
     # the key DualReal's variant_key gives for the same resolved config: an unset controller
-    # follows dual_aware, so the separately trained ablation has the controller off too
+    # follows dual_aware, and options without effect are left out
     assert (
         legacy_variant(_legacy("dualreal", {"dual_aware": False, "controller": None})).key
-        == "dualreal[controller=false,dual_aware=false]"
+        == "dualreal[dual_aware=false]"
+    )
+    assert (
+        legacy_variant(_legacy("dualreal", {"controller": False, "num_groups": 1})).key
+        == "dualreal[controller=false]"
     )
     assert (
         legacy_variant(_legacy("dualreal", {"controller": False, "num_groups": 7})).key
@@ -290,7 +320,7 @@ def test_tiny_default_dualreal_is_labelled_with_its_own_group_count(tmp_path):
         ("base", "base", "base"),
         ("dualreal", "dualreal", "dualreal[num_groups=2]"),  # `run --method dualreal` on tiny
         ("dualreal[num_groups=1]", "dualreal", "dualreal[num_groups=1]"),
-        ("dualreal[controller=false]", "dualreal", "dualreal[controller=false,num_groups=2]"),
+        ("dualreal[controller=false]", "dualreal", "dualreal[controller=false]"),
     ]
     write_store(
         tmp_path,
@@ -310,8 +340,8 @@ def test_tiny_default_dualreal_is_labelled_with_its_own_group_count(tmp_path):
     # Table 1 shows the default run, and says it is not the paper's n = 7
     assert tables["table1"].rows == ["base", "dualreal"]
     assert any("n = 7 weight groups" in n for n in tables["table1"].notes)
-    # the controller ablation on tiny carries the resolved group count in its key, and is still
-    # Table 2's controller row, beside the default run as the full method
+    # the controller ablation is Table 2's controller row, beside the default run (n = 2) as
+    # the full method
     t2 = tables["table2"]
     assert t2.rows == ["dualreal[controller=false]", "dualreal[num_groups=1]", "dualreal"]
     assert t2.label("dualreal[controller=false]").startswith("w/o StageBlender controller")
@@ -534,7 +564,7 @@ def test_paper_numbers_as_transcribed():
     assert keys == {
         "table1": ["base", "lora", "sequential", "dreamvideo", "dualreal"],
         "table2": [
-            "dualreal[controller=false,dual_aware=false]",
+            "dualreal[dual_aware=false]",
             "dualreal[controller=false]",
             "dualreal[num_groups=1]",
             "dualreal",

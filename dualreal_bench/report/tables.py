@@ -7,9 +7,9 @@ table layout (:mod:`.paper`), never parsed from its label nor from a method's op
   non-reference point of Table 3's sweep, and the proposed method as the paper runs it
   (DualReal: dual-aware training, StageBlender controller, n = 7 weight groups; a backbone on
   which n = 7 cannot run shows the run with the largest n, and says so);
-* Table 2, ablations: each variant that is a published ablation (with possibly the swept
-  option changed too: on the 2-block tiny profile ``dualreal[controller=false,num_groups=2]``
-  is the controller ablation), beside the reference;
+* Table 2, ablations: each variant that is a published ablation, or one with more options
+  set (``dualreal[controller=false,lr=0.01]`` is still the controller ablation), beside the
+  reference;
 * Table 3, the sweep (group cardinality): the proposed method for every value of the swept
   option in the run, labelled by the value its variant key carries (``dualreal[num_groups=2]``
   is n = 2, whatever the backbone).

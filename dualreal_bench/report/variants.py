@@ -118,10 +118,11 @@ def legacy_variant(record: Mapping[str, Any]) -> Variant:
     """The variant key of a record whose method description has none, from its stored config.
 
     Every method but DualReal is its registered name (as these records were always read).
-    DualReal's key is what :meth:`DualRealMethod.variant_key` gives for the same resolved
-    config: an unset ``controller`` follows ``dual_aware``; an unset ``num_groups`` is
-    resolved on the recorded backbone (the 2-block tiny profile: 2); ``resolved`` values
-    stored beside the config win.
+    DualReal's key is what :meth:`DualRealMethod.variant_key` gives for the same config, over
+    the options its ablations change: an unset ``controller`` follows ``dual_aware``; an unset
+    ``num_groups`` is resolved on the recorded backbone (the 2-block tiny profile: 2);
+    ``resolved`` values stored beside the config win; options without effect are left out
+    (the group count without the controller, the controller without dual-aware training).
     """
     desc = method_description(record)
     name = record.get("method_name") or desc.get("name") or record["method"]
@@ -136,15 +137,29 @@ def legacy_variant(record: Mapping[str, Any]) -> Variant:
         "dual_aware": dual_aware,
         "num_groups": _legacy_num_groups(record, config),
     }
-    params = {k: v for k, v in resolved.items() if v != _LEGACY_DUALREAL_REFERENCE[k]}
+    inactive = set() if resolved["controller"] else {"num_groups"}
+    if not dual_aware:
+        inactive.add("controller")
+    params = {
+        k: v
+        for k, v in resolved.items()
+        if k not in inactive and v != _LEGACY_DUALREAL_REFERENCE[k]
+    }
     return variant_from(name, params)
+
+
+def _key_value(value: Any) -> str:
+    """An option value as a variant key writes it: strings bare, the rest as compact JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 def variant_from(name: str, params: Mapping[str, Any]) -> Variant:
     """The :class:`Variant` of ``name`` with ``params`` differing from its reference."""
     if not params:
         return Variant(name, name, {})
-    inner = ",".join(f"{k}={json.dumps(params[k])}" for k in sorted(params))
+    inner = ",".join(f"{k}={_key_value(params[k])}" for k in sorted(params))
     return Variant(f"{name}[{inner}]", name, dict(params))
 
 
