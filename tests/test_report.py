@@ -240,7 +240,7 @@ def test_split_tables_reads_only_variant_keys():
         rec("b", "dualreal[lr=0.01]"),
         rec("c", "dualreal"),
         rec("d", "dualreal[num_groups=42]"),
-        rec("e", "lora[fusion=delta_sum]"),
+        rec("e", "lora[placeholder=strip]"),
         rec("f", "dualreal[dual_aware=false]"),
     ]
     tables = split_tables(records)
@@ -305,11 +305,11 @@ def test_variant_keys_are_read_from_the_method_description():
     assert variant.key == "dualreal[num_groups=2]" and variant.params == {"num_groups": 2}
     assert variant.label == "DualReal, n = 2"
     rec["configs"]["method"].update(
-        name="lora", variant='lora[fusion=delta_sum,target_modules=["to_q","to_v"]]'
+        name="lora", variant='lora[placeholder=strip,target_modules=["to_q","to_v"]]'
     )
     (variant,) = method_variants([rec]).values()
     assert variant.name == "lora"
-    assert variant.params == {"fusion": "delta_sum", "target_modules": ["to_q", "to_v"]}
+    assert variant.params == {"placeholder": "strip", "target_modules": ["to_q", "to_v"]}
 
 
 def test_tiny_default_dualreal_is_labelled_with_its_own_group_count(tmp_path):

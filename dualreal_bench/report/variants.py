@@ -63,7 +63,7 @@ def _value(text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError:
-        return text  # a bare word (lora[fusion=delta_sum])
+        return text  # a bare word (lora[placeholder=strip])
 
 
 def parse_variant_key(key: str, label: str | None = None) -> Variant:
