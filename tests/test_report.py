@@ -229,8 +229,9 @@ DUALREAL_VARIANTS = [
 
 def test_split_tables_reads_only_variant_keys():
     """Rows are placed by their variant keys and the published layout alone: a published
-    ablation with more options set is still that ablation; a variant of the proposed method
-    that is neither an ablation nor a point of the sweep is a Table 1 row; labels say nothing."""
+    ablation with more options set is still that ablation; any other variant of the proposed
+    method is a point of the sweep (the paper's n = 7 unless its key says otherwise); labels
+    say nothing."""
 
     def rec(label, key):
         return {"method": label, "configs": {"method": {"name": key.split("[")[0], "variant": key}}}
@@ -248,9 +249,29 @@ def test_split_tables_reads_only_variant_keys():
     assert tables["table2"] == [
         ("f", "w/o dual-aware adaptation (f)"),
         ("a", "w/o StageBlender controller (a)"),
+        ("b", "DualReal (full) (b)"),
         ("c", "DualReal (full) (c)"),
     ]
-    assert tables["table3"] == [("c", "n = 7 (c)"), ("d", "n = 42 (d)")]
+    assert tables["table3"] == [("b", "n = 7 (b)"), ("c", "n = 7 (c)"), ("d", "n = 42 (d)")]
+
+
+def test_shortened_runs_keep_their_tables():
+    """Variant keys carry every option that differs (``--set steps_scale=0.1`` on every run of
+    an ablation study): the tables compare the options they list and ignore the rest."""
+
+    def rec(label, key):
+        return {"method": label, "configs": {"method": {"name": "dualreal", "variant": key}}}
+
+    records = [
+        rec("full", "dualreal[num_groups=2,steps_scale=0.1]"),  # tiny: 2 groups
+        rec("n1", "dualreal[num_groups=1,steps_scale=0.1]"),
+        rec("noctl", "dualreal[controller=false,steps_scale=0.1]"),
+        rec("sep", "dualreal[dual_aware=false,steps_scale=0.1]"),
+    ]
+    tables = split_tables(records)
+    assert tables["table1"] == [("full", "full")]
+    assert [lb for lb, _ in tables["table2"]] == ["sep", "noctl", "n1", "full"]
+    assert tables["table3"] == [("n1", "n = 1 (n1)"), ("full", "n = 2 (full)")]
 
 
 def _legacy(name, config, label="x", blocks=None):

@@ -7,8 +7,9 @@ sheets, a static HTML page and data exports.
 * :mod:`.paper` — the published numbers and the paper's table layout;
 * :mod:`.tables` — Tables 1-3 and breakdowns of a run (:func:`build_report`);
 * :mod:`.render` — one renderer per format (rich, Markdown, LaTeX, CSV, JSON, HTML);
-* :mod:`.plots`, :mod:`.sheets`, :mod:`.html`, :mod:`.export` — pictures, contact sheets, the
-  HTML page, per-video rows and the leaderboard (import them from their modules: they load
+* :mod:`.plots` (with :mod:`.figures`, :mod:`.controller_plot`), :mod:`.sheets` (with
+  :mod:`.contact_sheet`), :mod:`.html`, :mod:`.export` — pictures, contact sheets, the HTML
+  page, per-video rows and the leaderboard (import them from their modules: they load
   matplotlib, Pillow or pandas).
 """
 

@@ -60,13 +60,17 @@ class Layout:
     titles: dict[str, str]
 
     def sweep_value(self, variant: Variant) -> Any:
-        """The swept option's value of a variant that is the proposed method with only that
-        option changed (or not at all); None for any other variant."""
+        """The swept option's value of a variant of the proposed method that is none of
+        Table 2's ablations of other options (those extend one: ``dualreal[controller=false]``,
+        ``dualreal[controller=false,num_groups=1]``); None for any other variant. Options
+        neither table is about (``steps_scale=0.1`` on a shortened run) do not matter: the
+        paper's tables compare only the options they list."""
         if self.sweep is None or variant.name != self.proposed.name:
             return None
         option = self.sweep.option
-        if variant.without(option) != self.proposed.without(option):
-            return None
+        for ablation, _ in self.ablations:
+            if set(ablation.params) - {option} and variant.extends(ablation):
+                return None
         return variant.params.get(option, self.sweep.reference_value)
 
     def order_key(self, label: str, variant: Variant) -> tuple:

@@ -8,11 +8,12 @@ table layout (:mod:`.paper`), never parsed from its label nor from a method's op
   (DualReal: dual-aware training, StageBlender controller, n = 7 weight groups; a backbone on
   which n = 7 cannot run shows the run with the largest n, and says so);
 * Table 2, ablations: each variant that is a published ablation, or one with more options
-  set (``dualreal[controller=false,lr=0.01]`` is still the controller ablation), beside the
-  reference;
-* Table 3, the sweep (group cardinality): the proposed method for every value of the swept
-  option in the run, labelled by the value its variant key carries (``dualreal[num_groups=2]``
-  is n = 2, whatever the backbone).
+  set (``dualreal[controller=false,steps_scale=0.1]`` is the controller ablation of a
+  shortened run), beside the reference;
+* Table 3, the sweep (group cardinality): every other variant of the proposed method, at the
+  value of the swept option its key carries (``dualreal[num_groups=2]`` is n = 2, whatever the
+  backbone; ``dualreal`` and ``dualreal[steps_scale=0.1]`` are the paper's n = 7), when the
+  run has more than one value.
 
 Published numbers attach to rows by equal variant keys.
 """
