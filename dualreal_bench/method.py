@@ -20,6 +20,7 @@ when used.
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 import json
 import logging
@@ -35,6 +36,8 @@ from .config import Config
 from .errors import ConfigError, RegistryError
 
 if TYPE_CHECKING:
+    import torch
+
     from .backbone import Backbone
     from .spec import Case
 
@@ -137,6 +140,34 @@ class Method(abc.ABC):
             scale = getattr(self.config, "steps_scale", 1.0) or 1.0
             return 0 if steps == 0 else max(1, round(steps * scale))
         return None
+
+    def parameter_groups(self) -> dict[str, list[torch.nn.Parameter]]:
+        """Learned parameters by component (``{"identity adapters": [...], ...}``), for
+        ``inspect`` and ``estimate``. Default: the backbone transformer's parameters that
+        require gradients, as one group ``"transformer (requires_grad)"`` (empty for a
+        frozen backbone)."""
+        transformer = getattr(self.backbone, "transformer", None)
+        params = (
+            [] if transformer is None else [p for p in transformer.parameters() if p.requires_grad]
+        )
+        return {"transformer (requires_grad)": params}
+
+    def inspection_context(self, batch_size: int) -> contextlib.AbstractContextManager[None]:
+        """A context in which one transformer forward runs as a training step of this method
+        does (e.g. the motion adapters conditioned on a zero embedding of ``batch_size``
+        rows), for ``inspect``'s shape-only activation measurement on the meta device.
+        Default: nothing to set up."""
+        return contextlib.nullcontext()
+
+    def auxiliary_models(self) -> dict[str, int]:
+        """Frozen helper models the method loads besides the backbone, ``{description:
+        parameter count}`` (``inspect``). Default: none."""
+        return {}
+
+    def resolved_options(self) -> dict[str, Any]:
+        """Config options whose value this method decided on its backbone (an unset option
+        resolved), name -> the value in use. Default: none."""
+        return {}
 
     # ---- state -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -16,12 +16,13 @@ from dualreal_bench.metrics import METRIC_FIELDS
 from dualreal_bench.report import (
     aggregate,
     build_report,
+    legacy_variant,
     load_paper_results,
+    method_variants,
     metric_columns,
     render,
     render_report,
     split_tables,
-    variant_of,
 )
 from dualreal_bench.store import ResultStore
 
@@ -47,20 +48,23 @@ def write_store(
     traces=None,
     data_root=None,
 ):
-    """methods: [(label, name, config)]; cases: [(identity, motion)]; prompts: case_id -> count;
+    """methods: [(label, name, config)] or [(label, name, config, variant key)] (a run that
+    records Method.describe()'s variant; without one, a record written before it);
+    cases: [(identity, motion)]; prompts: case_id -> count;
     value(label, case_id, prompt_index, field) -> float | None; skip: {(label, case_id, prompt_index)}
     records not written; traces: label -> (steps, groups) array saved as controller_w_id."""
     from dualreal_bench.media import write_video
 
     store = ResultStore(root, run_id)
     store.init_run({"suite": suite, "profile": profile})
-    for label, name, config in methods:
-        store.init_method(label, {"name": name, "class": f"x:{name}", "config": config})
+    for k, (label, name, config, *variant) in enumerate(methods):
+        described = {"name": name, "config": config, **({"variant": variant[0]} if variant else {})}
+        store.init_method(label, {**described, "class": f"x:{name}"})
         atomic_write_json(
             store.run_dir / label / "expected" / "shard0of1.json",
             {f"{i}__{m}": prompts[f"{i}__{m}"] * len(seeds) for i, m in cases},
         )
-        for k, (ident, motion) in enumerate(cases):
+        for c, (ident, motion) in enumerate(cases):
             case_id = f"{ident}__{motion}"
             cdir = store.case_dir(label, case_id)
             for p in range(prompts[case_id]):
@@ -69,9 +73,9 @@ def write_store(
                         continue
                     video = cdir.video(p, s)
                     if videos:
-                        shade = (37 * (methods.index((label, name, config)) + 1)) % 256
+                        shade = (37 * (k + 1)) % 256
                         frames = np.full((9, 32, 48, 3), shade, np.uint8)
-                        frames[:, :, : 8 + 4 * k] = 255 - shade
+                        frames[:, :, : 8 + 4 * c] = 255 - shade
                         write_video(video, frames, fps=8)
                     if traces and label in traces:
                         video.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +94,7 @@ def write_store(
                         "seed": s,
                         "video": str(video.relative_to(store.run_dir)),
                         "metrics": {f: value(label, case_id, p, f) for f in FIELDS},
-                        "configs": {"method": {"name": name, "config": config}, "backbone": None},
+                        "configs": {"method": described, "backbone": None},
                         "run_config": {"data_root": str(data_root) if data_root else None},
                         "profile": profile,
                     }
@@ -224,22 +228,158 @@ DUALREAL_VARIANTS = [
 ]
 
 
-def test_variants_are_read_from_the_config():
+def test_split_tables_reads_only_variant_keys():
+    """Rows are placed by their variant keys and the published layout alone: a published
+    ablation with more options set is still that ablation; any other variant of the proposed
+    method is a point of the sweep (the paper's n = 7 unless its key says otherwise); labels
+    say nothing."""
+
+    def rec(label, key):
+        return {"method": label, "configs": {"method": {"name": key.split("[")[0], "variant": key}}}
+
+    records = [
+        rec("a", "dualreal[controller=false,lr=0.01]"),
+        rec("b", "dualreal[lr=0.01]"),
+        rec("c", "dualreal"),
+        rec("d", "dualreal[num_groups=42]"),
+        rec("e", "lora[placeholder=strip]"),
+        rec("f", "dualreal[dual_aware=false]"),
+    ]
+    tables = split_tables(records)
+    assert tables["table1"] == [("e", "e"), ("b", "b"), ("c", "c")]
+    assert tables["table2"] == [
+        ("f", "w/o dual-aware adaptation (f)"),
+        ("a", "w/o StageBlender controller (a)"),
+        ("b", "DualReal (full) (b)"),
+        ("c", "DualReal (full) (c)"),
+    ]
+    assert tables["table3"] == [("b", "n = 7 (b)"), ("c", "n = 7 (c)"), ("d", "n = 42 (d)")]
+
+
+def test_shortened_runs_keep_their_tables():
+    """Variant keys carry every option that differs (``--set steps_scale=0.1`` on every run of
+    an ablation study): the tables compare the options they list and ignore the rest."""
+
+    def rec(label, key):
+        return {"method": label, "configs": {"method": {"name": "dualreal", "variant": key}}}
+
+    records = [
+        rec("full", "dualreal[num_groups=2,steps_scale=0.1]"),  # tiny: 2 groups
+        rec("n1", "dualreal[num_groups=1,steps_scale=0.1]"),
+        rec("noctl", "dualreal[controller=false,steps_scale=0.1]"),
+        rec("sep", "dualreal[dual_aware=false,steps_scale=0.1]"),
+    ]
+    tables = split_tables(records)
+    assert tables["table1"] == [("full", "full")]
+    assert [lb for lb, _ in tables["table2"]] == ["sep", "noctl", "n1", "full"]
+    assert tables["table3"] == [("n1", "n = 1 (n1)"), ("full", "n = 2 (full)")]
+
+
+def _legacy(name, config, label="x", blocks=None):
+    """A record written before methods described their variant: a config, no variant key."""
+    backbone = None if blocks is None else {"transformer": {"num_layers": blocks}}
+    method = None if name is None else {"name": name, "config": config}
+    return {
+        "method": label,
+        "method_name": name,
+        "configs": {"method": method, "backbone": backbone},
+    }
+
+
+def test_legacy_variants_are_derived_from_the_stored_config():
+    # the key DualReal's variant_key gives for the same resolved config: an unset controller
+    # follows dual_aware, and options without effect are left out
     assert (
-        variant_of("dualreal", {"dual_aware": False, "controller": None}, "x").key
+        legacy_variant(_legacy("dualreal", {"dual_aware": False, "controller": None})).key
         == "dualreal[dual_aware=false]"
     )
     assert (
-        variant_of("dualreal", {"controller": False, "num_groups": 7}, "x").key
+        legacy_variant(_legacy("dualreal", {"controller": False, "num_groups": 1})).key
         == "dualreal[controller=false]"
     )
     assert (
-        variant_of("dualreal", {"controller": True, "num_groups": 2}, "x").key
+        legacy_variant(_legacy("dualreal", {"controller": False, "num_groups": 7})).key
+        == "dualreal[controller=false]"
+    )
+    assert (
+        legacy_variant(_legacy("dualreal", {"controller": True, "num_groups": 2})).key
         == "dualreal[num_groups=2]"
     )
-    assert variant_of("dualreal", {"num_groups": 7}, "anything").key == "dualreal"
-    assert variant_of("lora", {"num_groups": 1}, "lora[rank=8]").key == "lora"
-    assert variant_of(None, None, "counting").key == "counting"  # records without configs
+    assert legacy_variant(_legacy("dualreal", {"num_groups": 7}, "anything")).key == "dualreal"
+    assert legacy_variant(_legacy("lora", {"num_groups": 1}, "lora[rank=8]")).key == "lora"
+    assert legacy_variant(_legacy(None, None, "counting")).key == "counting"  # no configs
+    # an unset group count is resolved on the recorded backbone, as DualReal resolves it:
+    # the 2-block tiny profile 2 groups, the 30-block 2B 6, the 42-block 5B the paper's 7
+    for blocks, key in (
+        (2, "dualreal[num_groups=2]"),
+        (30, "dualreal[num_groups=6]"),
+        (42, "dualreal"),
+    ):
+        assert legacy_variant(_legacy("dualreal", {"num_groups": None}, blocks=blocks)).key == key
+
+
+def test_variant_keys_are_read_from_the_method_description():
+    """Records carrying Method.describe()'s variant: the key is read, never re-derived from
+    the config (whose options the report does not know)."""
+    rec = _legacy("dualreal", {"num_groups": None, "controller": None}, "dualreal", blocks=42)
+    rec["configs"]["method"].update(variant="dualreal[num_groups=2]", label="DualReal, n = 2")
+    (variant,) = method_variants([rec]).values()
+    assert variant.key == "dualreal[num_groups=2]" and variant.params == {"num_groups": 2}
+    assert variant.label == "DualReal, n = 2"
+    rec["configs"]["method"].update(
+        name="lora", variant='lora[placeholder=strip,target_modules=["to_q","to_v"]]'
+    )
+    (variant,) = method_variants([rec]).values()
+    assert variant.name == "lora"
+    assert variant.params == {"placeholder": "strip", "target_modules": ["to_q", "to_v"]}
+
+
+def test_tiny_default_dualreal_is_labelled_with_its_own_group_count(tmp_path):
+    """A default DualReal run on tiny resolves 2 groups (variant dualreal[num_groups=2]): it is
+    n = 2 in Table 3 and never the paper's n = 7, whatever its label; the 5B default
+    (variant dualreal) is n = 7."""
+    methods = [
+        ("base", "base", "base"),
+        ("dualreal", "dualreal", "dualreal[num_groups=2]"),  # `run --method dualreal` on tiny
+        ("dualreal[num_groups=1]", "dualreal", "dualreal[num_groups=1]"),
+        ("dualreal[controller=false]", "dualreal", "dualreal[controller=false]"),
+    ]
+    write_store(
+        tmp_path,
+        [(label, name, {}, key) for label, name, key in methods],
+        CASES,
+        PROMPTS,
+        lambda *a: 0.5,
+        profile="tiny",
+        suite="smoke",
+    )
+    tables = {t.id: t for t in build_report(tmp_path, "r").tables}
+    t3 = tables["table3"]
+    assert t3.rows == ["dualreal[num_groups=1]", "dualreal"]
+    assert [t3.label(r) for r in t3.rows] == ["n = 1 (dualreal[num_groups=1])", "n = 2 (dualreal)"]
+    assert not any("n = 7" in t3.label(r) for r in t3.rows)
+    assert t3.variants["dualreal"] == "dualreal[num_groups=2]"
+    # Table 1 shows the default run, and says it is not the paper's n = 7
+    assert tables["table1"].rows == ["base", "dualreal"]
+    assert any("n = 7 weight groups" in n for n in tables["table1"].notes)
+    # the controller ablation is Table 2's controller row, beside the default run (n = 2) as
+    # the full method
+    t2 = tables["table2"]
+    assert t2.rows == ["dualreal[controller=false]", "dualreal[num_groups=1]", "dualreal"]
+    assert t2.label("dualreal[controller=false]").startswith("w/o StageBlender controller")
+    assert t2.label("dualreal") == "DualReal (full) (dualreal)"
+
+    # the same labels on a 5B run: the default run's variant is dualreal, n = 7
+    methods[1] = ("dualreal", "dualreal", "dualreal")
+    write_store(
+        tmp_path / "5b",
+        [(label, name, {}, key) for label, name, key in methods],
+        CASES,
+        PROMPTS,
+        lambda *a: 0.5,
+    )
+    t3 = {t.id: t for t in build_report(tmp_path / "5b", "r").tables}["table3"]
+    assert [t3.label(r) for r in t3.rows] == ["n = 1 (dualreal[num_groups=1])", "n = 7 (dualreal)"]
 
 
 def test_ablation_and_cardinality_tables(tmp_path):
@@ -442,7 +582,7 @@ def test_paper_numbers_as_transcribed():
     paper = load_paper_results()
     assert paper.status.startswith("not transcribed: ") and not paper.transcribed
     assert paper.source["arxiv"] == "2505.02192"
-    keys = {tid: [r["key"] for r in t["rows"]] for tid, t in paper.tables.items()}
+    keys = {tid: [r["variant"] for r in t["rows"]] for tid, t in paper.tables.items()}
     assert keys == {
         "table1": ["base", "lora", "sequential", "dreamvideo", "dualreal"],
         "table2": [
@@ -494,7 +634,7 @@ def test_compare_paper_with_published_values(table1_store, tmp_path):
     rows = paper["tables"]["table1"]["rows"]
     for row in rows:
         row["values"] = dict.fromkeys(row["values"])
-    by_key = {r["key"]: r for r in rows}
+    by_key = {r["variant"]: r for r in rows}
     by_key["dualreal"]["paper_name"] = "DualReal (Ours)"
     by_key["dualreal"]["values"].update(clip_i=65.0, dynamic_degree=0.45, dynamic_degree_dev=0.12)
     paper["tables"]["table1"]["scale"] = {"clip_i": 0.01}  # printed as a percentage

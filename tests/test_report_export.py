@@ -12,8 +12,8 @@ import pytest
 from test_report import CASES, FIELDS, KNOWN, PROMPTS, TABLE1_METHODS, known_value, write_store
 
 from dualreal_bench.cli import main
-from dualreal_bench.export import leaderboard, per_video_rows, rows_text, write_rows
 from dualreal_bench.report import build_report, method_variants
+from dualreal_bench.report.export import leaderboard, per_video_rows, rows_text, write_rows
 from dualreal_bench.store import ResultStore
 
 METHODS = [

@@ -16,16 +16,15 @@ from test_report import CASES, DEV, PROMPTS, TABLE1_METHODS, known_value, write_
 
 from dualreal_bench.media import write_image, write_video
 from dualreal_bench.metrics import METRIC_FIELDS as FIELDS
-from dualreal_bench.plots import (
+from dualreal_bench.report import build_report, metric_columns
+from dualreal_bench.report.contact_sheet import contact_sheet, sheet_layout, sheet_size
+from dualreal_bench.report.controller_plot import (
     controller_size_px,
     load_controller_traces,
     plot_controller_curves,
-    plot_metric_bars,
-    plot_report,
-    spread_of,
 )
-from dualreal_bench.report import build_report, metric_columns
-from dualreal_bench.sheets import contact_sheet, sheet_layout, sheet_size, sheets_for_report
+from dualreal_bench.report.plots import plot_metric_bars, plot_report, spread_of
+from dualreal_bench.report.sheets import sheets_for_report
 
 
 def _png(path: Path) -> np.ndarray:
@@ -114,7 +113,7 @@ def _texts_inside(fig):
 
 
 def test_plots_have_the_expected_size_and_content(video_store, tmp_path):
-    from dualreal_bench.plots import bars_size_px
+    from dualreal_bench.report.plots import bars_size_px
 
     results, _ = video_store
     rep = build_report(results, "r")
@@ -186,7 +185,7 @@ def _errorbars(ax):
 def test_metric_bars_read_back_from_the_figure(video_store):
     """Bars are the tables' means, labelled with them; error bars only where a method has two
     cases; full method names; an axis starts at 0 unless the values are close."""
-    from dualreal_bench.plots import BAR_FIELDS, metric_bars_figure
+    from dualreal_bench.report.plots import BAR_FIELDS, metric_bars_figure
 
     results, _ = video_store
     rep = build_report(results, "r")
@@ -226,7 +225,7 @@ def test_metric_bars_read_back_from_the_figure(video_store):
 def test_metric_bars_one_case_close_values_long_label():
     """CLIP-I 0.96 vs 0.98 from one case each: no error bars, a zoomed axis on which the
     difference is visible, and a long method label wrapped, not cut."""
-    from dualreal_bench.plots import metric_bars_figure
+    from dualreal_bench.report.plots import metric_bars_figure
 
     long = "lora[lora_alpha=128.0,rank=128,steps_scale=0.1,target_modules=to_q+to_v]"
     fig = metric_bars_figure(_bar_records({"base": {"c": [0.96]}, long: {"c": [0.98]}}))
@@ -245,7 +244,7 @@ def test_metric_bars_one_case_close_values_long_label():
 
 
 def test_value_axis_limits_known_answers():
-    from dualreal_bench.plots import LABEL_ROOM, MIN_ZOOM_WINDOW, value_axis_limits
+    from dualreal_bench.report.plots import LABEL_ROOM, MIN_ZOOM_WINDOW, value_axis_limits
 
     room = LABEL_ROOM / (1 - LABEL_ROOM)
     low, high, zoomed = value_axis_limits([0.96, 0.98])
@@ -268,7 +267,7 @@ def test_value_axis_limits_known_answers():
 
 
 def test_wrap_label_never_cuts():
-    from dualreal_bench.plots import wrap_label
+    from dualreal_bench.report.figures import wrap_label
 
     for label in ["base", "dualreal[num_groups=2,steps_scale=0.1]", "x" * 60, "a b " * 12]:
         wrapped = wrap_label(label, 20)
@@ -280,7 +279,8 @@ def test_wrap_label_never_cuts():
 
 
 def test_controller_and_scatter_texts_not_clipped(video_store):
-    from dualreal_bench.plots import controller_figure, fidelity_figure
+    from dualreal_bench.report.controller_plot import controller_figure
+    from dualreal_bench.report.plots import fidelity_figure
 
     results, _ = video_store
     rep = build_report(results, "r")
@@ -355,7 +355,7 @@ def _ink(px, box):
 def test_contact_sheet_header_text_within_its_box(tmp_path):
     """The header's lines (title, then the prompt) are wrapped to the sheet's width, stacked
     without overlapping, inside the header above its rule; row labels inside their boxes."""
-    from dualreal_bench.sheets import GAP_PX, SUBTITLE_LINES, TITLE_LINES
+    from dualreal_bench.report.contact_sheet import GAP_PX, SUBTITLE_LINES, TITLE_LINES
 
     title = (
         "black_poodle__Kicking-Front · prompt 12, seed 0 · run paper-cogvideox-5b "
@@ -441,7 +441,7 @@ def test_sheet_from_real_references(tmp_path):
     if not root:
         pytest.skip("DUALREAL_BENCH_DATA is not set (real identity photos and UCF clips)")
     from dualreal_bench.media import read_images, read_video
-    from dualreal_bench.sheets import find_references
+    from dualreal_bench.report.sheets import find_references
 
     roots = [Path(root) / "dualreal_benchmark", Path(root)]
     images, clips = find_references(
@@ -478,7 +478,7 @@ class _Tags(html.parser.HTMLParser):
 
 
 def _html(results, out, **kw):
-    from dualreal_bench.html_report import write_html_report
+    from dualreal_bench.report.html import write_html_report
 
     return write_html_report(out, [build_report(results, "r", breakdowns=("identity",))], **kw)
 
@@ -545,8 +545,8 @@ def test_html_videos_have_posters_sizes_and_headings_and_notes_appear_once(video
     import base64
     import io
 
-    from dualreal_bench.html_report import VIDEO_BOX_PX
     from dualreal_bench.media import read_video
+    from dualreal_bench.report.html import VIDEO_BOX_PX
 
     results, _ = video_store
     page = _html(results, tmp_path / "index.html")
@@ -587,8 +587,8 @@ def test_html_videos_have_posters_sizes_and_headings_and_notes_appear_once(video
 
 
 def test_html_notes_shared_by_tables_are_listed_once():
-    from dualreal_bench.html_report import section_notes
     from dualreal_bench.report import Table
+    from dualreal_bench.report.html import section_notes
 
     def table(notes):
         return Table("t", metric_columns(), [], {}, 0, notes=list(notes))

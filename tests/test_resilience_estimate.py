@@ -8,7 +8,7 @@ import pytest
 from test_resilience_helpers import mini_data_root, shared_env, torch_threads
 
 from dualreal_bench import cli
-from dualreal_bench.commands.estimate import estimate
+from dualreal_bench.analysis.cost import estimate
 
 
 @pytest.fixture(scope="module")

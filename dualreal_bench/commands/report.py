@@ -7,7 +7,16 @@ import logging
 import sys
 from pathlib import Path
 
-from ..report import FORMATS
+from rich.console import Console
+
+from ..errors import ConfigError
+from ..io import atomic_write_text
+from ..report import FORMATS, Report, build_report, render_report
+from ..report.export import leaderboard_text, per_video_rows, require_parquet, rows_text, write_rows
+from ..report.html import write_html_report
+from ..report.plots import plot_report
+from ..report.sheets import sheets_for_report
+from ..store import latest_run, list_runs
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +59,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-case", action="store_true", help="add a breakdown per case")
     p.add_argument("--per-identity", action="store_true", help="add a breakdown per identity")
     p.add_argument("--per-motion", action="store_true", help="add a breakdown per motion")
+    _add_picture_args(p)
+    _add_export_args(p)
+    p.set_defaults(func=run)
+
+
+def _add_picture_args(p: argparse.ArgumentParser) -> None:
+    """--plots, --sheets (and which video they show), --html."""
     p.add_argument(
         "--plots",
         metavar="DIR",
@@ -94,6 +110,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=2.0,
         help="HTML page: embed videos up to this size, link larger ones (default 2 MB; 0 links all)",
     )
+
+
+def _add_export_args(p: argparse.ArgumentParser) -> None:
+    """--per-video (--long), --leaderboard."""
     p.add_argument(
         "--per-video",
         action="store_true",
@@ -112,12 +132,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="write a leaderboard JSON: one row per method variant per run with every metric's "
         "mean, spread, counts and rank, the run and the versions ('-': stdout)",
     )
-    p.set_defaults(func=run)
 
 
 def _default_run(output_dir: str) -> str:
-    from ..store import latest_run
-
     run_id = latest_run(output_dir)
     logger.info(
         "reporting run %r, the most recently modified under %s (choose with --run-id; "
@@ -129,8 +146,6 @@ def _default_run(output_dir: str) -> str:
 
 
 def _runs(args: argparse.Namespace) -> list[str]:
-    from ..store import latest_run, list_runs
-
     if args.all_runs:
         return list_runs(args.output_dir) or [latest_run(args.output_dir)]  # none: its error
     if args.run_id:
@@ -142,19 +157,12 @@ def _split(text: str | None) -> list[str] | None:
     return [x for x in (text or "").split(",") if x] or None
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
-    from ..report import build_report, render_report
+def _breakdowns(args: argparse.Namespace) -> list[str]:
+    flags = (("case", args.per_case), ("identity", args.per_identity), ("motion", args.per_motion))
+    return [kind for kind, flag in flags if flag]
 
-    breakdowns = [
-        k
-        for k, flag in (
-            ("case", args.per_case),
-            ("identity", args.per_identity),
-            ("motion", args.per_motion),
-        )
-        if flag
-    ]
+
+def run(args: argparse.Namespace) -> int:
     if args.max_sheets < 1:
         raise ConfigError(f"--max-sheets {args.max_sheets}: must be >= 1")
     _check_export_args(args)
@@ -165,60 +173,50 @@ def run(args: argparse.Namespace) -> int:
             _split(args.methods),
             compare_paper=args.compare_paper,
             paper_file=args.paper_file,
-            breakdowns=breakdowns,
+            breakdowns=_breakdowns(args),
         )
         for run_id in _runs(args)
     ]
-    if args.compare_paper and reports[0].paper is not None and not reports[0].paper.transcribed:
-        logger.warning("--compare-paper: the published numbers are %s", reports[0].paper.status)
-
+    paper = reports[0].paper
+    if args.compare_paper and paper is not None and not paper.transcribed:
+        logger.warning("--compare-paper: the published numbers are %s", paper.status)
     for rep in reports:
         if args.plots:
-            _write_plots(
-                rep,
-                Path(args.plots) / rep.run_id if len(reports) > 1 else Path(args.plots),
-                args.spread,
-            )
+            _write_plots(rep, _per_run_dir(args.plots, rep, reports), args.spread)
         if args.sheets:
-            _write_sheets(
-                rep, Path(args.sheets) / rep.run_id if len(reports) > 1 else Path(args.sheets), args
-            )
+            _write_sheets(rep, _per_run_dir(args.sheets, rep, reports), args)
     if args.html:
-        from ..html_report import write_html_report
-
-        path = write_html_report(
-            args.html,
-            reports,
-            cases=_split(args.case),
-            data_root=args.data_root,
-            prompt_index=args.prompt_index,
-            seed=args.seed,
-            max_sheets=args.max_sheets,
-            embed_video_bytes=int(args.embed_video_mb * 1e6),
-            spread=args.spread,
-        )
-        logger.info("wrote %s", path)
-
+        _write_html(reports, args)
     if args.leaderboard:
         _write_leaderboard(reports, args.leaderboard)
     if args.per_video:
         _write_per_video(reports, args)
     elif args.table or not (args.plots or args.sheets or args.html or args.leaderboard):
-        tables = [t for rep in reports for t in rep.tables]
-        meta = {
-            "runs": [{"run_id": r.run_id, "suite": r.suite, "profile": r.profile} for r in reports]
-        }
-        if args.compare_paper and reports[0].paper is not None:
-            meta["paper"] = {"status": reports[0].paper.status, "source": reports[0].paper.source}
-        _emit(render_report(tables, args.format, meta), args)
+        _emit(
+            render_report(
+                [t for r in reports for t in r.tables], args.format, _meta(reports, args)
+            ),
+            args,
+        )
     return 0
 
 
+def _per_run_dir(root: str, rep: Report, reports: list[Report]) -> Path:
+    """``root``, or ``root/<run>`` when several runs are reported."""
+    return Path(root) / rep.run_id if len(reports) > 1 else Path(root)
+
+
+def _meta(reports: list[Report], args: argparse.Namespace) -> dict:
+    meta: dict = {
+        "runs": [{"run_id": r.run_id, "suite": r.suite, "profile": r.profile} for r in reports]
+    }
+    paper = reports[0].paper
+    if args.compare_paper and paper is not None:
+        meta["paper"] = {"status": paper.status, "source": paper.source}
+    return meta
+
+
 def _emit(out, args: argparse.Namespace) -> None:
-    from rich.console import Console
-
-    from ..io import atomic_write_text
-
     if args.format == "rich":
         console = Console(record=bool(args.out), width=None if sys.stdout.isatty() else 160)
         for table in out:
@@ -233,16 +231,12 @@ def _emit(out, args: argparse.Namespace) -> None:
             sys.stdout.write(out)
 
 
-def _write_plots(rep, out_dir: Path, spread: str) -> None:
-    from ..plots import plot_report
-
+def _write_plots(rep: Report, out_dir: Path, spread: str) -> None:
     for path in plot_report(rep, out_dir, spread=spread):
         logger.info("wrote %s", path)
 
 
-def _write_sheets(rep, out_dir: Path, args: argparse.Namespace) -> None:
-    from ..sheets import sheets_for_report
-
+def _write_sheets(rep: Report, out_dir: Path, args: argparse.Namespace) -> None:
     for sheet in sheets_for_report(
         rep,
         out_dir,
@@ -254,10 +248,23 @@ def _write_sheets(rep, out_dir: Path, args: argparse.Namespace) -> None:
         logger.info("wrote %s", sheet.path)
 
 
+def _write_html(reports: list[Report], args: argparse.Namespace) -> None:
+    path = write_html_report(
+        args.html,
+        reports,
+        cases=_split(args.case),
+        data_root=args.data_root,
+        prompt_index=args.prompt_index,
+        seed=args.seed,
+        max_sheets=args.max_sheets,
+        embed_video_bytes=int(args.embed_video_mb * 1e6),
+        spread=args.spread,
+    )
+    logger.info("wrote %s", path)
+
+
 def _check_export_args(args: argparse.Namespace) -> None:
     """--per-video / --long / --leaderboard / --format parquet: contradictions, before any work."""
-    from ..errors import ConfigError
-
     if args.format == "parquet" and not args.per_video:
         raise ConfigError("--format parquet: only with --per-video (the tables: csv or json)")
     if args.long and not args.per_video:
@@ -268,8 +275,6 @@ def _check_export_args(args: argparse.Namespace) -> None:
         if args.table:
             raise ConfigError("--per-video replaces the tables: drop --table")
         if args.format == "parquet":
-            from ..export import require_parquet
-
             require_parquet()
             if not args.out:
                 raise ConfigError("--format parquet is binary: pass --out FILE")
@@ -278,9 +283,7 @@ def _check_export_args(args: argparse.Namespace) -> None:
         raise ConfigError("--leaderboard -: the tables also go to stdout; pass a file")
 
 
-def _write_per_video(reports, args: argparse.Namespace) -> None:
-    from ..export import per_video_rows, rows_text, write_rows
-
+def _write_per_video(reports: list[Report], args: argparse.Namespace) -> None:
     rows = [row for rep in reports for row in per_video_rows(rep.records, long=args.long)]
     if args.out:
         logger.info("wrote %d rows to %s", len(rows), write_rows(rows, args.format, args.out))
@@ -288,10 +291,7 @@ def _write_per_video(reports, args: argparse.Namespace) -> None:
         sys.stdout.write(rows_text(rows, args.format))
 
 
-def _write_leaderboard(reports, target: str) -> None:
-    from ..export import leaderboard_text
-    from ..io import atomic_write_text
-
+def _write_leaderboard(reports: list[Report], target: str) -> None:
     text = leaderboard_text(reports)
     if target == "-":
         sys.stdout.write(text)

@@ -224,6 +224,11 @@ class DualRealMethod(Method):
         """Remove the hooks: the backbone computes as if DualReal had never been attached."""
         self.model.detach()
 
+    def resolved_options(self) -> dict[str, Any]:
+        """``num_groups`` as used on this backbone (unset: 7 where it divides the block count,
+        2 on the tiny profile, 6 on CogVideoX-2B) and ``controller`` (unset: as ``dual_aware``)."""
+        return {"num_groups": self.num_groups, "controller": self.config.use_controller}
+
     def describe(self) -> dict[str, Any]:
         info = super().describe()
         info["resolved"] = {"num_groups": self.num_groups, "controller": self.config.use_controller}

@@ -1,4 +1,4 @@
-"""Qualitative contact sheets (the paper's Figure 5 layout), one PNG per case.
+"""One contact sheet (the paper's Figure 5 layout) drawn from pixels.
 
 A sheet shows, top to bottom: a header (the case, prompt index, seed and run, then the
 prompt, each wrapped onto as many lines as it needs up to a limit, above a rule), the
@@ -7,32 +7,21 @@ frames per method for the same prompt and seed, each row labelled on the left (w
 centred on its row). Frames are spread evenly over each video (first and last included) and
 letterboxed into equal cells. :func:`sheet_layout` computes where everything goes (the
 header's height follows its text), so the sheet's size is known before it is drawn
-(:func:`sheet_size`).
-
-:func:`contact_sheet` takes the pixels explicitly; :func:`sheets_for_report` finds them for a
-run: the generated videos from the records, the references under the data root (the run's,
-``--data-root`` or ``$DUALREAL_BENCH_DATA``; the smoke suite's sample data in the cache).
+(:func:`sheet_size`); :func:`contact_sheet` draws it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import logging
-import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from .errors import DataError
-from .io import atomic_path
-from .report import Report, _row_order_key
-
-logger = logging.getLogger(__name__)
+from ..io import atomic_path
 
 GAP_PX = 4
 BACKGROUND = (255, 255, 255)
@@ -260,7 +249,6 @@ def contact_sheet(
         for label, v in method_frames.items()
     ]
     layout = sheet_layout(len(rows), n_frames, cell_px, label_px, title=title, subtitle=subtitle)
-    ch, cw = cell_px
     sheet = Image.new("RGB", (layout.width, layout.height), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     for line in layout.header:
@@ -270,203 +258,42 @@ def contact_sheet(
         fill=RULE,
     )
     for r, (label, images) in enumerate(rows):
-        for line in layout.label_lines(r, label):
-            _draw(draw, line)
-        if images is None:
-            x0, y0, _, y1 = layout.cell_box(r, 0)
-            x1 = layout.cell_box(r, n_frames - 1)[2]
-            draw.rectangle([x0, y0, x1 - 1, y1 - 1], fill=MISSING)
-            draw.text(
-                ((x0 + x1) // 2, (y0 + y1) // 2),
-                "not available",
-                fill=(90, 90, 90),
-                font=_font(LABEL_FONT_PX),
-                anchor="mm",
-            )
-            continue
-        for j, img in enumerate(images[:n_frames]):
-            tile = ImageOps.pad(
-                Image.fromarray(np.asarray(img, dtype=np.uint8)).convert("RGB"),
-                (cw, ch),
-                color=BACKGROUND,
-            )
-            sheet.paste(tile, layout.cell_box(r, j)[:2])
+        _draw_row(sheet, draw, layout, r, label, images)
     path = Path(path)
     with atomic_path(path) as tmp:
         sheet.save(tmp, format="PNG")
     return path
 
 
-# ---- from a run --------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class SheetInfo:
-    path: Path
-    case_id: str
-    prompt_index: int
-    seed: int
-    prompt: str
-    videos: dict[str, Path]  # method label -> generated video for this prompt and seed
-    references_found: bool
-    title: str = ""  # the sheet's header line
-
-
-def _candidate_roots(report: Report, data_root: str | Path | None) -> list[Path]:
-    roots: list[Path] = []
-    if data_root:
-        roots.append(Path(data_root).expanduser())
-    for rec in report.records[:1]:
-        cfg_root = (rec.get("run_config") or {}).get("data_root")
-        if cfg_root:
-            roots.append(Path(cfg_root).expanduser())
-    if os.environ.get("DUALREAL_BENCH_DATA"):
-        roots.append(Path(os.environ["DUALREAL_BENCH_DATA"]).expanduser())
-    try:  # where the smoke suite's generated sample data lives (looked at, never generated here)
-        from .sample_data import default_sample_data_root
-
-        roots.append(default_sample_data_root())
-    except (ImportError, AttributeError):  # pragma: no cover - part of the package
-        pass
-    out = []
-    for root in roots:
-        for cand in (root / "dualreal_benchmark", root):
-            if cand.is_dir() and cand not in out:
-                out.append(cand)
-    return out
-
-
-def find_references(
-    identity: str, motion: str, roots: Sequence[Path]
-) -> tuple[list[Path], list[Path]]:
-    """(identity image paths, motion clip paths) from the first root holding each folder."""
-    from .media import list_images, list_videos
-
-    images: list[Path] = []
-    clips: list[Path] = []
-    for root in roots:
-        if not images and (root / "identities" / identity / "images").is_dir():
-            images = list(list_images(root / "identities" / identity / "images", allow_empty=True))
-        if not clips and (root / "motions" / motion / "videos").is_dir():
-            clips = list(list_videos(root / "motions" / motion / "videos", allow_empty=True))
-    return images, clips
-
-
-def choose_video(
-    records: Sequence[Mapping[str, Any]],
-    run_dir: Path,
-    prompt_index: int | None = None,
-    seed: int | None = None,
-) -> tuple[int, int] | None:
-    """The (prompt, seed) with a video from the most methods (then the smallest), or the one asked for."""
-    counts: dict[tuple[int, int], set[str]] = {}
-    for rec in records:
-        key = (rec["prompt_index"], rec["seed"])
-        if (prompt_index is not None and key[0] != prompt_index) or (
-            seed is not None and key[1] != seed
-        ):
-            continue
-        if rec.get("video") and (run_dir / rec["video"]).is_file():
-            counts.setdefault(key, set()).add(rec["method"])
-    if not counts:
-        return None
-    return min(counts, key=lambda k: (-len(counts[k]), k))
-
-
-def sheets_for_report(
-    report: Report,
-    out_dir: str | Path,
-    *,
-    cases: Sequence[str] | None = None,
-    data_root: str | Path | None = None,
-    prompt_index: int | None = None,
-    seed: int | None = None,
-    limit: int | None = None,
-    n_frames: int = 6,
-) -> list[SheetInfo]:
-    """A contact sheet per case of ``report`` (or the ``cases`` asked for) into ``out_dir``."""
-    from .media import read_images, read_video
-
-    by_case: dict[str, list[Mapping[str, Any]]] = {}
-    for rec in report.records:
-        by_case.setdefault(rec["case_id"], []).append(rec)
-    wanted = list(cases) if cases else sorted(by_case)
-    unknown = [c for c in wanted if c not in by_case]
-    if unknown:
-        raise DataError(
-            f"--case {unknown[0]!r}: no records in run {report.run_id!r} "
-            f"(cases: {', '.join(sorted(by_case)[:5])}{' ...' if len(by_case) > 5 else ''})"
+def _draw_row(
+    sheet: Image.Image,
+    draw: ImageDraw.ImageDraw,
+    layout: SheetLayout,
+    r: int,
+    label: str,
+    images: list[np.ndarray] | None,
+) -> None:
+    """Row ``r``: its label, then its images letterboxed into the cells (``None``: a grey bar
+    saying "not available")."""
+    for line in layout.label_lines(r, label):
+        _draw(draw, line)
+    if images is None:
+        x0, y0, _, y1 = layout.cell_box(r, 0)
+        x1 = layout.cell_box(r, layout.n_frames - 1)[2]
+        draw.rectangle([x0, y0, x1 - 1, y1 - 1], fill=MISSING)
+        draw.text(
+            ((x0 + x1) // 2, (y0 + y1) // 2),
+            "not available",
+            fill=(90, 90, 90),
+            font=_font(LABEL_FONT_PX),
+            anchor="mm",
         )
-    if limit is not None:
-        wanted = wanted[:limit]
-    labels = sorted({r["method"] for r in report.records}, key=_row_order_key(report.records))
-    roots = _candidate_roots(report, data_root)
-    out_dir = Path(out_dir)
-    out = []
-    for case_id in wanted:
-        recs = by_case[case_id]
-        chosen = choose_video(recs, report.run_dir, prompt_index, seed)
-        if chosen is None:
-            logger.warning(
-                "case %s: no generated video%s; no sheet",
-                case_id,
-                "" if prompt_index is None and seed is None else " for that prompt/seed",
-            )
-            continue
-        p, s = chosen
-        at = {r["method"]: r for r in recs if (r["prompt_index"], r["seed"]) == (p, s)}
-        videos: dict[str, Path] = {}
-        frames: dict[str, np.ndarray | None] = {}
-        for label in labels:
-            rec = at.get(label)
-            path = report.run_dir / rec["video"] if rec and rec.get("video") else None
-            if path is not None and path.is_file():
-                videos[label] = path
-                frames[label] = read_video(
-                    path, num_frames=n_frames, sampling="uniform", pad="none"
-                )
-            else:
-                frames[label] = None
-        first = recs[0]
-        images, clips = find_references(first["identity"], first["motion"], roots)
-        refs = read_images(images[:n_frames]) if images else None
-        motion = (
-            read_video(clips[0], num_frames=n_frames, sampling="uniform", pad="none")
-            if clips
-            else None
+        return
+    ch, cw = layout.cell_px
+    for j, img in enumerate(images[: layout.n_frames]):
+        tile = ImageOps.pad(
+            Image.fromarray(np.asarray(img, dtype=np.uint8)).convert("RGB"),
+            (cw, ch),
+            color=BACKGROUND,
         )
-        if refs is None or motion is None:
-            logger.warning(
-                "case %s: reference %s not found under %s (pass --data-root)",
-                case_id,
-                "images" if refs is None else "clips",
-                ", ".join(map(str, roots)) or "no data root",
-            )
-        prompt = next(iter(at.values()))["prompt"]
-        title = (
-            f"{case_id} · prompt {p}, seed {s} · run {report.run_id} "
-            f"(suite {report.suite}, profile {report.profile})"
-        )
-        path = contact_sheet(
-            out_dir / f"{case_id}.png",
-            title=title,
-            subtitle=f"“{prompt}”",
-            reference_images=refs,
-            motion_frames=motion,
-            method_frames=frames,
-            n_frames=n_frames,
-            motion_label=f"motion clip ({clips[0].name})" if clips else "motion clip",
-        )
-        out.append(
-            SheetInfo(
-                path,
-                case_id,
-                p,
-                s,
-                prompt,
-                videos,
-                refs is not None and motion is not None,
-                title,
-            )
-        )
-    return out
+        sheet.paste(tile, layout.cell_box(r, j)[:2])

@@ -25,19 +25,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .io import atomic_path, atomic_write_text
-from .report import (
-    EXTRA_FIELDS,
-    Report,
-    _row_order_key,
-    aggregate,
-    expected_videos,
-    method_variants,
-    metric_columns,
-    metric_meta,
-    split_tables,
-)
+from .. import __version__
+from ..errors import ConfigError, RegistryError
+from ..io import atomic_path, atomic_write_text
+from ..metrics import METRIC_FIELDS
+from ..store import expected_videos
+from .aggregate import Cell, aggregate
+from .columns import DIGITS, EXTRA_FIELDS, Column, column_fields, metric_columns, metric_meta
+from .paper import row_order_key
+from .tables import Report, split_tables
+from .variants import method_variants
 
 EXPORT_FORMATS = ("csv", "json", "parquet")
 
@@ -81,7 +78,7 @@ EXCLUDED = (
 LEADERBOARD_FORMAT = "dualreal-bench-leaderboard"
 LEADERBOARD_VERSION = 1
 #: digits at which two means tie for a rank (the tables' precision)
-RANK_DIGITS = 4
+RANK_DIGITS = DIGITS
 
 
 # ---- per video ----------------------------------------------------------------------------
@@ -110,8 +107,6 @@ def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
 
 def metric_names(records: Iterable[Mapping[str, Any]]) -> list[str]:
     """The registry's metric fields in their order, then any other metric the records carry."""
-    from .metrics import METRIC_FIELDS
-
     seen = {k for r in records for k in (r.get("metrics") or {})}
     return [*METRIC_FIELDS, *sorted(seen - set(METRIC_FIELDS))]
 
@@ -121,8 +116,8 @@ def per_video_rows(
 ) -> list[dict[str, Any]]:
     """One flat row per record (see the module's docstring), in the tables' method order, then
     by case, prompt and seed. ``long``: one row per (record, metric) instead."""
-    variants = method_variants(records)  # type: ignore[arg-type]
-    order = _row_order_key(records)  # type: ignore[arg-type]
+    variants = method_variants(records)
+    order = row_order_key(records)
     metrics = metric_names(records)
     rows = []
     for rec in sorted(
@@ -155,8 +150,6 @@ def per_video_rows(
 
 
 def _direction(field: str) -> bool | None:
-    from .errors import RegistryError
-
     try:
         return metric_meta(field).higher_is_better
     except RegistryError:
@@ -258,67 +251,82 @@ def _ranks(rows: list[dict[str, Any]], field: str, higher_is_better: bool) -> No
             r["metrics"][field]["rank"] = better + 1
 
 
+def _cell_dict(cell: Cell) -> dict[str, Any]:
+    return {
+        "mean": cell.mean,
+        "case_std": cell.case_std,
+        "n_videos": cell.n_videos,
+        "n_cases": cell.n_cases,
+        "complete": cell.complete,
+        "rank": None,
+    }
+
+
+def _board_rows(rep: Report, columns: Sequence[Column]) -> list[dict[str, Any]]:
+    """The leaderboard's rows of one run: one per method label, in the tables' order."""
+    table = aggregate(rep.records, columns, expected_videos(rep.run_dir.parent, rep.run_id))
+    shown = column_fields(list(columns))
+    variants = method_variants(rep.records)
+    tables = {tid: dict(r) for tid, r in split_tables(rep.records).items()}
+    by_label: dict[str, list[Mapping[str, Any]]] = {}
+    for rec in rep.records:
+        by_label.setdefault(rec["method"], []).append(rec)
+    rows = []
+    for label in table.rows:
+        recs = by_label[label]
+        cells = {f: table.cells[(label, f)] for f in [*shown, *table.extra_fields]}
+        configs = recs[0].get("configs") or {}
+        backbone = configs.get("backbone") or {}
+        rows.append(
+            {
+                "run_id": rep.run_id,
+                "suite": rep.suite,
+                "profile": rep.profile,
+                "method": label,
+                "method_name": variants[label].name,
+                "variant": variants[label].key,
+                "paper_tables": [tid for tid, labels in tables.items() if label in labels],
+                "metrics": {f: _cell_dict(c) for f, c in cells.items()},
+                # as the tables' "n" column: the videos behind the row / expected
+                "n_videos": max(cells[f].n_videos for f in shown),
+                "expected_videos": table.expected(label),
+                "n_cases": max(cells[f].n_cases for f in shown),
+                "complete": all(cells[f].complete for f in shown),
+                "method_config": (configs.get("method") or {}).get("config"),
+                "backbone": {
+                    k: backbone.get(k)
+                    for k in ("profile", "description", "model_dir", "random_init")
+                    if k in backbone
+                },
+                "metric_versions": _agreed(r.get("metric_versions") for r in recs),
+                "encoders": _agreed(
+                    (r.get("metric_constants") or {}).get("encoders") for r in recs
+                ),
+                "versions": _agreed(r.get("versions") for r in recs),
+                "git": _agreed(r.get("git") for r in recs),
+            }
+        )
+    return rows
+
+
+def _metric_entries(columns: Sequence[Column]) -> list[dict[str, Any]]:
+    """The leaderboard's metrics: field, label, direction, whether ranked, whether extra."""
+    return [
+        {
+            "field": f,
+            "label": metric_meta(f).label,
+            "higher_is_better": metric_meta(f).higher_is_better,
+            "ranked": any(c.higher_is_better is not None and c.rank_field == f for c in columns),
+            "extra": f in EXTRA_FIELDS,
+        }
+        for f in dict.fromkeys([*column_fields(list(columns)), *EXTRA_FIELDS])
+    ]
+
+
 def leaderboard(reports: Sequence[Report]) -> dict[str, Any]:
     """One row per method label per run (see the module's docstring) as a JSON-ready dict."""
-    from . import __version__
-
     columns = metric_columns()
-    rows: list[dict[str, Any]] = []
-    for rep in reports:
-        expected = expected_videos(rep.run_dir.parent, rep.run_id)
-        table = aggregate(rep.records, columns, expected)
-        shown = list(dict.fromkeys(f for c in columns for f in c.fields))
-        fields = [*shown, *table.extra_fields]
-        variants = method_variants(rep.records)
-        tables = {tid: dict(r) for tid, r in split_tables(rep.records).items()}
-        by_label: dict[str, list[dict[str, Any]]] = {}
-        for rec in rep.records:
-            by_label.setdefault(rec["method"], []).append(rec)
-        for label in table.rows:
-            recs = by_label[label]
-            cells = {f: table.cells[(label, f)] for f in fields}
-            first = recs[0]
-            method = (first.get("configs") or {}).get("method") or {}
-            backbone = (first.get("configs") or {}).get("backbone") or {}
-            rows.append(
-                {
-                    "run_id": rep.run_id,
-                    "suite": rep.suite,
-                    "profile": rep.profile,
-                    "method": label,
-                    "method_name": variants[label].name,
-                    "variant": variants[label].key,
-                    "paper_tables": [tid for tid, labels in tables.items() if label in labels],
-                    "metrics": {
-                        f: {
-                            "mean": c.mean,
-                            "case_std": c.case_std,
-                            "n_videos": c.n_videos,
-                            "n_cases": c.n_cases,
-                            "complete": c.complete,
-                            "rank": None,
-                        }
-                        for f, c in cells.items()
-                    },
-                    # as the tables' "n" column: the videos behind the row / expected
-                    "n_videos": max(cells[f].n_videos for f in shown),
-                    "expected_videos": table.expected(label),
-                    "n_cases": max(cells[f].n_cases for f in shown),
-                    "complete": all(cells[f].complete for f in shown),
-                    "method_config": method.get("config"),
-                    "backbone": {
-                        k: backbone.get(k)
-                        for k in ("profile", "description", "model_dir", "random_init")
-                        if k in backbone
-                    },
-                    "metric_versions": _agreed(r.get("metric_versions") for r in recs),
-                    "encoders": _agreed(
-                        (r.get("metric_constants") or {}).get("encoders") for r in recs
-                    ),
-                    "versions": _agreed(r.get("versions") for r in recs),
-                    "git": _agreed(r.get("git") for r in recs),
-                }
-            )
+    rows = [row for rep in reports for row in _board_rows(rep, columns)]
     for col in columns:
         if col.higher_is_better is not None:
             _ranks(rows, col.rank_field, col.higher_is_better)
@@ -331,18 +339,7 @@ def leaderboard(reports: Sequence[Report]) -> dict[str, Any]:
         "std of the per-case means; rank: 1 = best among the complete rows of the same suite "
         f"and profile, equal at {RANK_DIGITS} digits share a rank, dynamic degree ranked by "
         "its deviation",
-        "metrics": [
-            {
-                "field": f,
-                "label": metric_meta(f).label,
-                "higher_is_better": metric_meta(f).higher_is_better,
-                "ranked": any(
-                    c.higher_is_better is not None and c.rank_field == f for c in columns
-                ),
-                "extra": f in EXTRA_FIELDS,
-            }
-            for f in dict.fromkeys([*(f for c in columns for f in c.fields), *EXTRA_FIELDS])
-        ],
+        "metrics": _metric_entries(columns),
         "runs": [{"run_id": r.run_id, "suite": r.suite, "profile": r.profile} for r in reports],
         "rows": rows,
     }

@@ -14,6 +14,7 @@ its contact sheet and the videos behind it.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as _dt
 import html
 import io
@@ -25,9 +26,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from .io import atomic_write_text
-from .report import Report, _footer, _run_notes, render_html_table
+from ..io import atomic_write_text
+from ..media import probe_video, read_video
+from .plots import plot_report
+from .render import footer, render_html_table
+from .sheets import SheetInfo, sheets_for_report
+from .tables import Report, run_notes
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +84,6 @@ def data_uri(path: str | Path, mime: str) -> str:
 
 
 def _img(path: Path, cls: str, alt: str) -> str:
-    from PIL import Image
-
     with Image.open(path) as im:
         w, h = im.size
     return (
@@ -96,10 +100,6 @@ def fit_box(width: int, height: int, box: tuple[int, int] = VIDEO_BOX_PX) -> tup
 
 def poster_uri(path: Path) -> str:
     """The video's middle frame as a JPEG ``data:`` URI (at most :data:`POSTER_MAX_WIDTH` wide)."""
-    from PIL import Image
-
-    from .media import read_video
-
     frames = read_video(path, num_frames=3, sampling="uniform", pad="none")
     im = Image.fromarray(np.ascontiguousarray(frames[len(frames) // 2]))
     if im.width > POSTER_MAX_WIDTH:
@@ -110,8 +110,6 @@ def poster_uri(path: Path) -> str:
 
 
 def _video(path: Path, page_dir: Path, embed_bytes: int, label: str) -> str:
-    from .media import probe_video
-
     size = path.stat().st_size
     if size <= embed_bytes:
         src = data_uri(path, "video/mp4")
@@ -141,8 +139,8 @@ def _anchor(*parts: str) -> str:
 def section_notes(tables: Sequence) -> tuple[list[list[str]], list[str]]:
     """(each table's own footnotes, the footnotes two tables or more share): every footnote
     of a section is printed once. The tiny-profile note is left out (the section says it first)."""
-    said = set(_run_notes({"profile": "tiny"}))
-    footers = [[n for n in _footer(t) if n not in said] for t in tables]
+    said = set(run_notes({"profile": "tiny"}))
+    footers = [[n for n in footer(t) if n not in said] for t in tables]
     counts: dict[str, int] = {}
     for notes in footers:
         for n in dict.fromkeys(notes):
@@ -163,22 +161,95 @@ def _tables_html(rep: Report) -> list[str]:
     return parts
 
 
-def render_page(
-    reports: Sequence[Report],
-    out: Path,
-    *,
-    work_dir: Path,
-    cases: Sequence[str] | None,
-    data_root: str | Path | None,
-    prompt_index: int | None,
-    seed: int | None,
-    max_sheets: int,
-    embed_video_bytes: int,
-    spread: str,
-) -> str:
-    from .plots import plot_report
-    from .sheets import sheets_for_report
+@dataclasses.dataclass(frozen=True)
+class PageOptions:
+    """What the page shows of each run (the ``report --html`` options)."""
 
+    cases: Sequence[str] | None = None
+    data_root: str | Path | None = None
+    prompt_index: int | None = None
+    seed: int | None = None
+    max_sheets: int = 12
+    embed_video_bytes: int = 2_000_000
+    spread: str = "std"
+
+
+def _case_html(sheet: SheetInfo, run: str, page_dir: Path, embed_video_bytes: int) -> list[str]:
+    """One case's block: heading, prompt, contact sheet, and the videos behind it."""
+    parts = [
+        f"<section class='case' id='{_anchor(run, sheet.case_id)}'>"
+        f"<h4>{html.escape(sheet.case_id)}</h4>"
+        f"<p class='prompt'>prompt {sheet.prompt_index}, seed {sheet.seed}: "
+        f"“{html.escape(sheet.prompt)}”</p>"
+    ]
+    caption = (
+        "reference images, a motion clip, then frames of each method's video"
+        if sheet.references_found
+        else "reference images/clips not found: pass --data-root"
+    )
+    parts.append(
+        f"<figure>{_img(sheet.path, 'sheet', sheet.case_id)}"
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
+    if sheet.videos:
+        parts.append(
+            f"<h5>Videos ({len(sheet.videos)} methods)</h5><div class='videos'>"
+            + "".join(
+                _video(p, page_dir, embed_video_bytes, label) for label, p in sheet.videos.items()
+            )
+            + "</div>"
+        )
+    parts.append("</section>")
+    return parts
+
+
+def _run_html(rep: Report, k: int, page_dir: Path, work_dir: Path, opts: PageOptions) -> list[str]:
+    """One run's section: its tables, plots, then a block per case."""
+    run = _anchor("run", rep.run_id)
+    parts = [
+        f"<section class='run' id='{run}'>"
+        f"<h2>Run {html.escape(rep.run_id)} — suite {html.escape(str(rep.suite))}, "
+        f"profile {html.escape(str(rep.profile))}</h2>"
+    ]
+    if rep.profile == "tiny":
+        parts.append(
+            "<p class='meta'><b>tiny profile</b>: random-initialised models; these numbers check "
+            "the pipeline and measure nothing.</p>"
+        )
+    parts.append(f"<h3 id='{run}-tables'>Tables</h3>")
+    parts += _tables_html(rep)
+    parts.append(f"<h3 id='{run}-plots'>Plots</h3>")
+    for path in plot_report(rep, work_dir / f"plots{k}", spread=opts.spread):
+        caption = PLOT_CAPTIONS.get(path.stem, path.stem)
+        parts.append(
+            f"<figure>{_img(path, 'plot', path.stem)}<figcaption>{html.escape(caption)}"
+            "</figcaption></figure>"
+        )
+    sheets = sheets_for_report(
+        rep,
+        work_dir / f"sheets{k}",
+        cases=opts.cases,
+        data_root=opts.data_root,
+        prompt_index=opts.prompt_index,
+        seed=opts.seed,
+        limit=None if opts.cases else opts.max_sheets,
+    )
+    n_cases = len({r["case_id"] for r in rep.records})
+    parts.append(f"<h3 id='{run}-cases'>Cases: contact sheets and videos</h3>")
+    if not opts.cases and n_cases > len(sheets):
+        parts.append(
+            f"<p class='meta'>{len(sheets)} of {n_cases} cases shown (--max-sheets, --case)</p>"
+        )
+    for sheet in sheets:
+        parts += _case_html(sheet, run, page_dir, opts.embed_video_bytes)
+    parts.append("</section>")
+    return parts
+
+
+def render_page(
+    reports: Sequence[Report], out: Path, *, work_dir: Path, options: PageOptions
+) -> str:
+    """The page's HTML; plots and sheets are drawn into ``work_dir`` and embedded."""
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     parts = [
         "<!DOCTYPE html>",
@@ -190,68 +261,7 @@ def render_page(
         f"<p class='meta'>runs: {html.escape(', '.join(r.run_id for r in reports))} · generated {created}</p>",
     ]
     for k, rep in enumerate(reports):
-        run = _anchor("run", rep.run_id)
-        parts.append(
-            f"<section class='run' id='{run}'>"
-            f"<h2>Run {html.escape(rep.run_id)} — suite {html.escape(str(rep.suite))}, "
-            f"profile {html.escape(str(rep.profile))}</h2>"
-        )
-        if rep.profile == "tiny":
-            parts.append(
-                "<p class='meta'><b>tiny profile</b>: random-initialised models; these numbers check "
-                "the pipeline and measure nothing.</p>"
-            )
-        parts.append(f"<h3 id='{run}-tables'>Tables</h3>")
-        parts += _tables_html(rep)
-        parts.append(f"<h3 id='{run}-plots'>Plots</h3>")
-        for path in plot_report(rep, work_dir / f"plots{k}", spread=spread):
-            caption = PLOT_CAPTIONS.get(path.stem, path.stem)
-            parts.append(
-                f"<figure>{_img(path, 'plot', path.stem)}<figcaption>{html.escape(caption)}"
-                "</figcaption></figure>"
-            )
-        sheets = sheets_for_report(
-            rep,
-            work_dir / f"sheets{k}",
-            cases=cases,
-            data_root=data_root,
-            prompt_index=prompt_index,
-            seed=seed,
-            limit=None if cases else max_sheets,
-        )
-        n_cases = len({r["case_id"] for r in rep.records})
-        parts.append(f"<h3 id='{run}-cases'>Cases: contact sheets and videos</h3>")
-        if not cases and n_cases > len(sheets):
-            parts.append(
-                f"<p class='meta'>{len(sheets)} of {n_cases} cases shown (--max-sheets, --case)</p>"
-            )
-        for sheet in sheets:
-            parts.append(
-                f"<section class='case' id='{_anchor(run, sheet.case_id)}'>"
-                f"<h4>{html.escape(sheet.case_id)}</h4>"
-                f"<p class='prompt'>prompt {sheet.prompt_index}, seed {sheet.seed}: "
-                f"“{html.escape(sheet.prompt)}”</p>"
-            )
-            caption = (
-                "reference images, a motion clip, then frames of each method's video"
-                if sheet.references_found
-                else "reference images/clips not found: pass --data-root"
-            )
-            parts.append(
-                f"<figure>{_img(sheet.path, 'sheet', sheet.case_id)}"
-                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-            )
-            if sheet.videos:
-                parts.append(
-                    f"<h5>Videos ({len(sheet.videos)} methods)</h5><div class='videos'>"
-                    + "".join(
-                        _video(p, out.parent, embed_video_bytes, label)
-                        for label, p in sheet.videos.items()
-                    )
-                    + "</div>"
-                )
-            parts.append("</section>")
-        parts.append("</section>")
+        parts += _run_html(rep, k, out.parent, work_dir, options)
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
@@ -272,17 +282,9 @@ def write_html_report(
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="dualreal-report-") as tmp:
-        page = render_page(
-            reports,
-            out,
-            work_dir=Path(tmp),
-            cases=cases,
-            data_root=data_root,
-            prompt_index=prompt_index,
-            seed=seed,
-            max_sheets=max_sheets,
-            embed_video_bytes=embed_video_bytes,
-            spread=spread,
+        options = PageOptions(
+            cases, data_root, prompt_index, seed, max_sheets, embed_video_bytes, spread
         )
+        page = render_page(reports, out, work_dir=Path(tmp), options=options)
     atomic_write_text(out, page)
     return out

@@ -1,0 +1,124 @@
+"""Parameters of a method on a backbone, counted on PyTorch's ``meta`` device.
+
+The profile's transformer is built without weights (:func:`build_meta_backbone`), the method
+attaches to it as it would to the real backbone, and what it trains is read from
+:meth:`Method.parameter_groups() <dualreal_bench.method.Method.parameter_groups>`. So counts
+for ``cogvideox-5b`` need no download.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
+from diffusers.utils import logging as diffusers_logging
+from transformers import T5Config, T5EncoderModel
+
+from ..backbone import BackboneConfig, Profile, get_profile
+from ..backbone.profiles import TINY_TEXT_ENCODER, TINY_VAE
+from ..method import Method
+
+#: Hugging Face layout of CogVideoX-2b/5b ``text_encoder/config.json`` (T5 v1.1 XXL encoder)
+T5_XXL_ENCODER = {
+    "vocab_size": 32128,
+    "d_model": 4096,
+    "d_kv": 64,
+    "d_ff": 10240,
+    "num_layers": 24,
+    "num_heads": 64,
+    "feed_forward_proj": "gated-gelu",
+    "is_encoder_decoder": False,
+}
+
+
+@dataclass
+class MetaBackbone:
+    """What a method sees of a backbone, with the transformer on the meta device."""
+
+    config: BackboneConfig
+    transformer: CogVideoXTransformer3DModel
+    dtype: torch.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("meta")
+
+    @property
+    def profile(self) -> Profile:
+        return get_profile(self.config.profile)
+
+    def fingerprint(self) -> dict[str, Any]:
+        config = {k: v for k, v in dict(self.transformer.config).items() if not k.startswith("_")}
+        return {
+            "profile": self.config.profile,
+            "transformer": json.loads(json.dumps(config, default=str)),
+        }
+
+
+def build_meta_backbone(profile: str, overrides: Sequence[str] | None = None) -> MetaBackbone:
+    """The profile's transformer (published architecture) on the meta device, frozen, in the
+    profile's dtype."""
+    config = BackboneConfig.for_profile(profile, list(overrides or []))
+    dtype = getattr(torch, config.dtype)
+    with torch.device("meta"):
+        transformer = CogVideoXTransformer3DModel(**get_profile(config.profile).transformer)
+    verbosity = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()  # .to(dtype) warns about fp32 modules (there are none)
+    try:
+        transformer.to(dtype=dtype)
+    finally:
+        diffusers_logging.set_verbosity(verbosity)
+    transformer.requires_grad_(False)
+    return MetaBackbone(config=config, transformer=transformer, dtype=dtype)
+
+
+def count_unique(params: Iterable[torch.nn.Parameter]) -> int:
+    """Elements of ``params``, each parameter counted once however often it is listed."""
+    return sum(p.numel() for p in {id(p): p for p in params}.values())
+
+
+def _meta_count(build: Callable[[], torch.nn.Module]) -> int:
+    with torch.device("meta"):
+        return sum(p.numel() for p in build().parameters())
+
+
+@functools.lru_cache(maxsize=8)
+def frozen_helper_counts(profile: str) -> dict[str, int]:
+    """Parameter counts of the backbone's text encoder and VAE (built on meta)."""
+    if get_profile(profile).random_init:
+        return {
+            "text encoder (tiny T5)": _meta_count(
+                lambda: T5EncoderModel(T5Config(**TINY_TEXT_ENCODER))
+            ),
+            "VAE (tiny)": _meta_count(lambda: AutoencoderKLCogVideoX(**TINY_VAE)),
+        }
+    return {
+        "text encoder (T5 v1.1 XXL)": _meta_count(
+            lambda: T5EncoderModel(T5Config(**T5_XXL_ENCODER))
+        ),
+        "VAE (AutoencoderKLCogVideoX)": _meta_count(AutoencoderKLCogVideoX),
+    }
+
+
+@dataclass
+class ParameterCounts:
+    components: dict[str, int]  # component -> trainable parameters
+    trainable: int  # every trainable parameter once
+    frozen: int  # the transformer's parameters the method does not train
+
+
+def count_parameters(method: Method, transformer: torch.nn.Module) -> ParameterCounts:
+    """What ``method`` trains per component, in total, and what stays frozen of ``transformer``."""
+    groups = {k: list(v) for k, v in method.parameter_groups().items()}
+    trainable_ids = {id(p) for ps in groups.values() for p in ps}
+    frozen = sum(p.numel() for p in transformer.parameters() if id(p) not in trainable_ids)
+    return ParameterCounts(
+        {name: count_unique(ps) for name, ps in groups.items()},
+        count_unique(p for ps in groups.values() for p in ps),
+        frozen,
+    )

@@ -1,0 +1,302 @@
+"""A run's report: the paper's Tables 1-3, breakdowns, and the published numbers beside them.
+
+Which table a row lands in is read from its variant key (:mod:`.variants`) and the paper's
+table layout (:mod:`.paper`), never parsed from its label nor from a method's options:
+
+* Table 1, all methods: every variant that is neither one of Table 2's ablations nor a
+  non-reference point of Table 3's sweep, and the proposed method as the paper runs it
+  (DualReal: dual-aware training, StageBlender controller, n = 7 weight groups; a backbone on
+  which n = 7 cannot run shows the run with the largest n, and says so);
+* Table 2, ablations: each variant that is a published ablation, or one with more options
+  set (``dualreal[controller=false,steps_scale=0.1]`` is the controller ablation of a
+  shortened run), beside the reference;
+* Table 3, the sweep (group cardinality): every other variant of the proposed method, at the
+  value of the swept option its key carries (``dualreal[num_groups=2]`` is n = 2, whatever the
+  backbone; ``dualreal`` and ``dualreal[steps_scale=0.1]`` are the paper's n = 7), when the
+  run has more than one value.
+
+Published numbers attach to rows by equal variant keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, DataError
+from ..store import ResultStore, expected_videos
+from .aggregate import Table, aggregate, load_records, planned_cases
+from .columns import Column, column_fields, metric_columns
+from .paper import Layout, PaperResults, load_paper_results, row_order_key, shipped_layout
+from .variants import Variant, method_variants
+
+BREAKDOWNS = ("case", "identity", "motion")
+
+
+@dataclasses.dataclass
+class Report:
+    run_id: str
+    suite: str | None
+    profile: str | None
+    tables: list[Table]
+    records: list[dict[str, Any]]
+    run_dir: Path
+    paper: PaperResults | None = None
+
+
+# ---- which rows make which table ----------------------------------------------------------------
+
+
+def _sortable(value: Any) -> tuple:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, value, "")
+    return (1, 0, json.dumps(value, sort_keys=True))
+
+
+def _reference_rows(
+    labels: Sequence[str], variants: Mapping[str, Variant], layout: Layout
+) -> tuple[list[str], Any]:
+    """The rows standing for the proposed method as the paper runs it, and their sweep value:
+    the paper's value where the run has it, else the largest the run has."""
+    values = {lb: layout.sweep_value(variants[lb]) for lb in labels}
+    swept = sorted({v for v in values.values() if v is not None}, key=_sortable)
+    if layout.sweep is None or not swept:
+        return [lb for lb in labels if variants[lb].key == layout.proposed.key], None
+    ref = layout.sweep.reference_value if layout.sweep.reference_value in swept else swept[-1]
+    return [lb for lb in labels if values[lb] == ref], ref
+
+
+def _ablation_rows(
+    labels: Sequence[str], variants: Mapping[str, Variant], layout: Layout, exclude: set[str]
+) -> list[tuple[str, str]]:
+    """(label, shown name) of Table 2's ablations, in the paper's row order: the first
+    published ablation each variant is (or extends with more options set)."""
+    found: list[tuple[int, int, str, str]] = []
+    for pos, lb in enumerate(labels):
+        if lb in exclude:
+            continue
+        for i, (ablation, name) in enumerate(layout.ablations):
+            if variants[lb].extends(ablation):
+                found.append((i, pos, lb, f"{name} ({lb})"))
+                break
+    return [(lb, shown) for _, _, lb, shown in sorted(found)]
+
+
+def split_tables(
+    records: Sequence[Mapping[str, Any]], layout: Layout | None = None
+) -> dict[str, list[tuple[str, str]]]:
+    """table id -> [(method label, shown name)] for Tables 1-3 (empty lists: not applicable)."""
+    layout = layout or shipped_layout()
+    variants = method_variants(records)
+    labels = sorted(variants, key=row_order_key(records, layout))
+    reference, _ = _reference_rows(labels, variants, layout)
+    t2 = _ablation_rows(labels, variants, layout, set(reference))
+    if t2:
+        t2 += [(lb, f"{layout.full_label} ({lb})") for lb in reference]
+    swept = {lb: layout.sweep_value(variants[lb]) for lb in labels}
+    swept = {lb: v for lb, v in swept.items() if v is not None}
+    t3: list[tuple[str, str]] = []
+    if layout.sweep is not None and len({json.dumps(v) for v in swept.values()}) > 1:
+        t3 = [
+            (lb, f"{layout.sweep.label(swept[lb])} ({lb})")
+            for lb in sorted(swept, key=lambda lb: (_sortable(swept[lb]), lb))
+        ]
+    ablations = {lb for lb, _ in t2}
+    t1 = [(lb, lb) for lb in labels if lb in reference or (lb not in swept and lb not in ablations)]
+    return {"table1": t1, "table2": t2, "table3": t3}
+
+
+def _reference_note(records: Sequence[Mapping[str, Any]], layout: Layout) -> str | None:
+    """Table 1's note when the run has the proposed method only with another sweep value."""
+    variants = method_variants(records)
+    labels = sorted(variants, key=row_order_key(records, layout))
+    _, value = _reference_rows(labels, variants, layout)
+    if layout.sweep is None or value is None or value == layout.sweep.reference_value:
+        return None
+    return layout.sweep.without_reference
+
+
+# ---- the published numbers --------------------------------------------------------------------
+
+
+def attach_paper(table: Table, paper: PaperResults, suite: str | None, profile: str | None) -> None:
+    """Put the published values beside ``table``'s rows (by variant key) and say what they are."""
+    table.paper = {}
+    if not paper.transcribed:
+        table.notes.append(
+            f"published numbers: {paper.status} ({paper.path.name}); no comparison made"
+        )
+        return
+    spec = paper.tables.get(table.id) or {}
+    for row in table.rows:
+        found = paper.values(table.id, table.variants.get(row, row))
+        if found is not None:
+            table.paper_names[row], table.paper[row] = found
+    where = f"{paper.source.get('citation', 'the paper')}, {spec.get('source_table', table.id)}"
+    table.notes.append(f"paper: published values ({where}); Δ = measured − paper")
+    if spec.get("suite") and suite and spec["suite"] != suite:
+        table.notes.append(
+            f"measured on suite {suite!r}, published on suite {spec['suite']!r}: "
+            "different cases, so Δ is not a reproduction check"
+        )
+    if profile == "tiny":
+        table.notes.append(
+            "tiny profile: Δ against the paper is meaningless (random-initialised models)"
+        )
+    missing = [table.label(r) for r in table.rows if r not in table.paper]
+    if missing:
+        table.notes.append(f"no published row for: {', '.join(missing)}")
+
+
+# ---- building a run's report ------------------------------------------------------------------
+
+
+def run_records(
+    output_dir: str | Path, run_id: str, methods: Iterable[str] | None
+) -> list[dict[str, Any]]:
+    """The run's records (of ``methods`` only, when given); a clear error when there are none."""
+    records = load_records(output_dir, run_id)
+    if not records:
+        raise DataError(
+            f"{Path(output_dir) / run_id}: no records yet (has `dualreal-bench run` evaluated anything?)"
+        )
+    if methods:
+        wanted = set(methods)
+        unknown = wanted - {r["method"] for r in records}
+        if unknown:
+            raise ConfigError(
+                f"--methods: no records of {', '.join(sorted(unknown))} in run {run_id!r}"
+            )
+        records = [r for r in records if r["method"] in wanted]
+    return records
+
+
+def run_notes(info: Mapping[str, Any]) -> list[str]:
+    if info.get("profile") == "tiny":
+        return ["tiny profile: random-initialised models; a pipeline check, not a measurement"]
+    return []
+
+
+def build_table(output_dir: str | Path, run_id: str, methods: Iterable[str] | None = None) -> Table:
+    """Every method of the run in one table (Table 1's columns)."""
+    records = run_records(output_dir, run_id, methods)
+    info = ResultStore(output_dir, run_id).run_info()
+    table = aggregate(
+        records,
+        metric_columns(),
+        expected_videos(output_dir, run_id),
+        title=f"{run_id}: suite {info.get('suite')}, profile {info.get('profile')}",
+    )
+    table.notes += run_notes(info)
+    return table
+
+
+def _paper_tables(
+    records: Sequence[Mapping[str, Any]],
+    expected: Mapping[str, Mapping[str, int]],
+    info: Mapping[str, Any],
+    where: str,
+    layout: Layout,
+) -> list[Table]:
+    """Tables 1-3 (those with rows)."""
+    variants = method_variants(records)
+    columns = metric_columns()
+    tables = []
+    for table_id, rows in split_tables(records, layout).items():
+        if not rows:
+            continue
+        table = aggregate(
+            records,
+            columns,
+            expected,
+            rows=[r for r, _ in rows],
+            title=f"{layout.titles[table_id]} — {where}",
+        )
+        table.id = table_id
+        table.display = dict(rows)
+        table.variants = {r: variants[r].key for r, _ in rows}
+        table.notes += run_notes(info)
+        note = _reference_note(records, layout) if table_id == "table1" else None
+        if note:
+            table.notes.append(note)
+        tables.append(table)
+    return tables
+
+
+def build_report(
+    output_dir: str | Path,
+    run_id: str,
+    methods: Iterable[str] | None = None,
+    *,
+    compare_paper: bool = False,
+    paper_file: str | Path | None = None,
+    breakdowns: Sequence[str] = (),
+) -> Report:
+    """Tables 1-3 of one run (those that apply), optional breakdowns and published numbers.
+
+    The tables' layout is the published-numbers file's: ``paper_file`` with ``compare_paper``,
+    else the shipped one."""
+    records = run_records(output_dir, run_id, methods)
+    info = ResultStore(output_dir, run_id).run_info()
+    suite, profile = info.get("suite"), info.get("profile")
+    expected = expected_videos(output_dir, run_id)
+    paper = load_paper_results(paper_file) if compare_paper else None
+    where = f"run {run_id}, suite {suite}, profile {profile}"
+    tables = _paper_tables(
+        records, expected, info, where, paper.layout if paper else shipped_layout()
+    )
+    if paper is not None:
+        for table in tables:
+            attach_paper(table, paper, suite, profile)
+    columns = metric_columns()
+    for kind in breakdowns:
+        tables.append(breakdown(records, columns, expected, kind, title=f"Per {kind} — {where}"))
+    return Report(run_id, suite, profile, tables, records, Path(output_dir) / run_id, paper)
+
+
+def breakdown(
+    records: Sequence[Mapping[str, Any]],
+    columns: Sequence[Column],
+    expected: Mapping[str, Mapping[str, int]] | None,
+    by: str,
+    title: str = "",
+) -> Table:
+    """One block of rows per case / identity / motion (means over that group's cases), ranked within it."""
+    if by not in BREAKDOWNS:
+        raise ConfigError(f"breakdown by {by!r}: choose one of {', '.join(BREAKDOWNS)}")
+    planned = planned_cases(records, expected)
+    case_info = {r["case_id"]: r for r in records}
+
+    def group_of(case_id: str) -> str:
+        if by == "case":
+            return case_id
+        rec = case_info.get(case_id)
+        if rec is not None:
+            return rec[by]
+        ident, _, motion = case_id.partition("__")
+        return ident if by == "identity" else motion
+
+    groups: dict[str, list[str]] = {}
+    for case_id in planned:
+        groups.setdefault(group_of(case_id), []).append(case_id)
+    labels = sorted({r["method"] for r in records}, key=row_order_key(records))
+    variants = method_variants(records)
+    out = Table(title, list(columns), [], {}, sum(planned.values()), id=f"per_{by}", group_kind=by)
+    for group in sorted(groups):
+        sub = aggregate(records, columns, expected, rows=labels, cases=groups[group])
+        for label in labels:
+            row = f"{group} | {label}"
+            out.rows.append(row)
+            out.display[row] = label
+            out.methods[row] = label
+            out.variants[row] = variants[label].key
+            out.groups[row] = group
+            out.expected_rows[row] = sub.expected_videos
+            for f in column_fields(list(columns)) + sub.extra_fields:
+                out.cells[(row, f)] = sub.cells[(label, f)]
+        out.extra_fields = sub.extra_fields
+    out.notes.append(f"one block per {by}; best/second marked within each block")
+    return out

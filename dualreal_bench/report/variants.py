@@ -1,0 +1,173 @@
+"""Which variant of which method a row of the tables is, read from the records.
+
+A record stores the description of the method that made it (:meth:`Method.describe()
+<dualreal_bench.method.Method.describe>`): its registered ``name``, its resolved ``config``, a
+short ``label`` and its ``variant`` key (:meth:`Method.variant_key()
+<dualreal_bench.method.Method.variant_key>`): the name for the method's reference
+configuration, else ``name[k=v,...]`` over the options that differ from it, sorted by key,
+values in JSON (``dualreal[controller=false]``, ``dualreal[num_groups=2]``). The report reads
+that key and nothing else of a method's options; which key is which published row is data
+(``benchmark/paper_results.json``, :mod:`dualreal_bench.report.paper`).
+
+Records written before methods described their variant carry only the config:
+:func:`legacy_variant` derives their key once, here, the only code that knows that layout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """A parsed variant key: ``dualreal[controller=false,num_groups=2]`` is the method
+    ``dualreal`` with ``{"controller": False, "num_groups": 2}`` differing from its reference."""
+
+    key: str
+    name: str
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    label: str | None = None  # the method's own short description of the variant
+
+    def extends(self, other: Variant) -> bool:
+        """Whether this is ``other`` (same method, every option ``other`` sets, set alike)
+        with possibly more options set."""
+        return self.name == other.name and all(
+            k in self.params and self.params[k] == v for k, v in other.params.items()
+        )
+
+    def without(self, option: str) -> dict[str, Any]:
+        return {k: v for k, v in self.params.items() if k != option}
+
+
+def _split_top_level(text: str) -> list[str]:
+    """``text`` split at the commas outside brackets, braces and quotes."""
+    parts, depth, quote, start = [], 0, False, 0
+    for i, ch in enumerate(text):
+        if ch == '"' and (i == 0 or text[i - 1] != "\\"):
+            quote = not quote
+        elif not quote and ch in "[{":
+            depth += 1
+        elif not quote and ch in "]}":
+            depth -= 1
+        elif not quote and depth == 0 and ch == ",":
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text  # a bare word (lora[placeholder=strip])
+
+
+def parse_variant_key(key: str, label: str | None = None) -> Variant:
+    """``name[k=v,...]`` -> :class:`Variant`; a key without brackets is the name alone (a text
+    that is not a well-formed key is taken whole as the name)."""
+    name, bracket, rest = key.partition("[")
+    if not bracket or not rest.endswith("]") or not name:
+        return Variant(key, key, {}, label)
+    params: dict[str, Any] = {}
+    for part in _split_top_level(rest[:-1]):
+        k, eq, v = part.partition("=")
+        if not eq or not k:
+            return Variant(key, key, {}, label)
+        params[k] = _value(v)
+    return Variant(key, name, params, label)
+
+
+def method_description(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The description of the method behind ``record`` (``Method.describe()``, stored at
+    ``record["configs"]["method"]``; ``record["method"]`` is the row's label, the store's folder)."""
+    return (record.get("configs") or {}).get("method") or {}
+
+
+def record_variant(record: Mapping[str, Any]) -> Variant:
+    """The variant of the method that made ``record``: the key its description carries, else
+    (records from before methods described their variant) :func:`legacy_variant`."""
+    desc = method_description(record)
+    if isinstance(desc.get("variant"), str):
+        return parse_variant_key(desc["variant"], desc.get("label"))
+    return legacy_variant(record)
+
+
+#: DualReal's reference configuration as its old records describe it: the options its variants
+#: differ in, resolved (methods/dualreal/config.py and model.py when those records were written)
+_LEGACY_DUALREAL_REFERENCE = {"controller": True, "dual_aware": True, "num_groups": 7}
+
+
+def _legacy_num_groups(record: Mapping[str, Any], config: Mapping[str, Any]) -> int:
+    """DualReal's group count: the config's, or unset the largest divisor of the recorded
+    backbone's block count up to the paper's 7 (7 when the backbone was not recorded)."""
+    if config.get("num_groups"):
+        return int(config["num_groups"])
+    backbone = (record.get("configs") or {}).get("backbone") or {}
+    blocks = (backbone.get("transformer") or {}).get("num_layers")
+    paper = _LEGACY_DUALREAL_REFERENCE["num_groups"]
+    if not isinstance(blocks, int) or blocks < 1:
+        return paper
+    return max(d for d in range(1, paper + 1) if blocks % d == 0)
+
+
+def legacy_variant(record: Mapping[str, Any]) -> Variant:
+    """The variant key of a record whose method description has none, from its stored config.
+
+    Every method but DualReal is its registered name (as these records were always read).
+    DualReal's key is what :meth:`DualRealMethod.variant_key` gives for the same config, over
+    the options its ablations change: an unset ``controller`` follows ``dual_aware``; an unset
+    ``num_groups`` is resolved on the recorded backbone (the 2-block tiny profile: 2);
+    ``resolved`` values stored beside the config win; options without effect are left out
+    (the group count without the controller, the controller without dual-aware training).
+    """
+    desc = method_description(record)
+    name = record.get("method_name") or desc.get("name") or record["method"]
+    if name != "dualreal":
+        return parse_variant_key(name)
+    stored = desc.get("config") or {}
+    config = {**stored, **{k: v for k, v in (desc.get("resolved") or {}).items() if v is not None}}
+    dual_aware = bool(config.get("dual_aware", True))
+    controller = config.get("controller")
+    resolved = {
+        "controller": dual_aware if controller is None else bool(controller),
+        "dual_aware": dual_aware,
+        "num_groups": _legacy_num_groups(record, config),
+    }
+    inactive = set() if resolved["controller"] else {"num_groups"}
+    if not dual_aware:
+        inactive.add("controller")
+    params = {
+        k: v
+        for k, v in resolved.items()
+        if k not in inactive and v != _LEGACY_DUALREAL_REFERENCE[k]
+    }
+    return variant_from(name, params)
+
+
+def _key_value(value: Any) -> str:
+    """An option value as a variant key writes it: strings bare, the rest as compact JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def variant_from(name: str, params: Mapping[str, Any]) -> Variant:
+    """The :class:`Variant` of ``name`` with ``params`` differing from its reference."""
+    if not params:
+        return Variant(name, name, {})
+    inner = ",".join(f"{k}={_key_value(params[k])}" for k in sorted(params))
+    return Variant(f"{name}[{inner}]", name, dict(params))
+
+
+def method_variants(records: Sequence[Mapping[str, Any]]) -> dict[str, Variant]:
+    """method label -> its variant, from the first record of each label."""
+    out: dict[str, Variant] = {}
+    for rec in records:
+        label = rec["method"]
+        if label not in out:
+            out[label] = record_variant(rec)
+    return out
