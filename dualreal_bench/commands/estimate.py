@@ -168,7 +168,7 @@ def _meta_state_bytes(
     backbone = build_meta_backbone(profile, overrides)
     method = method_class(backbone, method_config)
     try:
-        groups = method.parameter_groups() if hasattr(method, "parameter_groups") else {}
+        groups = method.parameter_groups()
         n = sum(
             p.numel() for params in groups.values() for p in {id(p): p for p in params}.values()
         )

@@ -8,12 +8,13 @@ shape to measure which activations autograd keeps. So ``inspect`` works for
 
 Library use: :func:`inspect_method` returns the same figures as a dict.
 
-A method is inspectable when it attaches its trainable parameters at construction and
-exposes them as ``parameter_groups() -> {component: [Parameter, ...]}`` (otherwise the
-parameters of the transformer with ``requires_grad`` are counted, which is 0 for ``base``).
-Optional hooks: ``inspection_context(batch_size)`` (a context manager preparing a
-representative training forward, e.g. DualReal's image condition) and
-``auxiliary_models() -> {name: parameter count}`` (frozen helper models the method loads).
+A method is inspectable when it attaches its trainable parameters at construction. What is
+read is declared on :class:`~dualreal_bench.method.Method` with defaults:
+``parameter_groups() -> {component: [Parameter, ...]}`` (default: the parameters of the
+transformer with ``requires_grad``, which is 0 for ``base``), ``inspection_context(batch_size)``
+(a context manager preparing a representative training forward, e.g. DualReal's image
+condition) and ``auxiliary_models() -> {name: parameter count}`` (frozen helper models the
+method loads).
 """
 
 from __future__ import annotations
@@ -327,14 +328,7 @@ def inspect_method(
     backbone = build_meta_backbone(profile, backbone_overrides)
     method = cls(backbone, config)
     try:
-        if hasattr(method, "parameter_groups"):
-            groups = {k: list(v) for k, v in method.parameter_groups().items()}
-        else:
-            groups = {
-                "transformer (requires_grad)": [
-                    p for p in backbone.transformer.parameters() if p.requires_grad
-                ]
-            }
+        groups = {k: list(v) for k, v in method.parameter_groups().items()}
         trainable_ids = {id(p) for ps in groups.values() for p in ps}
         components = {name: _count(ps) for name, ps in groups.items()}
         frozen = sum(
@@ -345,7 +339,7 @@ def inspect_method(
             "method": cls.name or method_name,
             "profile": backbone.config.profile,
             "config": config.to_dict(),
-            "resolved": method.describe().get("resolved", {}),
+            "resolved": method.resolved_options(),
             "trainable_parameters": components,
             "trainable_total": counts["trainable"],
             "frozen_transformer_parameters": frozen,
@@ -353,18 +347,15 @@ def inspect_method(
         }
         helpers = dict(frozen_helper_counts(backbone.config.profile))
         result["frozen_helper_parameters"] = helpers
-        aux = method.auxiliary_models() if hasattr(method, "auxiliary_models") else {}
+        aux = method.auxiliary_models()
         if aux:
             result["auxiliary_models"] = aux
         if measure_memory and getattr(cls, "trains", True):
             if batch_size is None:
                 batch_size = int(getattr(config, "motion_batch_size", 1) or 1)
-            context = (
-                method.inspection_context(batch_size)
-                if hasattr(method, "inspection_context")
-                else None
+            act = measure_block_activations(
+                backbone, batch_size, method.inspection_context(batch_size)
             )
-            act = measure_block_activations(backbone, batch_size, context)
             method.teardown()
             act_base = measure_block_activations(backbone, batch_size, None)
             result["activation_measurement"] = act

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..adapters_common import BottleneckAdapter, mix_adapters
+from .._common.adapters import BottleneckAdapter, mix_adapters
 
 __all__ = ["DIMENSIONS", "PLACES", "DualAwareAdapter", "BlockAdapters"]
 
