@@ -38,16 +38,15 @@ import numpy as np
 import torch
 
 from dualreal_bench.errors import ConfigError
-from dualreal_bench.method import Method
 
 from ._common.config import PlaceholderMode, TrainingConfig
-from ._common.data import TrainingData, apply_placeholder, prepare_case_data
-from ._common.loop import Stage, check_state, run_stages
+from ._common.data import TrainingData, apply_placeholder
+from ._common.loop import check_state, run_stages
 from ._common.optim import OptimizerSettings
+from ._common.staged import StagedMethod
 
 if TYPE_CHECKING:
     from dualreal_bench.backbone import Backbone
-    from dualreal_bench.spec import Case
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +108,7 @@ class LoRAConfig(TrainingConfig):
             self._fail(f"fusion_weights must be two numbers (w_id, w_m), got {self.fusion_weights}")
 
 
-class LoRAMethod(Method):
+class LoRAMethod(StagedMethod):
     """Two LoRA adapters (identity, motion) trained separately, fused as a weighted sum of deltas.
 
     Args:
@@ -225,72 +224,35 @@ class LoRAMethod(Method):
         self._remove_adapters()
 
     # ---- training -------------------------------------------------------------------------
-    def train(self, case: Case) -> dict[str, Any]:
-        """Train the identity LoRA on the images, then the motion LoRA on the clips."""
-        if self._trained:
-            raise ConfigError("lora: train() may be called once per method instance")
-        cfg = self.config
-        data = prepare_case_data(
-            self.backbone,
-            case,
-            identity_prompt=cfg.identity_prompt,
-            motion_prompt=cfg.motion_prompt,
-            placeholder=cfg.placeholder,
-            seed=cfg.seed,
-        )
-        stats = self.fit(data)
-        stats.update({"identity_prompt": data.identity_prompt, "motion_prompt": data.motion_prompt})
-        return stats
+    def caption_placeholder(self) -> str:
+        return self.config.placeholder
 
     def fit(
         self, data: TrainingData, *, step_callback: Callable[[str, int], None] | None = None
     ) -> dict[str, Any]:
-        """Both stages on encoded data (``train`` = encode the case + ``fit``)."""
+        """Both stages on encoded data (``train`` = encode the case + ``fit``): the identity
+        LoRA on the images, then the motion LoRA on the clips, each with the other one off."""
         cfg = self.config
         transformer = self.backbone.transformer
         params = self._adapter_parameters()
         settings = OptimizerSettings.from_config(cfg, cfg.learning_rate)
-        warmup = cfg.scaled(cfg.lr_warmup_steps)
         stats: dict[str, Any] = {
             "trainable_parameters": {
                 k: sum(p.numel() for p in v) for k, v in self.parameter_groups().items()
             }
         }
 
-        def stage(dim: str, steps: int, latents: list, batch: int, embeds: torch.Tensor):
-            def build() -> Stage:
-                transformer.set_adapters([self.adapter_names[dim]], [1.0])  # the other one is off
-                return Stage(
-                    dim,
-                    steps,
-                    list(params[dim].values()),
-                    latents,
-                    batch,
-                    lambda idx, x, gen: self.backbone.training_loss(x, embeds, generator=gen),
-                    settings,
-                    min(warmup, steps),
-                )
+        def only(dim: str) -> Callable[[], None]:
+            return lambda: transformer.set_adapters([self.adapter_names[dim]], [1.0])
 
-            return build
-
-        identity = stage(
-            "identity",
-            cfg.scaled(cfg.identity_steps),
-            data.identity_latents,
-            cfg.identity_batch_size,
-            data.identity_prompt_embeds,
-        )
-        motion = stage(
-            "motion",
-            cfg.scaled(cfg.motion_steps),
-            data.motion_latents,
-            cfg.motion_batch_size,
-            data.motion_prompt_embeds,
-        )
+        stages = [
+            self.dimension_stage(data, dim, list(params[dim].values()), settings, setup=only(dim))
+            for dim in DIMENSIONS
+        ]
         transformer.train()
         try:
             stats |= run_stages(
-                [identity, motion],
+                stages,
                 device=self.backbone.device,
                 seed=cfg.seed,
                 max_grad_norm=cfg.max_grad_norm,

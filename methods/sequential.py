@@ -39,22 +39,23 @@ import numpy as np
 import torch
 
 from dualreal_bench.errors import ConfigError
-from dualreal_bench.method import Method
 
 from ._common.config import PlaceholderMode, TrainingConfig
-from ._common.data import TrainingData, apply_placeholder, prepare_case_data
-from ._common.loop import Stage, check_state, run_stages
+from ._common.data import TrainingData, apply_placeholder
+from ._common.loop import check_state, run_stages
 from ._common.optim import OptimizerSettings
+from ._common.staged import StagedMethod
 
 if TYPE_CHECKING:
     from dualreal_bench.backbone import Backbone
-    from dualreal_bench.spec import Case
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["SequentialConfig", "SequentialMethod"]
 
 PREFIX = "transformer."
+#: the two stages, in order
+DIMENSIONS = ("identity", "motion")
 
 
 @dataclasses.dataclass
@@ -84,7 +85,7 @@ class SequentialConfig(TrainingConfig):
     placeholder: PlaceholderMode = "keep"
 
 
-class SequentialMethod(Method):
+class SequentialMethod(StagedMethod):
     """Full fine-tuning of the transformer: the identity stage, then the motion stage.
 
     Args:
@@ -132,22 +133,8 @@ class SequentialMethod(Method):
         return "bf16" if self.backbone.dtype in (torch.bfloat16, torch.float16) else "no"
 
     # ---- training -------------------------------------------------------------------------
-    def train(self, case: Case) -> dict[str, Any]:
-        """Fine-tune on the identity images, then on the motion clips."""
-        if self._trained:
-            raise ConfigError("sequential: train() may be called once per method instance")
-        cfg = self.config
-        data = prepare_case_data(
-            self.backbone,
-            case,
-            identity_prompt=cfg.identity_prompt,
-            motion_prompt=cfg.motion_prompt,
-            placeholder=cfg.placeholder,
-            seed=cfg.seed,
-        )
-        stats = self.fit(data)
-        stats.update({"identity_prompt": data.identity_prompt, "motion_prompt": data.motion_prompt})
-        return stats
+    def caption_placeholder(self) -> str:
+        return self.config.placeholder
 
     def fit(
         self,
@@ -169,32 +156,8 @@ class SequentialMethod(Method):
         )
         params = list(transformer.parameters())
         settings = OptimizerSettings.from_config(cfg, cfg.learning_rate)
-        warmup = cfg.scaled(cfg.lr_warmup_steps)
 
-        def stage(name: str, steps: int, latents: list, batch: int, embeds: torch.Tensor):
-            def loss(idx: list[int], x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-                return self.backbone.training_loss(x, embeds, generator=gen)
-
-            return lambda: Stage(
-                name, steps, params, latents, batch, loss, settings, min(warmup, steps)
-            )
-
-        stages = [
-            stage(
-                "identity",
-                cfg.scaled(cfg.identity_steps),
-                data.identity_latents,
-                cfg.identity_batch_size,
-                data.identity_prompt_embeds,
-            ),
-            stage(
-                "motion",
-                cfg.scaled(cfg.motion_steps),
-                data.motion_latents,
-                cfg.motion_batch_size,
-                data.motion_prompt_embeds,
-            ),
-        ]
+        stages = [self.dimension_stage(data, dim, params, settings) for dim in DIMENSIONS]
         stats: dict[str, Any] = {
             "trainable_parameters": {"transformer": sum(p.numel() for p in params)},
             "mixed_precision": mixed,

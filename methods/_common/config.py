@@ -118,6 +118,12 @@ class TrainingConfig(MethodConfig):
         """``steps`` times ``steps_scale`` (see :func:`scaled_steps`)."""
         return scaled_steps(steps, self.steps_scale)
 
+    def batch_size(self, dimension: str) -> int:
+        """Items per step of ``"identity"`` or ``"motion"`` steps."""
+        if dimension not in ("identity", "motion"):
+            raise ValueError(f"unknown dimension {dimension!r}; expected identity or motion")
+        return self.identity_batch_size if dimension == "identity" else self.motion_batch_size
+
     # ---- checks subclasses use --------------------------------------------------------------
     def _fail(self, message: str) -> typing.NoReturn:
         raise ConfigError(f"{self.method_name}: {message}")

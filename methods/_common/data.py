@@ -72,6 +72,14 @@ class TrainingData:
     condition_frames: list[int]
     class_noun: str = ""
 
+    def items(self, dimension: str) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """``(latents, prompt embeddings)`` of the ``"identity"`` or ``"motion"`` items."""
+        if dimension == "identity":
+            return self.identity_latents, self.identity_prompt_embeds
+        if dimension == "motion":
+            return self.motion_latents, self.motion_prompt_embeds
+        raise ValueError(f"unknown dimension {dimension!r}; expected identity or motion")
+
 
 # ---- captions ------------------------------------------------------------------------------
 def identity_caption(template: str, case: Case) -> str:

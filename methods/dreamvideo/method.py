@@ -42,20 +42,19 @@ import torch
 from torch import nn
 
 from dualreal_bench.errors import ConfigError
-from dualreal_bench.method import Method
 
-from .._common.data import TrainingData, prepare_case_data
+from .._common.data import TrainingData
 from .._common.hooks import adapter_device
 from .._common.image_encoder import ImageEncoder, condition_encoder
 from .._common.loop import LossFn, Stage, check_state, run_stages
 from .._common.optim import OptimizerSettings
+from .._common.staged import StagedMethod
 from .config import DreamVideoConfig
 from .layers import PlaceholderToken
 from .model import DreamVideoModel
 
 if TYPE_CHECKING:
     from dualreal_bench.backbone import Backbone
-    from dualreal_bench.spec import Case
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +67,7 @@ ADAPTER_PREFIX = "adapters."
 STAGES = ("textual_inversion", "identity", "motion")
 
 
-class DreamVideoMethod(Method):
+class DreamVideoMethod(StagedMethod):
     """DreamVideo's identity (with textual inversion) and motion adapters, trained apart and
     combined at inference, hooked into the shared transformer.
 
@@ -127,7 +126,8 @@ class DreamVideoMethod(Method):
             self.model.weights = (None, None)
             self.model.condition = None
 
-    def _image_encoder(self) -> ImageEncoder:
+    def condition_encoder(self) -> ImageEncoder:
+        """The injected encoder, else the one ``config.image_encoder`` names (loaded once)."""
         if self.image_encoder is None:
             self.image_encoder = condition_encoder(self.config, self.backbone)
         return self.image_encoder
@@ -142,29 +142,8 @@ class DreamVideoMethod(Method):
         return self.token.encode(self.backbone, prompts, grad=grad)
 
     # ---- training -------------------------------------------------------------------------
-    def train(self, case: Case) -> dict[str, Any]:
-        """Textual inversion, the identity adapter, then the motion adapter (see the module doc)."""
-        if self._trained:
-            raise ConfigError("dreamvideo: train() may be called once per method instance")
-        cfg = self.config
-        data = prepare_case_data(
-            self.backbone,
-            case,
-            identity_prompt=cfg.identity_prompt,
-            motion_prompt=cfg.motion_prompt,
-            placeholder="keep",
-            image_encoder=self._image_encoder(),
-            seed=cfg.seed,
-        )
-        stats = self.fit(data)
-        stats.update(
-            {
-                "identity_prompt": data.identity_prompt,
-                "motion_prompt": data.motion_prompt,
-                "condition_frames": data.condition_frames,
-            }
-        )
-        return stats
+    # train(case) = prepare(case) + fit(data) (StagedMethod): textual inversion, the identity
+    # adapter, then the motion adapter (see the module doc)
 
     def fit(
         self,

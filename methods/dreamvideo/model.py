@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._common.adapters import mix_adapters
+from .._common.adapters import mix_adapters, mix_pair
 from .._common.hooks import TransformerHooks, attention_inputs, transformer_dims
 from .config import DreamVideoConfig
 from .layers import DreamVideoBlock
@@ -131,17 +131,15 @@ class DreamVideoModel(nn.Module):
         if w_id is None and w_m is None:
             return None
         block = self.blocks[index]
-        adapters, ws, conds = [], [], []
-        if w_id is not None:
-            adapters.append(block.identity_attn)
-            ws.append(w_id)
-            conds.append(None)
-        if w_m is not None:
-            adapters.append(block.motion_attn)
-            ws.append(w_m)
-            conds.append(self.condition)
         attn_hidden, attn_encoder = output
-        delta = mix_adapters(hidden, adapters, ws, conds, self.config.cond_scale)
+        delta = mix_pair(
+            hidden,
+            block.identity_attn,
+            block.motion_attn,
+            (w_id, w_m),
+            self.condition,
+            self.config.cond_scale,
+        )
         return attn_hidden + delta, attn_encoder  # text tokens unchanged
 
     def _on_feed_forward(
