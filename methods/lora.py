@@ -41,7 +41,7 @@ from dualreal_bench.errors import ConfigError
 
 from ._common.config import PlaceholderMode, TrainingConfig
 from ._common.data import TrainingData, apply_placeholder
-from ._common.loop import check_state, run_stages
+from ._common.loop import check_state
 from ._common.optim import OptimizerSettings
 from ._common.staged import StagedMethod
 
@@ -251,18 +251,9 @@ class LoRAMethod(StagedMethod):
         ]
         transformer.train()
         try:
-            stats |= run_stages(
-                stages,
-                device=self.backbone.device,
-                seed=cfg.seed,
-                max_grad_norm=cfg.max_grad_norm,
-                report=self.report_progress,
-                step_callback=step_callback,
-            )
+            stats |= self.run_stages(stages, step_callback=step_callback)
         finally:
             transformer.eval()
-        stats["steps"] = stats["identity_steps"] + stats["motion_steps"]
-        self._trained = True
         return stats
 
     # ---- generation -----------------------------------------------------------------------

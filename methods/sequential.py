@@ -42,7 +42,7 @@ from dualreal_bench.errors import ConfigError
 
 from ._common.config import PlaceholderMode, TrainingConfig
 from ._common.data import TrainingData, apply_placeholder
-from ._common.loop import check_state, run_stages
+from ._common.loop import check_state
 from ._common.optim import OptimizerSettings
 from ._common.staged import StagedMethod
 
@@ -164,18 +164,12 @@ class SequentialMethod(StagedMethod):
             "gradient_checkpointing": checkpointing,
         }
         with _training_setup(transformer, fp32=mixed == "bf16", checkpointing=checkpointing):
-            stats |= run_stages(
+            stats |= self.run_stages(
                 stages,
-                device=self.backbone.device,
-                seed=cfg.seed,
-                max_grad_norm=cfg.max_grad_norm,
-                report=self.report_progress,
                 autocast_dtype=torch.bfloat16 if mixed == "bf16" else None,
                 step_callback=step_callback,
                 stage_callback=stage_callback,
             )
-        stats["steps"] = stats["identity_steps"] + stats["motion_steps"]
-        self._trained = True
         return stats
 
     # ---- generation -----------------------------------------------------------------------

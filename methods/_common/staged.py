@@ -19,7 +19,7 @@ from dualreal_bench.method import Method
 
 from .config import TrainingConfig
 from .data import TrainingData, prepare_case_data
-from .loop import Stage
+from .loop import Stage, run_stages
 from .optim import OptimizerSettings
 
 if TYPE_CHECKING:
@@ -72,6 +72,23 @@ class StagedMethod(Method):
         stats.update({"identity_prompt": data.identity_prompt, "motion_prompt": data.motion_prompt})
         if data.motion_conditions is not None:
             stats["condition_frames"] = data.condition_frames
+        return stats
+
+    def run_stages(self, stages: list[Callable[[], Stage]], **options: Any) -> dict[str, Any]:
+        """:func:`.loop.run_stages` on this method's device, seed, clipping and progress bar
+        (``options``: ``autocast_dtype``, ``step_callback``, ``stage_callback``); the
+        statistics gain ``steps``, the total, and the method counts as trained."""
+        cfg = self.config
+        stats = run_stages(
+            stages,
+            device=self.backbone.device,
+            seed=cfg.seed,
+            max_grad_norm=cfg.max_grad_norm,
+            report=self.report_progress,
+            **options,
+        )
+        stats["steps"] = sum(v for k, v in stats.items() if k.endswith("_steps"))
+        self._trained = True
         return stats
 
     def dimension_stage(

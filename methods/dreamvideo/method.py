@@ -46,7 +46,7 @@ from dualreal_bench.errors import ConfigError
 from .._common.data import TrainingData
 from .._common.hooks import adapter_device
 from .._common.image_encoder import ImageEncoder, condition_encoder
-from .._common.loop import LossFn, Stage, check_state, run_stages
+from .._common.loop import LossFn, Stage, check_state
 from .._common.optim import OptimizerSettings
 from .._common.staged import StagedMethod
 from .config import DreamVideoConfig
@@ -181,20 +181,13 @@ class DreamVideoMethod(StagedMethod):
         builders = self._stage_builders(data, steps)
         self.model.train()
         try:
-            stats |= run_stages(
-                [builders[name] for name in STAGES],
-                device=self.backbone.device,
-                seed=cfg.seed,
-                max_grad_norm=cfg.max_grad_norm,
-                report=self.report_progress,
-                step_callback=step_callback,
+            stats |= self.run_stages(
+                [builders[name] for name in STAGES], step_callback=step_callback
             )
         finally:
             self.model.weights = (None, None)
             self.model.condition = None
             self.model.eval()
-        stats["steps"] = sum(stats[f"{n}_steps"] for n in STAGES)
-        self._trained = True
         return stats
 
     def _start_token(self, data: TrainingData, steps: dict[str, int], word: str) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from dualreal_bench.errors import ConfigError
-from dualreal_bench.method import Method
+from dualreal_bench.method import Method, variant_value
 
 from .._common.data import TrainingData
 from .._common.hooks import adapter_device
@@ -264,12 +264,12 @@ class DualRealMethod(Method):
         """ "DualReal", "DualReal w/o StageBlender controller", "DualReal (n = 2)", ..."""
         parts = []
         for key, value in self.variant_options().items():
-            if (key, value) in ABLATION_LABELS:
+            if value is False and (key, value) in ABLATION_LABELS:
                 parts.append(ABLATION_LABELS[key, value])
             elif key == "num_groups":
                 parts.append(f"(n = {value})")
             else:
-                parts.append(f"({key}={value})")
+                parts.append(f"({key}={variant_value(value)})")
         return " ".join(["DualReal", *parts])
 
     # ---- state --------------------------------------------------------------------------
