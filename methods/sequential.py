@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
+from torch import nn
 
 from dualreal_bench.errors import ConfigError
 
@@ -205,7 +206,7 @@ class SequentialMethod(StagedMethod):
 
 
 @contextlib.contextmanager
-def _training_setup(transformer: Any, *, fp32: bool, checkpointing: bool) -> Iterator[None]:
+def _training_setup(transformer: nn.Module, *, fp32: bool, checkpointing: bool) -> Iterator[None]:
     """The transformer in training mode, in fp32 (master weights for bf16 autocast) when
     ``fp32``, with gradient checkpointing as asked; its dtype, checkpointing and eval mode
     restored afterwards (the weights are :meth:`SequentialMethod.teardown`'s business)."""
@@ -225,7 +226,7 @@ def _training_setup(transformer: Any, *, fp32: bool, checkpointing: bool) -> Ite
         _set_checkpointing(transformer, checkpointing_before)
 
 
-def _set_checkpointing(transformer: Any, on: bool) -> None:
+def _set_checkpointing(transformer: nn.Module, on: bool) -> None:
     if bool(transformer.is_gradient_checkpointing) != on:
         if on:
             transformer.enable_gradient_checkpointing()

@@ -24,12 +24,15 @@ from __future__ import annotations
 import functools
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from dualreal_bench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dualreal_bench.backbone import Backbone
 
 __all__ = ["TransformerHooks", "adapter_device", "attention_inputs", "transformer_dims"]
 
@@ -49,7 +52,7 @@ def transformer_dims(transformer: nn.Module) -> dict[str, int]:
     }
 
 
-def adapter_device(backbone: Any) -> torch.device:
+def adapter_device(backbone: Backbone) -> torch.device:
     """Where an adapter model for ``backbone`` lives: ``meta`` when the transformer is on the
     meta device (shapes only, ``dualreal-bench inspect``), else the backbone's device."""
     param_device = next(backbone.transformer.parameters()).device

@@ -55,7 +55,7 @@ def optimizer_step(
     *,
     params: Sequence[torch.nn.Parameter],
     optimizer: torch.optim.Optimizer,
-    scheduler: Any,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
     max_grad_norm: float,
     where: str,
     drop_grads: Sequence[torch.nn.Parameter] = (),

@@ -12,11 +12,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from dualreal_bench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from .config import TrainingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +38,7 @@ class OptimizerSettings:
     lr_scheduler: str = "constant"
 
     @classmethod
-    def from_config(cls, config: Any, learning_rate: float) -> OptimizerSettings:
+    def from_config(cls, config: TrainingConfig, learning_rate: float) -> OptimizerSettings:
         """The settings of a :class:`~.config.TrainingConfig`, at ``learning_rate``."""
         return cls(
             learning_rate=learning_rate,
