@@ -7,6 +7,7 @@ and a motion) and then renders videos for new prompts::
     method.train(case)                 # learn the subject and the motion
     method.save(state_dir)             # safetensors + config.json
     videos = method.generate(prompts, seed=0)   # list of uint8 (T, H, W, 3)
+    method.describe()                  # name, class, resolved config, variant key, label
 
 Registering a third-party method, either
 
@@ -24,7 +25,7 @@ import contextlib
 import dataclasses
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ._registry_util import import_target, unknown_name_error
+from .checkpoint import load_state, save_state
 from .config import Config
 from .errors import ConfigError, RegistryError
 
@@ -57,9 +59,15 @@ BUILTIN_METHODS: dict[str, str] = {
 
 @dataclasses.dataclass
 class MethodConfig(Config):
-    """Options shared by every method. Subclasses add their own fields."""
+    """Options shared by every method. Subclasses add their own fields.
 
-    seed: int = 0  # seeds training (data order, timesteps, noise, dropout draws)
+    A field declared with ``metadata={"variant": False}`` does not distinguish variants
+    (:meth:`Method.variant_key`): the training seed (a replicate, not another method) and
+    where weights are read from.
+    """
+
+    #: seeds training (data order, timesteps, noise, dropout draws)
+    seed: int = dataclasses.field(default=0, metadata={"variant": False})
 
 
 class Method(abc.ABC):
@@ -81,6 +89,16 @@ class Method(abc.ABC):
       * ``generation_extras()`` may return, for the last ``generate`` call, one dict of
         arrays per video (e.g. DualReal's controller trace); the runner saves them beside
         the video.
+      * ``describe()`` is what a record stores about the method: its name, class, config with
+        every value resolved on the backbone, its variant key and a label. The variant key
+        is the method's name when the resolved config is the method's reference
+        configuration (:meth:`reference_config`), else ``name[k=v,...]`` over the differing
+        options; the report pairs measured and published rows on it.
+
+    Optional capabilities, declared here with their defaults (override what applies):
+    :meth:`parameter_groups` (what ``inspect`` and ``estimate`` count), :meth:`fit` (training
+    on prepared data, which benchmarks time), :meth:`inspection_context` (the state of a
+    training forward for ``inspect``'s activation measurement), :meth:`auxiliary_models`.
     """
 
     #: registry name; set by subclasses
@@ -141,6 +159,26 @@ class Method(abc.ABC):
             return 0 if steps == 0 else max(1, round(steps * scale))
         return None
 
+    # ---- state -------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Learned tensors (name -> torch.Tensor). Default: nothing learned."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            raise ConfigError(
+                f"{type(self).__name__} learns nothing but the checkpoint has tensors"
+            )
+
+    def save(self, directory: str | Path) -> None:
+        """Write ``config.json``, ``method.json`` and ``weights.safetensors`` into ``directory``."""
+        save_state(Path(directory), self)
+
+    def load(self, directory: str | Path) -> None:
+        """Restore what :meth:`save` wrote; a mismatch is a clear :class:`WeightsError`."""
+        load_state(Path(directory), self)
+
+    # ---- optional capabilities ---------------------------------------------------------
     def parameter_groups(self) -> dict[str, list[torch.nn.Parameter]]:
         """Learned parameters by component (``{"identity adapters": [...], ...}``), for
         ``inspect`` and ``estimate``. Default: the backbone transformer's parameters that
@@ -151,6 +189,21 @@ class Method(abc.ABC):
             [] if transformer is None else [p for p in transformer.parameters() if p.requires_grad]
         )
         return {"transformer (requires_grad)": params}
+
+    def fit(
+        self, data: Any, *, step_callback: Callable[[str, int], None] | None = None
+    ) -> dict[str, Any]:
+        """Train on a case already read and encoded (the bundled methods take a
+        :class:`~dualreal_bench.methods._common.data.TrainingData`): what :meth:`train` does
+        after preparing the data, so that benchmarks can time the loop on synthetic data.
+        ``step_callback(stage, step)`` runs after every optimizer step. Returns the training
+        statistics, as :meth:`train`. Default: ``{"steps": 0}`` for a method that does not
+        train, else :class:`NotImplementedError` (the method does not separate the two)."""
+        if not self.trains:
+            return {"steps": 0}
+        raise NotImplementedError(
+            f"{type(self).__name__} has no fit(): it trains only through train(case)"
+        )
 
     def inspection_context(self, batch_size: int) -> contextlib.AbstractContextManager[None]:
         """A context in which one transformer forward runs as a training step of this method
@@ -164,39 +217,80 @@ class Method(abc.ABC):
         parameter count}`` (``inspect``). Default: none."""
         return {}
 
+    # ---- the variant ---------------------------------------------------------------------
     def resolved_options(self) -> dict[str, Any]:
         """Config options whose value this method decided on its backbone (an unset option
         resolved), name -> the value in use. Default: none."""
         return {}
 
-    # ---- state -------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """Learned tensors (name -> torch.Tensor). Default: nothing learned."""
-        return {}
+    def resolved_config(self) -> dict[str, Any]:
+        """The config as the method runs it: :meth:`resolved_options` applied, in JSON form."""
+        return _json_form({**self.config.to_dict(), **self.resolved_options()})
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state:
-            raise ConfigError(f"{type(self).__name__} learns nothing but the checkpoint has tensors")
+    def reference_config(self) -> dict[str, Any]:
+        """The configuration variant keys are relative to, in the same resolved form. Default:
+        ``config_class()``'s defaults; a method whose :meth:`resolved_options` fill in unset
+        options returns them resolved as in its reference setting (DualReal: on CogVideoX-5B)."""
+        return _json_form(self.config_class().to_dict())
 
-    def save(self, directory: str | Path) -> None:
-        """Write ``config.json``, ``method.json`` and ``weights.safetensors`` into ``directory``."""
-        from .checkpoint import save_state
+    def inactive_options(self, config: Mapping[str, Any]) -> set[str]:
+        """Options that have no effect given the other values of the resolved ``config`` (left
+        out of the variant key, so two configs that compute the same get one key). Default:
+        none."""
+        return set()
 
-        save_state(Path(directory), self)
+    def variant_options(self) -> dict[str, Any]:
+        """The resolved options that differ from :meth:`reference_config`, sorted by name;
+        options marked ``metadata={"variant": False}`` and inactive ones left out."""
+        mine, reference = self.resolved_config(), _json_form(self.reference_config())
+        skip = {
+            f.name for f in dataclasses.fields(self.config) if f.metadata.get("variant") is False
+        }
+        skip |= self.inactive_options(mine)
+        return {
+            k: mine[k]
+            for k in sorted(mine)
+            if k not in skip and (k not in reference or reference[k] != mine[k])
+        }
 
-    def load(self, directory: str | Path) -> None:
-        """Restore what :meth:`save` wrote; a mismatch is a clear :class:`WeightsError`."""
-        from .checkpoint import load_state
+    def variant_key(self) -> str:
+        """``name`` for the reference configuration, else ``name[k=v,k2=v2]`` over
+        :meth:`variant_options` (values in JSON form, strings bare): ``dualreal[num_groups=2]``,
+        ``dualreal[controller=false]``. The same resolved config always gives the same key."""
+        options = self.variant_options()
+        if not options:
+            return self.name
+        return f"{self.name}[{','.join(f'{k}={variant_value(v)}' for k, v in options.items())}]"
 
-        load_state(Path(directory), self)
+    def label(self) -> str:
+        """Short human text for the variant. Default: ``name`` or ``name (k=v, ...)``."""
+        options = self.variant_options()
+        if not options:
+            return self.name
+        return f"{self.name} ({', '.join(f'{k}={variant_value(v)}' for k, v in options.items())})"
 
     def describe(self) -> dict[str, Any]:
-        """What a record stores about this method: its name, class and resolved config."""
+        """What a record stores about this method: ``name``, ``class``, ``config`` (resolved,
+        in JSON form), ``variant`` (:meth:`variant_key`) and ``label``."""
         return {
             "name": self.name,
             "class": f"{type(self).__module__}:{type(self).__qualname__}",
-            "config": self.config.to_dict(),
+            "config": self.resolved_config(),
+            "variant": self.variant_key(),
+            "label": self.label(),
         }
+
+
+def variant_value(value: Any) -> str:
+    """An option value as a variant key writes it: strings bare, the rest as compact JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _json_form(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` as JSON gives it back (tuples -> lists), so stored and fresh values compare."""
+    return json.loads(json.dumps(dict(config), default=str))
 
 
 # ---- registry ------------------------------------------------------------------------
@@ -224,9 +318,13 @@ def get_method_class(name: str) -> type[Method]:
         try:
             obj = eps[name].load()
         except (ImportError, AttributeError) as exc:
-            raise RegistryError(f"method {name!r}: entry point {eps[name].value!r} fails to load: {exc}") from exc
+            raise RegistryError(
+                f"method {name!r}: entry point {eps[name].value!r} fails to load: {exc}"
+            ) from exc
     if not (isinstance(obj, type) and issubclass(obj, Method)):
-        raise RegistryError(f"method {name!r} resolves to {obj!r}, which is not a dualreal_bench.Method subclass")
+        raise RegistryError(
+            f"method {name!r} resolves to {obj!r}, which is not a dualreal_bench.Method subclass"
+        )
     if getattr(obj, "__abstractmethods__", None):
         missing = ", ".join(sorted(obj.__abstractmethods__))
         raise RegistryError(f"method {name!r} ({obj.__qualname__}) does not implement {missing}")

@@ -31,31 +31,22 @@ from __future__ import annotations
 import dataclasses
 import logging
 import warnings
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 
 from dualreal_bench.errors import ConfigError
-from dualreal_bench.method import Method, MethodConfig
 
-from ._training_common import (
-    OptimizerSettings,
-    PlaceholderMode,
-    Stage,
-    TrainingData,
-    apply_placeholder,
-    check_common,
-    check_state,
-    prepare_case_data,
-    run_stage,
-    scaled_steps,
-)
+from ._common.config import PlaceholderMode, TrainingConfig
+from ._common.data import TrainingData, apply_placeholder
+from ._common.loop import check_state
+from ._common.optim import OptimizerSettings
+from ._common.staged import StagedMethod
 
 if TYPE_CHECKING:
     from dualreal_bench.backbone import Backbone
-    from dualreal_bench.spec import Case
 
 logger = logging.getLogger(__name__)
 
@@ -68,13 +59,20 @@ ADAPTER_PREFIX = "dualreal_bench_lora_"
 
 
 @dataclasses.dataclass
-class LoRAConfig(MethodConfig):
+class LoRAConfig(TrainingConfig):
     """Options of :class:`LoRAMethod`.
 
     Sources: the DualReal paper's supplement (baseline schedules) and diffusers'
     ``examples/cogvideo/train_cogvideox_lora.py`` ("CogVideoX LoRA recipe": rank, alpha,
-    target modules, AdamW settings).
+    target modules, AdamW betas 0.9/0.95, weight decay 1e-4, eps 1e-8, --max_grad_norm 1.0,
+    --lr_scheduler constant). Warm-up is not stated for the baselines (none); the batches are
+    not stated in the supplement (DualReal's 1 and 3, so that the two methods see the same
+    batches); the captions are DualReal's.
     """
+
+    method_name: ClassVar[str] = "lora"
+    step_fields: ClassVar[tuple[str, ...]] = ("identity_steps", "motion_steps")
+    rate_fields: ClassVar[tuple[str, ...]] = ("learning_rate",)
 
     #: LoRA rank (train_cogvideox_lora.py --rank default 128)
     rank: int = 128
@@ -91,54 +89,26 @@ class LoRAConfig(MethodConfig):
     identity_steps: int = 300
     #: optimizer steps on the motion clips (DualReal supplement: 300)
     motion_steps: int = 300
-    #: multiplies every schedule (steps and warm-up), to shorten every method proportionally
-    steps_scale: float = 1.0
     #: learning rate of both stages (DualReal supplement: 1e-3)
     learning_rate: float = 1e-3
-    #: linear warm-up steps per stage (not stated for the baselines; none)
-    lr_warmup_steps: int = 0
-    #: schedule after warm-up (train_cogvideox_lora.py --lr_scheduler constant)
-    lr_scheduler: Literal["constant", "cosine"] = "constant"
-    #: images per identity step and clips per motion step (not stated in the supplement;
-    #: DualReal's 1 and 3, so that the two methods see the same batches)
-    identity_batch_size: int = 1
-    motion_batch_size: int = 3
-    #: AdamW (train_cogvideox_lora.py: betas 0.9/0.95, weight decay 1e-4, eps 1e-8)
-    adam_betas: tuple[float, float] = (0.9, 0.95)
-    adam_weight_decay: float = 1e-4
-    adam_epsilon: float = 1e-8
-    #: "auto": bitsandbytes AdamW8bit on CUDA when installed, else torch AdamW
-    optimizer: Literal["auto", "adamw", "adamw8bit"] = "auto"
-    #: gradient-norm clipping (train_cogvideox_lora.py --max_grad_norm 1.0)
-    max_grad_norm: float = 1.0
     #: (w_id, w_m): the weights of the two LoRA deltas at inference (set_adapters)
     fusion_weights: tuple[float, float] = (1.0, 1.0)
     #: what " *" becomes: "keep" (a DreamBooth-style identifier token) or "strip"
     placeholder: PlaceholderMode = "keep"
-    #: caption of identity steps ({class_noun}); as DualReal's
-    identity_prompt: str = "a {class_noun} *"
-    #: caption of motion steps when the motion has no prompts.txt ({action}); as DualReal's
-    motion_prompt: str = "a person is {action}"
 
     def validate(self) -> None:
-        check_common("lora", self, ("identity_steps", "motion_steps"))
-        if self.rank < 1:
-            raise ConfigError(f"lora: rank must be >= 1, got {self.rank}")
-        if not self.lora_alpha > 0:
-            raise ConfigError(f"lora: lora_alpha must be > 0, got {self.lora_alpha}")
+        super().validate()
+        self._at_least(1, "rank")
+        self._positive("lora_alpha")
         if not 0.0 <= self.lora_dropout < 1.0:
-            raise ConfigError(f"lora: lora_dropout must be in [0, 1), got {self.lora_dropout}")
+            self._fail(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
         if not self.target_modules:
-            raise ConfigError("lora: target_modules is empty")
-        if not self.learning_rate > 0:
-            raise ConfigError(f"lora: learning_rate must be > 0, got {self.learning_rate}")
+            self._fail("target_modules is empty")
         if len(self.fusion_weights) != 2:
-            raise ConfigError(
-                f"lora: fusion_weights must be two numbers (w_id, w_m), got {self.fusion_weights}"
-            )
+            self._fail(f"fusion_weights must be two numbers (w_id, w_m), got {self.fusion_weights}")
 
 
-class LoRAMethod(Method):
+class LoRAMethod(StagedMethod):
     """Two LoRA adapters (identity, motion) trained separately, fused as a weighted sum of deltas.
 
     Args:
@@ -254,90 +224,36 @@ class LoRAMethod(Method):
         self._remove_adapters()
 
     # ---- training -------------------------------------------------------------------------
-    def train(self, case: Case) -> dict[str, Any]:
-        """Train the identity LoRA on the images, then the motion LoRA on the clips."""
-        if self._trained:
-            raise ConfigError("lora: train() may be called once per method instance")
-        cfg = self.config
-        data = prepare_case_data(
-            self.backbone,
-            case,
-            identity_prompt=cfg.identity_prompt,
-            motion_prompt=cfg.motion_prompt,
-            placeholder=cfg.placeholder,
-            seed=cfg.seed,
-        )
-        stats = self.fit(data)
-        stats.update({"identity_prompt": data.identity_prompt, "motion_prompt": data.motion_prompt})
-        return stats
+    def caption_placeholder(self) -> str:
+        return self.config.placeholder
 
-    def fit(self, data: TrainingData, *, step_callback: Any = None) -> dict[str, Any]:
-        """Both stages on encoded data (``train`` = encode the case + ``fit``)."""
+    def fit(
+        self, data: TrainingData, *, step_callback: Callable[[str, int], None] | None = None
+    ) -> dict[str, Any]:
+        """Both stages on encoded data (``train`` = encode the case + ``fit``): the identity
+        LoRA on the images, then the motion LoRA on the clips, each with the other one off."""
         cfg = self.config
         transformer = self.backbone.transformer
         params = self._adapter_parameters()
         settings = OptimizerSettings.from_config(cfg, cfg.learning_rate)
-        warmup = scaled_steps(cfg.lr_warmup_steps, cfg.steps_scale)
         stats: dict[str, Any] = {
             "trainable_parameters": {
                 k: sum(p.numel() for p in v) for k, v in self.parameter_groups().items()
             }
         }
 
-        def loss_fn(embeds: torch.Tensor):
-            return lambda idx, latents, gen: self.backbone.training_loss(
-                latents, embeds, generator=gen
-            )
+        def only(dim: str) -> Callable[[], None]:
+            return lambda: transformer.set_adapters([self.adapter_names[dim]], [1.0])
 
-        plan = [
-            (
-                "identity",
-                scaled_steps(cfg.identity_steps, cfg.steps_scale),
-                data.identity_latents,
-                cfg.identity_batch_size,
-                data.identity_prompt_embeds,
-            ),
-            (
-                "motion",
-                scaled_steps(cfg.motion_steps, cfg.steps_scale),
-                data.motion_latents,
-                cfg.motion_batch_size,
-                data.motion_prompt_embeds,
-            ),
+        stages = [
+            self.dimension_stage(data, dim, list(params[dim].values()), settings, setup=only(dim))
+            for dim in DIMENSIONS
         ]
         transformer.train()
         try:
-            for offset, (dim, steps, latents, batch, embeds) in enumerate(plan):
-                transformer.set_adapters([self.adapter_names[dim]], [1.0])  # the other one is off
-                stage = Stage(
-                    dim,
-                    steps,
-                    list(params[dim].values()),
-                    latents,
-                    batch,
-                    loss_fn(embeds),
-                    settings,
-                    min(warmup, steps),
-                )
-
-                def progress(step: int, total: int, info: dict[str, Any], _dim: str = dim) -> None:
-                    self.report_progress(f"train {_dim}", step, total, **info)
-
-                result = run_stage(
-                    stage,
-                    device=self.backbone.device,
-                    seed=cfg.seed + 1000 * offset,
-                    max_grad_norm=cfg.max_grad_norm,
-                    progress=progress,
-                    step_callback=step_callback,
-                )
-                stats[f"{dim}_steps"] = result["steps"]
-                stats[f"{dim}_loss"] = result["loss"]
-                stats[f"{dim}_seconds"] = result["seconds"]
+            stats |= self.run_stages(stages, step_callback=step_callback)
         finally:
             transformer.eval()
-        stats["steps"] = stats["identity_steps"] + stats["motion_steps"]
-        self._trained = True
         return stats
 
     # ---- generation -----------------------------------------------------------------------

@@ -29,69 +29,54 @@ back, so the next case (or method) of a run starts from the published model bit 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
+from torch import nn
 
 from dualreal_bench.errors import ConfigError
-from dualreal_bench.method import Method, MethodConfig
 
-from ._training_common import (
-    OptimizerSettings,
-    PlaceholderMode,
-    Stage,
-    TrainingData,
-    apply_placeholder,
-    check_common,
-    check_state,
-    prepare_case_data,
-    run_stage,
-    scaled_steps,
-)
+from ._common.config import PlaceholderMode, TrainingConfig
+from ._common.data import TrainingData, apply_placeholder
+from ._common.loop import check_state
+from ._common.optim import OptimizerSettings
+from ._common.staged import StagedMethod
 
 if TYPE_CHECKING:
     from dualreal_bench.backbone import Backbone
-    from dualreal_bench.spec import Case
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["SequentialConfig", "SequentialMethod"]
 
 PREFIX = "transformer."
+#: the two stages, in order
+DIMENSIONS = ("identity", "motion")
 
 
 @dataclasses.dataclass
-class SequentialConfig(MethodConfig):
+class SequentialConfig(TrainingConfig):
     """Options of :class:`SequentialMethod` (sources: the DualReal paper's supplement for the
-    schedule; diffusers' CogVideoX fine-tuning scripts for the optimizer settings)."""
+    schedule; diffusers' CogVideoX fine-tuning scripts for the optimizer settings: AdamW betas
+    0.9/0.95, weight decay 1e-4, eps 1e-8, --max_grad_norm 1.0, a constant schedule). Warm-up
+    and batches are not stated for the baselines (none; DualReal's 1 and 3); the captions are
+    DualReal's."""
+
+    method_name: ClassVar[str] = "sequential"
+    step_fields: ClassVar[tuple[str, ...]] = ("identity_steps", "motion_steps")
+    rate_fields: ClassVar[tuple[str, ...]] = ("learning_rate",)
 
     #: full fine-tuning steps on the identity images (DualReal supplement: 200)
     identity_steps: int = 200
     #: then on the motion clips, from the identity stage's weights (DualReal supplement: 130)
     motion_steps: int = 130
-    #: multiplies every schedule (steps and warm-up), to shorten every method proportionally
-    steps_scale: float = 1.0
     #: learning rate of both stages (DualReal supplement: 1e-4)
     learning_rate: float = 1e-4
-    #: linear warm-up steps per stage (not stated for the baselines; none)
-    lr_warmup_steps: int = 0
-    #: schedule after warm-up (constant, as the CogVideoX scripts' default)
-    lr_scheduler: Literal["constant", "cosine"] = "constant"
-    #: images per identity step and clips per motion step (not stated; DualReal's 1 and 3)
-    identity_batch_size: int = 1
-    motion_batch_size: int = 3
-    #: AdamW (diffusers' CogVideoX scripts: betas 0.9/0.95, weight decay 1e-4, eps 1e-8)
-    adam_betas: tuple[float, float] = (0.9, 0.95)
-    adam_weight_decay: float = 1e-4
-    adam_epsilon: float = 1e-8
-    #: "auto": bitsandbytes AdamW8bit on CUDA when installed, else torch AdamW
-    optimizer: Literal["auto", "adamw", "adamw8bit"] = "auto"
-    #: gradient-norm clipping (the scripts' --max_grad_norm 1.0)
-    max_grad_norm: float = 1.0
     #: "bf16": fp32 master weights, forward/backward under autocast(bfloat16); "no": train in
     #: the transformer's dtype; "auto": bf16 when the backbone runs in bf16/fp16, else no
     mixed_precision: Literal["auto", "no", "bf16"] = "auto"
@@ -99,18 +84,9 @@ class SequentialConfig(MethodConfig):
     gradient_checkpointing: bool | None = None
     #: what " *" becomes: "keep" (DreamBooth's identifier token) or "strip"
     placeholder: PlaceholderMode = "keep"
-    #: caption of identity steps ({class_noun}); as DualReal's
-    identity_prompt: str = "a {class_noun} *"
-    #: caption of motion steps when the motion has no prompts.txt ({action}); as DualReal's
-    motion_prompt: str = "a person is {action}"
-
-    def validate(self) -> None:
-        check_common("sequential", self, ("identity_steps", "motion_steps"))
-        if not self.learning_rate > 0:
-            raise ConfigError(f"sequential: learning_rate must be > 0, got {self.learning_rate}")
 
 
-class SequentialMethod(Method):
+class SequentialMethod(StagedMethod):
     """Full fine-tuning of the transformer: the identity stage, then the motion stage.
 
     Args:
@@ -158,22 +134,8 @@ class SequentialMethod(Method):
         return "bf16" if self.backbone.dtype in (torch.bfloat16, torch.float16) else "no"
 
     # ---- training -------------------------------------------------------------------------
-    def train(self, case: Case) -> dict[str, Any]:
-        """Fine-tune on the identity images, then on the motion clips."""
-        if self._trained:
-            raise ConfigError("sequential: train() may be called once per method instance")
-        cfg = self.config
-        data = prepare_case_data(
-            self.backbone,
-            case,
-            identity_prompt=cfg.identity_prompt,
-            motion_prompt=cfg.motion_prompt,
-            placeholder=cfg.placeholder,
-            seed=cfg.seed,
-        )
-        stats = self.fit(data)
-        stats.update({"identity_prompt": data.identity_prompt, "motion_prompt": data.motion_prompt})
-        return stats
+    def caption_placeholder(self) -> str:
+        return self.config.placeholder
 
     def fit(
         self,
@@ -187,100 +149,28 @@ class SequentialMethod(Method):
         cfg = self.config
         transformer = self.backbone.transformer
         self._keep_original()
-        settings = OptimizerSettings.from_config(cfg, cfg.learning_rate)
-        warmup = scaled_steps(cfg.lr_warmup_steps, cfg.steps_scale)
         mixed = self.resolved_mixed_precision()
-        dtype_before = transformer.dtype
-        checkpointing_before = bool(transformer.is_gradient_checkpointing)
-        want_checkpointing = (
-            checkpointing_before
+        checkpointing = (
+            bool(transformer.is_gradient_checkpointing)
             if cfg.gradient_checkpointing is None
             else cfg.gradient_checkpointing
         )
         params = list(transformer.parameters())
+        settings = OptimizerSettings.from_config(cfg, cfg.learning_rate)
+
+        stages = [self.dimension_stage(data, dim, params, settings) for dim in DIMENSIONS]
         stats: dict[str, Any] = {
             "trainable_parameters": {"transformer": sum(p.numel() for p in params)},
             "mixed_precision": mixed,
-            "gradient_checkpointing": want_checkpointing,
+            "gradient_checkpointing": checkpointing,
         }
-
-        def loss_fn(embeds: torch.Tensor):
-            return lambda idx, latents, gen: self.backbone.training_loss(
-                latents, embeds, generator=gen
+        with _training_setup(transformer, fp32=mixed == "bf16", checkpointing=checkpointing):
+            stats |= self.run_stages(
+                stages,
+                autocast_dtype=torch.bfloat16 if mixed == "bf16" else None,
+                step_callback=step_callback,
+                stage_callback=stage_callback,
             )
-
-        plan = [
-            (
-                "identity",
-                scaled_steps(cfg.identity_steps, cfg.steps_scale),
-                data.identity_latents,
-                cfg.identity_batch_size,
-                data.identity_prompt_embeds,
-            ),
-            (
-                "motion",
-                scaled_steps(cfg.motion_steps, cfg.steps_scale),
-                data.motion_latents,
-                cfg.motion_batch_size,
-                data.motion_prompt_embeds,
-            ),
-        ]
-        try:
-            if mixed == "bf16" and dtype_before != torch.float32:
-                transformer.to(dtype=torch.float32)  # fp32 master weights
-            if want_checkpointing != checkpointing_before:
-                (
-                    transformer.enable_gradient_checkpointing
-                    if want_checkpointing
-                    else transformer.disable_gradient_checkpointing
-                )()
-            transformer.train()
-            for offset, (stage_name, steps, latents, batch, embeds) in enumerate(plan):
-                if stage_callback is not None:
-                    stage_callback(stage_name, "start")
-                stage = Stage(
-                    stage_name,
-                    steps,
-                    params,
-                    latents,
-                    batch,
-                    loss_fn(embeds),
-                    settings,
-                    min(warmup, steps),
-                )
-
-                def progress(
-                    step: int, total: int, info: dict[str, Any], _s: str = stage_name
-                ) -> None:
-                    self.report_progress(f"train {_s}", step, total, **info)
-
-                result = run_stage(
-                    stage,
-                    device=self.backbone.device,
-                    seed=cfg.seed + 1000 * offset,
-                    max_grad_norm=cfg.max_grad_norm,
-                    autocast_dtype=torch.bfloat16 if mixed == "bf16" else None,
-                    progress=progress,
-                    step_callback=step_callback,
-                )
-                stats[f"{stage_name}_steps"] = result["steps"]
-                stats[f"{stage_name}_loss"] = result["loss"]
-                stats[f"{stage_name}_seconds"] = result["seconds"]
-                if stage_callback is not None:
-                    stage_callback(stage_name, "end")
-        finally:
-            transformer.eval()
-            transformer.requires_grad_(False)
-            if transformer.dtype != dtype_before:
-                transformer.to(dtype=dtype_before)
-            if bool(transformer.is_gradient_checkpointing) != checkpointing_before:
-                (
-                    transformer.enable_gradient_checkpointing
-                    if checkpointing_before
-                    else transformer.disable_gradient_checkpointing
-                )()
-        stats["steps"] = stats["identity_steps"] + stats["motion_steps"]
-        self._trained = True
         return stats
 
     # ---- generation -----------------------------------------------------------------------
@@ -313,3 +203,32 @@ class SequentialMethod(Method):
                 {k[len(PREFIX) :]: v for k, v in state.items()}, strict=True
             )
         self._trained = True
+
+
+@contextlib.contextmanager
+def _training_setup(transformer: nn.Module, *, fp32: bool, checkpointing: bool) -> Iterator[None]:
+    """The transformer in training mode, in fp32 (master weights for bf16 autocast) when
+    ``fp32``, with gradient checkpointing as asked; its dtype, checkpointing and eval mode
+    restored afterwards (the weights are :meth:`SequentialMethod.teardown`'s business)."""
+    dtype_before = transformer.dtype
+    checkpointing_before = bool(transformer.is_gradient_checkpointing)
+    try:
+        if fp32 and dtype_before != torch.float32:
+            transformer.to(dtype=torch.float32)
+        _set_checkpointing(transformer, checkpointing)
+        transformer.train()
+        yield
+    finally:
+        transformer.eval()
+        transformer.requires_grad_(False)
+        if transformer.dtype != dtype_before:
+            transformer.to(dtype=dtype_before)
+        _set_checkpointing(transformer, checkpointing_before)
+
+
+def _set_checkpointing(transformer: nn.Module, on: bool) -> None:
+    if bool(transformer.is_gradient_checkpointing) != on:
+        if on:
+            transformer.enable_gradient_checkpointing()
+        else:
+            transformer.disable_gradient_checkpointing()

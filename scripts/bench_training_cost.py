@@ -14,8 +14,8 @@ figure and its ratio to ``lora``. Two backbone configs by default:
 Latents, prompt embeddings and image embeddings are random (the VAE, T5 and CLIP are not
 part of a training step: every method encodes its data once). Each (config, method, step
 kind) runs in its own subprocess so that peak memory is not polluted by the others; in it
-the method's own training loop runs ``--steps + 1`` steps (DualReal: ``train_model``; the
-baselines: their ``fit``) and the first step (optimizer-state allocation) is discarded.
+the method's own training loop (``Method.fit``) runs ``--steps + 1`` steps and the first
+step (optimizer-state allocation) is discarded.
 
 * step time: the median over the measured steps of the wall time between two optimizer steps
   (forward, backward, clipping, AdamW step);
@@ -142,7 +142,7 @@ def build_backbone(config: str, args: argparse.Namespace) -> Any:
 
 def synthetic_data(backbone: Any, cond_dim: int, text_tokens: int) -> Any:
     import torch
-    from dualreal_bench.methods.dualreal.training import TrainingData
+    from dualreal_bench.methods._common.data import TrainingData
 
     g = torch.Generator().manual_seed(0)
     frames, channels, h, w = backbone.latent_shape
@@ -183,7 +183,6 @@ def measure(config: str, method_name: str, kind: str, args: argparse.Namespace) 
 
     if method_name == "dualreal":
         from dualreal_bench.methods.dualreal import DualRealConfig, DualRealMethod
-        from dualreal_bench.methods.dualreal.training import train_model
 
         cfg = DualRealConfig(max_train_steps=steps, lr_warmup_steps=0)
         # every step of one kind: set after construction, which validation would refuse
@@ -192,7 +191,7 @@ def measure(config: str, method_name: str, kind: str, args: argparse.Namespace) 
         data = synthetic_data(backbone, cfg.cond_dim, text_tokens(config, backbone, args))
 
         def run() -> None:
-            train_model(method.model, backbone, data, cfg, seed=0, step_callback=on_step)
+            method.fit(data, step_callback=on_step)
 
     elif method_name == "lora":
         from dualreal_bench.methods.lora import LoRAConfig, LoRAMethod
@@ -235,7 +234,7 @@ def measure(config: str, method_name: str, kind: str, args: argparse.Namespace) 
     else:
         raise SystemExit(f"unknown method {method_name!r}")
 
-    groups = method.parameter_groups() if hasattr(method, "parameter_groups") else {}
+    groups = method.parameter_groups()
     trainable = sum(
         p.numel() for params in groups.values() for p in {id(p): p for p in params}.values()
     )

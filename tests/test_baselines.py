@@ -10,9 +10,10 @@ import copy
 import numpy as np
 import pytest
 import torch
-from dualreal_bench.methods._training_common import prepare_case_data, scaled_steps
+from dualreal_bench.methods._common.config import scaled_steps
+from dualreal_bench.methods._common.data import prepare_case_data
+from dualreal_bench.methods._common.image_encoder import tiny_image_encoder
 from dualreal_bench.methods.dreamvideo import DreamVideoConfig, DreamVideoMethod
-from dualreal_bench.methods.dualreal.image_encoder import tiny_image_encoder
 from dualreal_bench.methods.lora import LoRAConfig, LoRAMethod
 from dualreal_bench.methods.sequential import SequentialConfig, SequentialMethod
 

@@ -8,13 +8,13 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from dualreal_bench.methods.dualreal import DualRealConfig, DualRealMethod
-from dualreal_bench.methods.dualreal.image_encoder import load_openclip_vit_h14, tiny_image_encoder
-from dualreal_bench.methods.dualreal.training import (
-    TrainingData,
-    prepare_training_data,
-    train_model,
+from dualreal_bench.methods._common.data import TrainingData
+from dualreal_bench.methods._common.image_encoder import (
+    load_openclip_vit_h14,
+    tiny_image_encoder,
 )
+from dualreal_bench.methods.dualreal import DualRealConfig, DualRealMethod
+from dualreal_bench.methods.dualreal.training import prepare_training_data, train_model
 
 from dualreal_bench.backbone import load_backbone
 from dualreal_bench.errors import ConfigError, WeightsError

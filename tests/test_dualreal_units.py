@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import CogVideoXTransformer3DModel
 from diffusers.models.embeddings import get_3d_rotary_pos_embed
-from dualreal_bench.methods.adapters_common import BottleneckAdapter, mix_adapters
+from dualreal_bench.methods._common.adapters import BottleneckAdapter, mix_adapters
 from dualreal_bench.methods.dualreal import DualRealConfig, DualRealModel
 from dualreal_bench.methods.dualreal.controller import StageBlenderController, block_groups
 

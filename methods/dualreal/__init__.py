@@ -6,9 +6,11 @@ Modules, split as peft splits a tuner:
   * :mod:`.controller`  -- the StageBlender controller and the block-to-group mapping;
   * :mod:`.model`       -- :class:`DualRealModel`: every learned module and the forward hooks
                            that attach them to a diffusers CogVideoX transformer;
-  * :mod:`.image_encoder` -- the OpenCLIP ViT-H-14 condition encoder (and a tiny one);
-  * :mod:`.training`    -- data preparation and the gradient-masked joint training loop;
+  * :mod:`.training`    -- the gradient-masked joint training loop;
   * :mod:`.method`      -- :class:`DualRealMethod`, the benchmark's Method.
+
+The condition image encoder, data preparation, optimizer and hooks are
+:mod:`dualreal_bench.methods._common`'s, shared with the baselines.
 
 Registered as ``dualreal`` (``dualreal_bench.methods.dualreal:DualRealMethod``).
 """

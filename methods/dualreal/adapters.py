@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..adapters_common import BottleneckAdapter, mix_adapters
+from .._common.adapters import BottleneckAdapter, mix_pair
 
 __all__ = ["DIMENSIONS", "PLACES", "DualAwareAdapter", "BlockAdapters"]
 
@@ -62,23 +62,10 @@ class DualAwareAdapter(nn.Module):
         cond: torch.Tensor | None = None,
         cond_scale: float = 1.0,
     ) -> torch.Tensor:
-        """``w_id * A_id(x) + w_m * A_m(x, c)`` for ``x`` ``(B, N, dim)``.
-
-        ``weights`` is ``(w_id, w_m)``: floats or per-sample tensors ``(B,)``; ``None``
-        switches that adapter off entirely (it does not run). ``cond`` ``(B_c, cond_dim)``
-        goes to the motion adapter only.
-        """
-        w_id, w_m = weights
-        adapters, ws, conds = [], [], []
-        if w_id is not None:
-            adapters.append(self.identity)
-            ws.append(w_id)
-            conds.append(None)
-        if w_m is not None:
-            adapters.append(self.motion)
-            ws.append(w_m)
-            conds.append(cond)
-        return mix_adapters(x, adapters, ws, conds, cond_scale)
+        """``w_id * A_id(x) + w_m * A_m(x, c)`` for ``x`` ``(B, N, dim)`` (see
+        :func:`~dualreal_bench.methods._common.adapters.mix_pair`: a ``None`` weight switches
+        that adapter off)."""
+        return mix_pair(x, self.identity, self.motion, weights, cond, cond_scale)
 
 
 class BlockAdapters(nn.Module):

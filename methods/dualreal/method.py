@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from dualreal_bench.errors import ConfigError, WeightsError
-from dualreal_bench.method import Method
+from dualreal_bench.errors import ConfigError
+from dualreal_bench.method import Method, variant_value
 
-from .config import DualRealConfig
-from .model import DualRealModel
+from .._common.data import TrainingData
+from .._common.hooks import adapter_device
+from .._common.image_encoder import ImageEncoder, condition_encoder, condition_encoder_parameters
+from .._common.loop import check_state
+from .config import PAPER_NUM_BLOCKS, DualRealConfig
+from .model import DualRealModel, resolve_num_groups
 from .training import prepare_training_data, train_model
 
 if TYPE_CHECKING:
     from dualreal_bench.backbone import Backbone
     from dualreal_bench.spec import Case
-
-    from .image_encoder import ImageEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,11 @@ __all__ = ["DualRealMethod"]
 
 #: state-dict key of the generation condition (the identity's first image embedding)
 REFERENCE_KEY = "condition.reference_embedding"
+#: how a label names the paper's ablations (Table 2)
+ABLATION_LABELS = {
+    ("dual_aware", False): "w/o dual-aware adaptation",
+    ("controller", False): "w/o StageBlender controller",
+}
 
 
 class DualRealMethod(Method):
@@ -60,10 +67,12 @@ class DualRealMethod(Method):
         super().__init__(backbone, config)
         self.config: DualRealConfig
         transformer = backbone.transformer
-        param_device = next(transformer.parameters()).device
-        device = param_device if param_device.type == "meta" else backbone.device
         self.model = DualRealModel.for_transformer(
-            transformer, self.config, zero_init_up=zero_init_up, device=device, dtype=torch.float32
+            transformer,
+            self.config,
+            zero_init_up=zero_init_up,
+            device=adapter_device(backbone),
+            dtype=torch.float32,
         )
         self.model.attach(transformer)
         self.reference_embedding: torch.Tensor | None = None  # (1, cond_dim)
@@ -87,18 +96,7 @@ class DualRealMethod(Method):
         needed only while preparing the training data and freed before the loop."""
         if not self.config.motion_condition:
             return {}
-        kind = self.config.image_encoder
-        if kind == "tiny" or (kind == "auto" and self.backbone.config.profile == "tiny"):
-            return {
-                "image encoder (tiny open_clip, visual tower)": _meta_visual_count(
-                    None, self.config.cond_dim
-                )
-            }
-        return {
-            "image encoder (OpenCLIP ViT-H-14, visual tower)": _meta_visual_count(
-                "ViT-H-14", self.config.cond_dim
-            )
-        }
+        return condition_encoder_parameters(self.config, self.backbone.config.profile)
 
     @contextlib.contextmanager
     def inspection_context(self, batch_size: int) -> Iterator[None]:
@@ -115,17 +113,7 @@ class DualRealMethod(Method):
         if not self.config.motion_condition:
             return None
         if self.image_encoder is None:
-            from .image_encoder import load_image_encoder
-
-            self.image_encoder = load_image_encoder(
-                self.config.image_encoder,
-                profile=self.backbone.config.profile,
-                cond_dim=self.config.cond_dim,
-                path=self.config.image_encoder_path,
-                device=self.backbone.device,
-                dtype=self.backbone.dtype,
-                seed=self.config.seed,
-            )
+            self.image_encoder = condition_encoder(self.config, self.backbone)
         return self.image_encoder
 
     # ---- Method contract ----------------------------------------------------------------
@@ -138,9 +126,17 @@ class DualRealMethod(Method):
             self.backbone, case, self.config, self._image_encoder(), seed=self.config.seed
         )
         if not injected:
-            self.image_encoder = (
-                None  # only the embeddings are needed from here on: free the encoder
-            )
+            self.image_encoder = None  # only the embeddings are needed from here on: free it
+        return self.fit(data)
+
+    def fit(
+        self, data: TrainingData, *, step_callback: Callable[[str, int], None] | None = None
+    ) -> dict[str, Any]:
+        """The joint loop on encoded data (``train`` = encode the case + ``fit``).
+
+        ``step_callback(kind, step)`` runs after every optimizer step (``kind``: "identity" or
+        "motion"); :func:`.training.train_model` is the same loop with the arguments spelled out.
+        """
         self.training_data = data
         if data.reference_embedding is not None:
             self.reference_embedding = data.reference_embedding.detach().float().cpu()
@@ -148,8 +144,18 @@ class DualRealMethod(Method):
         def progress(step: int, total: int, info: dict[str, Any]) -> None:
             self.report_progress("train", step, total, **info)
 
+        def on_step(step: int, kind: str) -> None:
+            if step_callback is not None:
+                step_callback(kind, step)
+
         stats = train_model(
-            self.model, self.backbone, data, self.config, seed=self.config.seed, progress=progress
+            self.model,
+            self.backbone,
+            data,
+            self.config,
+            seed=self.config.seed,
+            progress=progress,
+            step_callback=on_step,
         )
         self._trained = True
         stats.update(
@@ -224,15 +230,47 @@ class DualRealMethod(Method):
         """Remove the hooks: the backbone computes as if DualReal had never been attached."""
         self.model.detach()
 
+    # ---- variant ------------------------------------------------------------------------
     def resolved_options(self) -> dict[str, Any]:
         """``num_groups`` as used on this backbone (unset: 7 where it divides the block count,
         2 on the tiny profile, 6 on CogVideoX-2B) and ``controller`` (unset: as ``dual_aware``)."""
         return {"num_groups": self.num_groups, "controller": self.config.use_controller}
 
-    def describe(self) -> dict[str, Any]:
-        info = super().describe()
-        info["resolved"] = {"num_groups": self.num_groups, "controller": self.config.use_controller}
-        return info
+    def reference_config(self) -> dict[str, Any]:
+        """The paper's DualReal: the default config resolved on CogVideoX-5B (n = 7, controller)."""
+        reference = DualRealConfig()
+        return {
+            **reference.to_dict(),
+            "num_groups": resolve_num_groups(reference, PAPER_NUM_BLOCKS),
+            "controller": reference.use_controller,
+        }
+
+    def inactive_options(self, config: Mapping[str, Any]) -> set[str]:
+        """Options without effect in ``config``: the group count and the controller's widths
+        without the controller, the fixed weights with it, the controller switch and the
+        gradient mask without joint training, the condition settings without a condition."""
+        inactive = set()
+        if config["controller"]:
+            inactive.add("fixed_weights")
+        else:
+            inactive |= {"num_groups", "controller_hidden", "controller_scale"}
+        if not config["dual_aware"]:
+            inactive |= {"controller", "grad_mask"}  # controller is then necessarily off
+        if not config["motion_condition"]:
+            inactive |= {"cond_dim", "cond_scale", "p_image_zero", "image_encoder"}
+        return inactive
+
+    def label(self) -> str:
+        """ "DualReal", "DualReal w/o StageBlender controller", "DualReal (n = 2)", ..."""
+        parts = []
+        for key, value in self.variant_options().items():
+            if value is False and (key, value) in ABLATION_LABELS:
+                parts.append(ABLATION_LABELS[key, value])
+            elif key == "num_groups":
+                parts.append(f"(n = {value})")
+            else:
+                parts.append(f"({key}={variant_value(value)})")
+        return " ".join(["DualReal", *parts])
 
     # ---- state --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, torch.Tensor]:
@@ -249,35 +287,7 @@ class DualRealMethod(Method):
         expected = {k: tuple(v.shape) for k, v in self.model.state_dict().items()}
         if self.config.motion_condition:
             expected[REFERENCE_KEY] = (1, self.config.cond_dim)
-        missing = sorted(set(expected) - set(state))
-        unexpected = sorted(set(state) - set(expected))
-        if missing or unexpected:
-            parts = []
-            if missing:
-                parts.append(
-                    f"missing {len(missing)} tensor(s) ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})"
-                )
-            if unexpected:
-                parts.append(
-                    f"unexpected {len(unexpected)} ({', '.join(unexpected[:3])}{', ...' if len(unexpected) > 3 else ''})"
-                )
-            raise WeightsError(
-                f"dualreal state does not fit this config/backbone: {'; '.join(parts)}"
-            )
-        for key, shape in expected.items():
-            tensor = state[key]
-            if not isinstance(tensor, torch.Tensor):
-                raise WeightsError(f"dualreal state: {key!r} is not a tensor")
-            if tuple(tensor.shape) != shape:
-                raise WeightsError(
-                    f"dualreal state: {key!r} has shape {tuple(tensor.shape)}, expected {shape}"
-                )
-            if not tensor.is_floating_point():
-                raise WeightsError(
-                    f"dualreal state: {key!r} has dtype {tensor.dtype}, expected floating point"
-                )
-            if not bool(torch.isfinite(tensor).all()):
-                raise WeightsError(f"dualreal state: {key!r} holds NaN or Inf values")
+        check_state("dualreal", state, expected)
         model_state = {k: v for k, v in state.items() if k != REFERENCE_KEY}
         self.model.load_state_dict(model_state, strict=True)
         if REFERENCE_KEY in state:
@@ -300,16 +310,3 @@ def _trace_extras(trace: list[torch.Tensor], timesteps: list[int]) -> dict[str, 
     if timesteps:
         out["controller_timesteps"] = np.asarray(timesteps, dtype=np.int64)
     return out
-
-
-def _meta_visual_count(name: str | None, cond_dim: int) -> int:
-    """Parameters of an open_clip visual tower, counted on the meta device."""
-    import open_clip
-
-    if name is None:
-        from .image_encoder import tiny_image_encoder
-
-        return sum(p.numel() for p in tiny_image_encoder(cond_dim).model.visual.parameters())
-    with torch.device("meta"):
-        model = open_clip.model.CLIP(**open_clip.get_model_config(name))
-    return sum(p.numel() for p in model.visual.parameters())

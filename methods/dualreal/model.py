@@ -26,7 +26,6 @@ during backward from the same state, so run backward before the next forward.
 
 from __future__ import annotations
 
-import functools
 import logging
 import weakref
 from typing import Any
@@ -34,31 +33,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from dualreal_bench.errors import ConfigError
-
+from .._common.hooks import TransformerHooks, attention_inputs, transformer_dims
 from .adapters import DIMENSIONS, BlockAdapters
-from .config import DualRealConfig
+from .config import PAPER_NUM_GROUPS, DualRealConfig
 from .controller import StageBlenderController, block_groups
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DualRealModel", "resolve_num_groups", "transformer_dims"]
+__all__ = ["DualRealModel", "resolve_num_groups"]
 
 #: transformer -> the DualRealModel attached to it (one at a time)
 _ATTACHED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-#: the paper's group count (7 groups of 6 blocks on the 42-block CogVideoX-5B)
-PAPER_NUM_GROUPS = 7
-
-
-def transformer_dims(transformer: nn.Module) -> dict[str, int]:
-    """Block count, token width and timestep-embedding width of a CogVideoX transformer."""
-    cfg = transformer.config
-    return {
-        "num_blocks": len(transformer.transformer_blocks),
-        "dim": int(cfg.num_attention_heads * cfg.attention_head_dim),
-        "time_dim": int(cfg.time_embed_dim),
-    }
 
 
 def resolve_num_groups(config: DualRealConfig, num_blocks: int) -> int:
@@ -144,9 +129,7 @@ class DualRealModel(nn.Module):
         self.condition: torch.Tensor | None = None
         self.active: tuple[bool, bool] = (True, True)
         self.trace: list[torch.Tensor] | None = None
-        self._handles: list[Any] = []
-        # a weak reference: assigning the transformer itself would register it as a submodule
-        self._transformer_ref: weakref.ref | None = None
+        self._hooks = TransformerHooks("dualreal")
         self._temb: torch.Tensor | None = None
         self._weights: tuple[Any, Any] | None = None
 
@@ -180,11 +163,11 @@ class DualRealModel(nn.Module):
     @property
     def transformer(self) -> nn.Module | None:
         """The transformer the hooks are on, or ``None``."""
-        return self._transformer_ref() if self._transformer_ref is not None else None
+        return self._hooks.transformer
 
     @property
     def attached(self) -> bool:
-        return self.transformer is not None
+        return self._hooks.attached
 
     def attach(self, transformer: nn.Module) -> None:
         """Register the hooks on ``transformer`` (a ``CogVideoXTransformer3DModel``)."""
@@ -192,45 +175,27 @@ class DualRealModel(nn.Module):
             raise RuntimeError("DualRealModel is already attached; detach() first")
         if _ATTACHED.get(transformer) is not None:
             raise RuntimeError(
-                "dualreal: another DualReal method is attached to this transformer; call its teardown() first"
+                "dualreal: another DualReal method is attached to this transformer; "
+                "call its teardown() first"
             )
-        dims = transformer_dims(transformer)
-        expected = {"num_blocks": self.num_blocks, "dim": self.dim, "time_dim": self.time_dim}
-        if dims != expected:
-            raise ConfigError(
-                f"dualreal: adapters built for {expected} cannot attach to a transformer with {dims}"
-            )
-        for name in ("time_embedding", "patch_embed", "transformer_blocks"):
-            if not hasattr(transformer, name):
-                raise ConfigError(
-                    f"dualreal: {type(transformer).__name__} has no {name!r}; expected a CogVideoX transformer"
-                )
-        handles = [
-            transformer.time_embedding.register_forward_hook(self._on_time_embedding),
-            transformer.patch_embed.register_forward_hook(self._on_patch_embed),
-        ]
-        for i, block in enumerate(transformer.transformer_blocks):
-            handles.append(
-                block.attn1.register_forward_hook(
-                    functools.partial(self._on_attention, i), with_kwargs=True
-                )
-            )
-            handles.append(
-                block.ff.register_forward_hook(functools.partial(self._on_feed_forward, i))
-            )
-        self._handles = handles
-        self._transformer_ref = weakref.ref(transformer)
+        self._hooks.attach(
+            transformer,
+            {"num_blocks": self.num_blocks, "dim": self.dim, "time_dim": self.time_dim},
+            attention=self._on_attention,
+            feed_forward=self._on_feed_forward,
+            modules={
+                "time_embedding": self._on_time_embedding,
+                "patch_embed": self._on_patch_embed,
+            },
+        )
         _ATTACHED[transformer] = self
 
     def detach(self) -> None:
         """Remove every hook; the transformer computes exactly as before :meth:`attach`."""
-        for handle in self._handles:
-            handle.remove()
         transformer = self.transformer
+        self._hooks.detach()
         if transformer is not None and _ATTACHED.get(transformer) is self:
             del _ATTACHED[transformer]
-        self._handles = []
-        self._transformer_ref = None
         self._temb = None
         self._weights = None
 
@@ -271,10 +236,7 @@ class DualRealModel(nn.Module):
     def _on_attention(
         self, index: int, module: nn.Module, args: Any, kwargs: dict, output: Any
     ) -> Any:
-        hidden = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
-        encoder = kwargs.get("encoder_hidden_states")
-        if encoder is None and len(args) > 1:
-            encoder = args[1]
+        hidden, encoder = attention_inputs(args, kwargs)
         attn_hidden, attn_encoder = output
         place, weights = self.blocks[index].attn, self.block_weights(index)
         cond, lam = self.condition, self.config.cond_scale

@@ -1,4 +1,5 @@
-"""DualReal's training: data preparation, optimizer, and the gradient-masked joint loop.
+"""DualReal's training: the gradient-masked joint loop (data preparation, the optimizer and
+the loaders are :mod:`dualreal_bench.methods._common`'s, shared with the baselines).
 
 As the authors' ``train/train_adapter.py`` (wenc-k/DualReal) runs it:
 
@@ -26,7 +27,7 @@ authors' collate would fail; only the batch a step uses is drawn (the authors dr
 each kind per step and discard the other); images and frames are resized to cover the
 training size and centre-cropped (the backbone's preprocessing) where the authors' decord
 reader stretches them to 480x720, and the condition frames go through the same CLIP
-preprocessing as the generation reference image (see :mod:`.image_encoder`).
+preprocessing as the generation reference image (see :mod:`.._common.image_encoder`).
 
 The ``dual_aware=false`` ablation trains the identity adapters alone on identity batches
 (motion adapters switched off), then the motion adapters alone on motion batches, each phase
@@ -41,14 +42,23 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
-from dualreal_bench.errors import ConfigError, DataError
+from dualreal_bench.errors import ConfigError
 
+from .._common.data import (
+    EpochLoader,
+    TrainingData,
+    encode_case,
+    identity_caption,
+    motion_caption,
+    stack_batch,
+)
+from .._common.loop import optimizer_step
+from .._common.optim import OptimizerSettings, make_lr_scheduler, make_optimizer
 from .config import DualRealConfig
 from .model import DualRealModel
 
@@ -56,75 +66,11 @@ if TYPE_CHECKING:
     from dualreal_bench.backbone import Backbone
     from dualreal_bench.spec import Case
 
-    from .image_encoder import ImageEncoder
+    from .._common.image_encoder import ImageEncoder
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "TrainingData",
-    "make_optimizer",
-    "make_lr_scheduler",
-    "motion_caption",
-    "identity_caption",
-    "prepare_training_data",
-    "train_model",
-    "trim_to_vae_length",
-]
-
-
-@dataclasses.dataclass
-class TrainingData:
-    """Everything the loop needs, encoded once.
-
-    ``identity_latents``: one ``(1, 1, C, h, w)`` per reference image; ``motion_latents``: one
-    ``(1, F, C, h, w)`` per clip; ``motion_conditions``: ``(num_clips, cond_dim)`` image
-    embeddings (one frame of each clip); ``reference_embedding``: ``(1, cond_dim)`` of the
-    identity's first image (the generation condition); prompt embeddings ``(1, L, D)``.
-    """
-
-    identity_latents: list[torch.Tensor]
-    motion_latents: list[torch.Tensor]
-    motion_conditions: torch.Tensor | None
-    reference_embedding: torch.Tensor | None
-    identity_prompt_embeds: torch.Tensor
-    motion_prompt_embeds: torch.Tensor
-    identity_prompt: str
-    motion_prompt: str
-    condition_frames: list[int]
-
-
-def identity_caption(config: DualRealConfig, case: Case) -> str:
-    """The caption of identity steps: ``identity_prompt`` with the class noun filled in."""
-    return config.identity_prompt.format(
-        class_noun=case.identity.class_noun, action=case.motion.action
-    )
-
-
-def motion_caption(config: DualRealConfig, case: Case) -> str:
-    """The caption of motion steps: the motion folder's ``prompts.txt`` (the authors' caption
-    file, "a person is shooting arrows") when present, else ``motion_prompt`` filled in."""
-    from dualreal_bench.spec import MOTION_PROMPTS_FILE
-
-    path = case.motion_dir / MOTION_PROMPTS_FILE if case.motion_dir is not None else None
-    if path is not None and path.is_file():
-        try:
-            lines = [
-                ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines() if ln.strip()
-            ]
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DataError(f"{path}: cannot read the motion captions ({exc})") from None
-        if lines:
-            return lines[0]
-    return config.motion_prompt.format(
-        class_noun=case.identity.class_noun, action=case.motion.action
-    )
-
-
-def trim_to_vae_length(frames: np.ndarray, temporal_ratio: int = 4) -> np.ndarray:
-    """Keep the first ``1 + k * temporal_ratio`` frames (what the VAE accepts), as the authors do."""
-    n = frames.shape[0]
-    keep = 1 + (n - 1) // temporal_ratio * temporal_ratio
-    return frames[:keep]
+__all__ = ["prepare_training_data", "train_model"]
 
 
 def prepare_training_data(
@@ -135,137 +81,18 @@ def prepare_training_data(
     *,
     seed: int,
 ) -> TrainingData:
-    """Read and encode the case's images and clips, captions and image conditions."""
-    from dualreal_bench.media import read_images, read_video
-
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    bcfg = backbone.config
-    images = read_images(case.image_paths())
-    identity_latents = [backbone.encode_images([im], generator=gen) for im in images]
-
-    motion_latents, cond_frames, clips_for_cond = [], [], []
-    for path in case.video_paths():
-        frames = read_video(
-            path,
-            num_frames=bcfg.num_frames,
-            sampling="first",
-            size=(bcfg.height, bcfg.width),
-            resize_mode="crop",
-            pad="none",
-        )
-        frames = trim_to_vae_length(frames, backbone.vae_scale_factor_temporal)
-        if frames.shape[0] < bcfg.num_frames:
-            logger.info(
-                "%s: %d frames, shorter than %d; training on them as they are",
-                path,
-                frames.shape[0],
-                bcfg.num_frames,
-            )
-        video = backbone.preprocess_video(frames)[None]  # (1, 3, T, H, W)
-        motion_latents.append(backbone.encode_video(video, generator=gen))
-        index = int(rng.integers(frames.shape[0]))  # the frame whose embedding conditions this clip
-        cond_frames.append(index)
-        clips_for_cond.append(frames[index])
-
-    conditions = reference = None
-    if config.motion_condition:
-        if image_encoder is None:
-            raise ConfigError("dualreal: motion_condition=true needs an image encoder")
-        conditions = image_encoder(clips_for_cond).float()  # (num_clips, cond_dim)
-        reference = image_encoder([images[0]]).float()  # (1, cond_dim)
-
-    id_prompt, m_prompt = identity_caption(config, case), motion_caption(config, case)
-    embeds = backbone.encode_prompts([id_prompt, m_prompt])
-    return TrainingData(
-        identity_latents=identity_latents,
-        motion_latents=motion_latents,
-        motion_conditions=conditions,
-        reference_embedding=reference,
-        identity_prompt_embeds=embeds[:1],
-        motion_prompt_embeds=embeds[1:],
-        identity_prompt=id_prompt,
-        motion_prompt=m_prompt,
-        condition_frames=cond_frames,
+    """Read and encode the case's images and clips, the captions of ``config`` and, with
+    ``motion_condition``, the image conditions (see :func:`.._common.data.encode_case`)."""
+    if config.motion_condition and image_encoder is None:
+        raise ConfigError("dualreal: motion_condition=true needs an image encoder")
+    return encode_case(
+        backbone,
+        case,
+        identity_prompt=identity_caption(config.identity_prompt, case),
+        motion_prompt=motion_caption(config.motion_prompt, case),
+        image_encoder=image_encoder if config.motion_condition else None,
+        seed=seed,
     )
-
-
-# ---- optimisation ----------------------------------------------------------------------------
-def make_optimizer(
-    params: Sequence[torch.nn.Parameter], config: DualRealConfig, device: torch.device
-) -> torch.optim.Optimizer:
-    """AdamW as configured: bitsandbytes' AdamW8bit for "adamw8bit" (or "auto" on CUDA with
-    bitsandbytes installed), torch's AdamW otherwise."""
-    kind = config.optimizer
-    if kind == "auto":
-        kind = "adamw"
-        if device.type == "cuda":
-            try:
-                import bitsandbytes  # noqa: F401
-
-                kind = "adamw8bit"
-            except ImportError:
-                logger.info(
-                    "bitsandbytes is not installed: training with torch AdamW (32-bit states)"
-                )
-    kwargs = {
-        "lr": config.learning_rate,
-        "betas": tuple(config.adam_betas),
-        "eps": config.adam_epsilon,
-        "weight_decay": config.adam_weight_decay,
-    }
-    if kind == "adamw8bit":
-        try:
-            import bitsandbytes as bnb
-        except ImportError:
-            raise ConfigError(
-                "dualreal: optimizer=adamw8bit needs bitsandbytes (pip install bitsandbytes)"
-            ) from None
-        return bnb.optim.AdamW8bit(list(params), **kwargs)
-    return torch.optim.AdamW(list(params), **kwargs)
-
-
-def make_lr_scheduler(
-    optimizer: torch.optim.Optimizer, config: DualRealConfig, warmup: int, total: int
-):
-    """Linear warm-up then cosine decay to 0 (or constant), diffusers' schedules."""
-    from diffusers.optimization import (
-        get_constant_schedule_with_warmup,
-        get_cosine_schedule_with_warmup,
-    )
-
-    if config.lr_scheduler == "constant":
-        return get_constant_schedule_with_warmup(optimizer, num_warmup_steps=warmup)
-    return get_cosine_schedule_with_warmup(
-        optimizer, num_warmup_steps=warmup, num_training_steps=max(total, 1)
-    )
-
-
-class EpochLoader:
-    """Shuffled batches of item indices that restart when exhausted (a DataLoader with
-    ``shuffle=True, drop_last=False`` under the authors' ``next_or_restart``)."""
-
-    def __init__(self, num_items: int, batch_size: int, rng: random.Random) -> None:
-        if num_items < 1:
-            raise DataError("dualreal: nothing to train on (no images or clips)")
-        self.num_items, self.batch_size, self.rng = num_items, batch_size, rng
-        self._batches: Iterator[list[int]] = iter(())
-
-    def next(self) -> list[int]:
-        batch = next(self._batches, None)
-        if batch is None:
-            order = list(range(self.num_items))
-            self.rng.shuffle(order)
-            self._batches = iter(
-                [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-            )
-            batch = next(self._batches)
-        return batch
-
-
-def stack_batch(latents: list[torch.Tensor], indices: list[int]) -> torch.Tensor:
-    frames = min(latents[i].shape[1] for i in indices)
-    return torch.cat([latents[i][:, :frames] for i in indices])  # (B, F, C, h, w)
 
 
 @dataclasses.dataclass
@@ -291,6 +118,41 @@ def _phases(model: DualRealModel, config: DualRealConfig) -> list[_Phase]:
     ]
 
 
+class _Batches:
+    """The batches of the loop, drawn in the authors' order: a step's kind (motion with
+    probability ``motion_ratio`` in the joint phase), then its items, then the dropped image
+    conditions, then (in the backbone's loss) the timesteps and the noise."""
+
+    def __init__(self, data: TrainingData, config: DualRealConfig, seed: int, device) -> None:
+        self.data, self.config, self.device = data, config, device
+        self.rng = random.Random(seed)
+        self.gen = torch.Generator(device="cpu").manual_seed(seed + 1)
+        self.identity = EpochLoader(
+            len(data.identity_latents), config.identity_batch_size, self.rng
+        )
+        self.motion = EpochLoader(len(data.motion_latents), config.motion_batch_size, self.rng)
+
+    def kind(self, phase: str) -> str:
+        if phase != "joint":
+            return phase
+        return "motion" if self.rng.random() < self.config.motion_ratio else "identity"
+
+    def draw(self, kind: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``(latents (B, F, C, h, w), prompt embeddings, motion condition (B, cond_dim) or None)``."""
+        data = self.data
+        if kind == "identity":
+            idx = self.identity.next()
+            return stack_batch(data.identity_latents, idx), data.identity_prompt_embeds, None
+        idx = self.motion.next()
+        cond = None
+        if data.motion_conditions is not None:
+            cond = data.motion_conditions[idx].clone()
+            if self.config.p_image_zero > 0:
+                cond[torch.rand(len(idx), generator=self.gen) < self.config.p_image_zero] = 0.0
+            cond = cond.to(self.device)
+        return stack_batch(data.motion_latents, idx), data.motion_prompt_embeds, cond
+
+
 def train_model(
     model: DualRealModel,
     backbone: Backbone,
@@ -306,75 +168,14 @@ def train_model(
     ``step_callback(step, kind)`` runs after every optimizer step (tests use it to inspect
     gradients and weights); ``progress(step, total, info)`` drives progress bars.
     """
-    rng = random.Random(seed)
-    gen = torch.Generator(device="cpu").manual_seed(seed + 1)
-    device = backbone.device
-    id_loader = EpochLoader(len(data.identity_latents), config.identity_batch_size, rng)
-    m_loader = EpochLoader(len(data.motion_latents), config.motion_batch_size, rng)
-    masks = {
-        "identity": model.dimension_parameters("motion"),
-        "motion": model.dimension_parameters("identity"),
-    }
-    losses: list[float] = []
-    kinds: list[str] = []
-    total = config.total_steps
+    batches = _Batches(data, config, seed, backbone.device)
+    log: dict[str, list] = {"loss": [], "kind": []}
     start = time.perf_counter()
-    step = 0
     model.train()
     try:
         for phase in _phases(model, config):
-            if phase.steps == 0:
-                continue
-            for p in phase.params:
-                p.requires_grad_(True)
-            optimizer = make_optimizer(phase.params, config, device)
-            warmup = round(config.warmup_steps * phase.steps / max(total, 1))
-            scheduler = make_lr_scheduler(optimizer, config, warmup, phase.steps)
-            model.active = phase.active
-            for _ in range(phase.steps):
-                if phase.name == "joint":
-                    kind = "motion" if rng.random() < config.motion_ratio else "identity"
-                else:
-                    kind = phase.name
-                if kind == "motion":
-                    idx = m_loader.next()
-                    latents, embeds = stack_batch(data.motion_latents, idx), data.motion_prompt_embeds
-                    cond = None
-                    if data.motion_conditions is not None:
-                        cond = data.motion_conditions[idx].clone()
-                        if config.p_image_zero > 0:
-                            drop = torch.rand(len(idx), generator=gen) < config.p_image_zero
-                            cond[drop] = 0.0
-                        cond = cond.to(device)
-                    model.condition = cond
-                else:
-                    idx = id_loader.next()
-                    latents, embeds = (
-                        stack_batch(data.identity_latents, idx),
-                        data.identity_prompt_embeds,
-                    )
-                    model.condition = None
-                loss = backbone.training_loss(latents, embeds, generator=gen)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"dualreal: non-finite training loss at step {step} ({kind})"
-                    )
-                loss.backward()
-                if phase.name == "joint" and config.grad_mask:
-                    for p in masks[kind]:
-                        p.grad = None  # AdamW skips parameters without a gradient
-                with_grad = [p for p in phase.params if p.grad is not None]
-                torch.nn.utils.clip_grad_norm_(with_grad, config.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                if step_callback is not None:
-                    step_callback(step, kind)
-                optimizer.zero_grad(set_to_none=True)
-                losses.append(float(loss.detach()))
-                kinds.append(kind)
-                step += 1
-                if progress is not None:
-                    progress(step, total, {"loss": losses[-1], "kind": kind})
+            if phase.steps:
+                _run_phase(model, backbone, phase, batches, log, progress, step_callback)
     finally:
         model.condition = None
         model.active = (True, True)
@@ -382,12 +183,59 @@ def train_model(
         for p in model.parameters():
             p.grad = None
     seconds = time.perf_counter() - start
+    step = len(log["loss"])
     return {
         "steps": step,
-        "identity_steps": kinds.count("identity"),
-        "motion_steps": kinds.count("motion"),
-        "loss": losses,
-        "step_kind": kinds,
+        "identity_steps": log["kind"].count("identity"),
+        "motion_steps": log["kind"].count("motion"),
+        "loss": log["loss"],
+        "step_kind": log["kind"],
         "seconds": seconds,
         "seconds_per_step": seconds / step if step else math.nan,
     }
+
+
+def _run_phase(
+    model: DualRealModel,
+    backbone: Backbone,
+    phase: _Phase,
+    batches: _Batches,
+    log: dict[str, list],
+    progress: Callable[[int, int, dict[str, Any]], None] | None,
+    step_callback: Callable[[int, str], None] | None,
+) -> None:
+    """One phase with its own optimizer and schedule (its share of the warm-up)."""
+    config = batches.config
+    total = config.total_steps
+    settings = OptimizerSettings.from_config(config, config.learning_rate)
+    for p in phase.params:
+        p.requires_grad_(True)
+    optimizer = make_optimizer(phase.params, settings, backbone.device)
+    warmup = round(config.warmup_steps * phase.steps / max(total, 1))
+    scheduler = make_lr_scheduler(optimizer, settings, warmup, phase.steps)
+    masks = {  # the non-active dimension of each kind of step
+        "identity": model.dimension_parameters("motion"),
+        "motion": model.dimension_parameters("identity"),
+    }
+    model.active = phase.active
+    for _ in range(phase.steps):
+        step = len(log["loss"])
+        kind = batches.kind(phase.name)
+        latents, embeds, model.condition = batches.draw(kind)
+        loss = backbone.training_loss(latents, embeds, generator=batches.gen)
+        optimizer_step(
+            loss,
+            params=phase.params,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            max_grad_norm=config.max_grad_norm,
+            where=f"dualreal step {step} ({kind})",
+            drop_grads=masks[kind] if phase.name == "joint" and config.grad_mask else (),
+        )
+        if step_callback is not None:
+            step_callback(step, kind)
+        optimizer.zero_grad(set_to_none=True)
+        log["loss"].append(float(loss.detach()))
+        log["kind"].append(kind)
+        if progress is not None:
+            progress(step + 1, total, {"loss": log["loss"][-1], "kind": kind})

@@ -11,6 +11,8 @@ inference; we do not reproduce that): resize the shorter side to the encoder's i
 open_clip's own eval transform does.
 
 Encoders are injectable: anything with ``embed_dim`` and ``__call__(images) -> (B, D)``.
+DualReal and DreamVideo (whose VGen code loads the same encoder, ``FrozenOpenCLIPCustomEmbedder``)
+both resolve theirs with :func:`condition_encoder`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -26,19 +28,27 @@ import torch.nn.functional as F
 
 from dualreal_bench.errors import WeightsError
 
-from .config import OPENCLIP_VIT_H14_REPO
+if TYPE_CHECKING:
+    from dualreal_bench.backbone import Backbone
+
+    from .config import ImageConditionConfig
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "ImageEncoder",
     "OpenCLIPImageEncoder",
+    "condition_encoder",
+    "condition_encoder_parameters",
     "load_image_encoder",
     "load_openclip_vit_h14",
     "preprocess_images",
     "tiny_image_encoder",
 ]
 
+#: the image encoder DualReal's authors condition the motion adapters with (code:
+#: train/src/clip.py, README: ``open_clip_pytorch_model.bin`` from this Hugging Face repository)
+OPENCLIP_VIT_H14_REPO = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"
 #: OpenAI CLIP normalisation, which open_clip's ViT-H-14 (laion2b_s32b_b79k) uses too
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -67,7 +77,9 @@ def preprocess_images(
         image = np.asarray(image)
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
             raise ValueError(f"expected uint8 (H, W, 3) images, got {image.dtype} {image.shape}")
-        x = torch.tensor(image).permute(2, 0, 1)[None].float() / 255.0  # copies: inputs may be read-only
+        x = (
+            torch.tensor(image).permute(2, 0, 1)[None].float() / 255.0
+        )  # copies: inputs may be read-only
         h, w = x.shape[-2:]
         scale = size / min(h, w)
         nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
@@ -186,8 +198,7 @@ def load_image_encoder(
     "auto" is the tiny encoder on the tiny profile (random weights throughout) and the
     authors' ViT-H-14 on real profiles. The encoder's width must equal ``cond_dim``.
     """
-    if kind == "auto":
-        kind = "tiny" if profile == "tiny" else "ViT-H-14"
+    kind = resolved_kind(kind, profile)
     if kind == "tiny":
         encoder = tiny_image_encoder(cond_dim, seed=seed)
     elif kind == "ViT-H-14":
@@ -199,3 +210,41 @@ def load_image_encoder(
             f"image encoder {encoder.name} gives {encoder.embed_dim}-d embeddings but cond_dim={cond_dim}"
         )
     return encoder
+
+
+def resolved_kind(kind: str, profile: str) -> str:
+    """``"auto"`` resolved for a backbone profile: "tiny" on the tiny profile, else "ViT-H-14"."""
+    if kind == "auto":
+        return "tiny" if profile == "tiny" else "ViT-H-14"
+    return kind
+
+
+def condition_encoder(config: ImageConditionConfig, backbone: Backbone) -> OpenCLIPImageEncoder:
+    """The encoder ``config`` asks for (``image_encoder``, ``image_encoder_path``,
+    ``cond_dim``, seeded by ``config.seed`` when tiny), on the backbone's device and dtype."""
+    return load_image_encoder(
+        config.image_encoder,
+        profile=backbone.config.profile,
+        cond_dim=config.cond_dim,
+        path=config.image_encoder_path,
+        device=backbone.device,
+        dtype=backbone.dtype,
+        seed=config.seed,
+    )
+
+
+def condition_encoder_parameters(config: ImageConditionConfig, profile: str) -> dict[str, int]:
+    """``{description: parameter count}`` of the visual tower :func:`condition_encoder` would
+    load on ``profile``, counted without weights (``dualreal-bench inspect``)."""
+    import open_clip
+
+    if resolved_kind(config.image_encoder, profile) == "tiny":
+        visual = tiny_image_encoder(config.cond_dim).model.visual
+        return {"image encoder (tiny open_clip, visual tower)": _count(visual)}
+    with torch.device("meta"):
+        model = open_clip.model.CLIP(**open_clip.get_model_config("ViT-H-14"))
+    return {"image encoder (OpenCLIP ViT-H-14, visual tower)": _count(model.visual)}
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["BottleneckAdapter", "mix_adapters"]
+__all__ = ["BottleneckAdapter", "mix_adapters", "mix_pair"]
 
 
 class BottleneckAdapter(nn.Module):
@@ -170,3 +170,30 @@ def mix_adapters(
     if not (isinstance(skip_weight, (int, float)) and skip_weight == 0):
         out = out + skip_weight * x
     return out
+
+
+def mix_pair(
+    x: torch.Tensor,
+    identity: BottleneckAdapter,
+    motion: BottleneckAdapter,
+    weights: Sequence[float | torch.Tensor | None],
+    cond: torch.Tensor | None = None,
+    cond_scale: float = 1.0,
+) -> torch.Tensor:
+    """``w_id * identity(x) + w_m * motion(x, c)`` by :func:`mix_adapters`.
+
+    ``weights`` is ``(w_id, w_m)``: floats or per-sample tensors ``(B,)``; ``None`` switches
+    that adapter off entirely (it does not run). ``cond`` ``(B_c, cond_dim)`` goes to the
+    motion adapter only.
+    """
+    w_id, w_m = weights
+    adapters, ws, conds = [], [], []
+    if w_id is not None:
+        adapters.append(identity)
+        ws.append(w_id)
+        conds.append(None)
+    if w_m is not None:
+        adapters.append(motion)
+        ws.append(w_m)
+        conds.append(cond)
+    return mix_adapters(x, adapters, ws, conds, cond_scale)

@@ -1,0 +1,100 @@
+"""AdamW and its learning-rate schedule, as the methods' sources configure them.
+
+AdamW is torch's, or bitsandbytes' ``AdamW8bit`` (2 bytes of state per parameter instead of
+8) for ``optimizer="adamw8bit"`` and for ``"auto"`` on CUDA when bitsandbytes is installed
+(DualReal's code: ``--use_8bit_adam``). The schedules are diffusers': a linear warm-up, then
+constant or a cosine decay to 0 (DualReal's ``cosine_with_restarts`` with one cycle is the
+same curve).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import torch
+
+from dualreal_bench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from .config import TrainingConfig
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["OptimizerSettings", "make_lr_scheduler", "make_optimizer"]
+
+
+@dataclasses.dataclass
+class OptimizerSettings:
+    """What :func:`make_optimizer` and :func:`make_lr_scheduler` read, for one stage."""
+
+    learning_rate: float
+    optimizer: str = "auto"
+    adam_betas: tuple[float, float] = (0.9, 0.95)
+    adam_epsilon: float = 1e-8
+    adam_weight_decay: float = 1e-4
+    lr_scheduler: str = "constant"
+
+    @classmethod
+    def from_config(cls, config: TrainingConfig, learning_rate: float) -> OptimizerSettings:
+        """The settings of a :class:`~.config.TrainingConfig`, at ``learning_rate``."""
+        return cls(
+            learning_rate=learning_rate,
+            optimizer=config.optimizer,
+            adam_betas=tuple(config.adam_betas),
+            adam_epsilon=config.adam_epsilon,
+            adam_weight_decay=config.adam_weight_decay,
+            lr_scheduler=config.lr_scheduler,
+        )
+
+
+def make_optimizer(
+    params: Sequence[torch.nn.Parameter], settings: OptimizerSettings, device: torch.device
+) -> torch.optim.Optimizer:
+    """AdamW as configured: bitsandbytes' AdamW8bit for "adamw8bit" (or "auto" on CUDA with
+    bitsandbytes installed), torch's AdamW otherwise."""
+    kind = settings.optimizer
+    if kind == "auto":
+        kind = "adamw"
+        if device.type == "cuda":
+            try:
+                import bitsandbytes  # noqa: F401
+
+                kind = "adamw8bit"
+            except ImportError:
+                logger.info(
+                    "bitsandbytes is not installed: training with torch AdamW (32-bit states)"
+                )
+    kwargs = {
+        "lr": settings.learning_rate,
+        "betas": tuple(settings.adam_betas),
+        "eps": settings.adam_epsilon,
+        "weight_decay": settings.adam_weight_decay,
+    }
+    if kind == "adamw8bit":
+        try:
+            import bitsandbytes as bnb
+        except ImportError:
+            raise ConfigError(
+                "optimizer=adamw8bit needs bitsandbytes (pip install bitsandbytes)"
+            ) from None
+        return bnb.optim.AdamW8bit(list(params), **kwargs)
+    return torch.optim.AdamW(list(params), **kwargs)
+
+
+def make_lr_scheduler(
+    optimizer: torch.optim.Optimizer, settings: OptimizerSettings, warmup: int, total: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over ``warmup`` steps, then constant or a cosine decay to 0 at ``total``."""
+    from diffusers.optimization import (
+        get_constant_schedule_with_warmup,
+        get_cosine_schedule_with_warmup,
+    )
+
+    if settings.lr_scheduler == "constant":
+        return get_constant_schedule_with_warmup(optimizer, num_warmup_steps=warmup)
+    return get_cosine_schedule_with_warmup(
+        optimizer, num_warmup_steps=warmup, num_training_steps=max(total, 1)
+    )

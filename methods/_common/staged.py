@@ -1,0 +1,120 @@
+"""The base of the methods that train in stages on a case encoded once.
+
+LoRA, sequential fine-tuning and DreamVideo learn a case the same way: read and encode it
+once (:func:`.data.prepare_case_data`, with the config's caption templates), then run their
+stages on the encoded data (:meth:`StagedMethod.fit`, which benchmarks also call on
+synthetic data). :class:`StagedMethod` holds that ``train``, the once-per-instance rule and
+the plain stage of one dimension (its items, its caption, the backbone's loss).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from dualreal_bench.errors import ConfigError
+from dualreal_bench.method import Method
+
+from .config import TrainingConfig
+from .data import TrainingData, prepare_case_data
+from .loop import Stage, run_stages
+from .optim import OptimizerSettings
+
+if TYPE_CHECKING:
+    from dualreal_bench.spec import Case
+
+    from .image_encoder import ImageEncoder
+
+__all__ = ["StagedMethod"]
+
+
+class StagedMethod(Method):
+    """``train(case)`` = :meth:`prepare` + :meth:`fit`, once per instance.
+
+    Subclasses implement :meth:`fit` (setting ``self._trained``) and, where it applies,
+    :meth:`caption_placeholder` (what ``" *"`` becomes in the captions) and
+    :meth:`condition_encoder` (the image encoder of per-clip conditions).
+    """
+
+    config: TrainingConfig
+    _trained: bool = False
+
+    def caption_placeholder(self) -> str:
+        """``"keep"`` or ``"strip"`` for the training captions (default: keep)."""
+        return "keep"
+
+    def condition_encoder(self) -> ImageEncoder | None:
+        """The encoder of the clips' image conditions, or ``None`` for none (the default)."""
+        return None
+
+    def prepare(self, case: Case) -> TrainingData:
+        """Read and encode ``case`` with the config's captions (seeded by ``config.seed``)."""
+        cfg = self.config
+        return prepare_case_data(
+            self.backbone,
+            case,
+            identity_prompt=cfg.identity_prompt,
+            motion_prompt=cfg.motion_prompt,
+            placeholder=self.caption_placeholder(),
+            image_encoder=self.condition_encoder(),
+            seed=cfg.seed,
+        )
+
+    def train(self, case: Case) -> dict[str, Any]:
+        """Encode the case, run :meth:`fit`; the statistics name the captions (and the frame of
+        each clip that conditioned it, when there are conditions)."""
+        if self._trained:
+            raise ConfigError(f"{self.name}: train() may be called once per method instance")
+        data = self.prepare(case)
+        stats = self.fit(data)
+        stats.update({"identity_prompt": data.identity_prompt, "motion_prompt": data.motion_prompt})
+        if data.motion_conditions is not None:
+            stats["condition_frames"] = data.condition_frames
+        return stats
+
+    def run_stages(self, stages: list[Callable[[], Stage]], **options: Any) -> dict[str, Any]:
+        """:func:`.loop.run_stages` on this method's device, seed, clipping and progress bar
+        (``options``: ``autocast_dtype``, ``step_callback``, ``stage_callback``); the
+        statistics gain ``steps``, the total, and the method counts as trained."""
+        cfg = self.config
+        stats = run_stages(
+            stages,
+            device=self.backbone.device,
+            seed=cfg.seed,
+            max_grad_norm=cfg.max_grad_norm,
+            report=self.report_progress,
+            **options,
+        )
+        stats["steps"] = sum(v for k, v in stats.items() if k.endswith("_steps"))
+        self._trained = True
+        return stats
+
+    def dimension_stage(
+        self,
+        data: TrainingData,
+        dimension: str,
+        params: list[torch.nn.Parameter],
+        settings: OptimizerSettings,
+        *,
+        setup: Callable[[], None] | None = None,
+    ) -> Callable[[], Stage]:
+        """The plain stage of ``dimension`` ("identity" or "motion"): its items and batch size,
+        ``<dimension>_steps`` scaled, the backbone's loss on its caption, the config's warm-up.
+        ``setup()`` runs when the stage starts (e.g. to switch the stage's adapter on)."""
+        cfg = self.config
+        steps = cfg.scaled(getattr(cfg, f"{dimension}_steps"))
+        latents, embeds = data.items(dimension)
+
+        def loss(idx: list[int], x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+            return self.backbone.training_loss(x, embeds, generator=gen)
+
+        def build() -> Stage:
+            if setup is not None:
+                setup()
+            warmup = min(cfg.scaled(cfg.lr_warmup_steps), steps)
+            batch = cfg.batch_size(dimension)
+            return Stage(dimension, steps, params, latents, batch, loss, settings, warmup)
+
+        return build
