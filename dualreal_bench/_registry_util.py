@@ -17,7 +17,9 @@ def unknown_name_error(kind: str, name: str, available: Iterable[str]) -> Regist
     names = sorted(available)
     close = difflib.get_close_matches(name, names, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    return RegistryError(f"unknown {kind} {name!r}.{hint} Available: {', '.join(names) or '(none)'}")
+    return RegistryError(
+        f"unknown {kind} {name!r}.{hint} Available: {', '.join(names) or '(none)'}"
+    )
 
 
 def import_target(target: str) -> object:
@@ -37,8 +39,12 @@ def import_target(target: str) -> object:
         else:
             module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        raise RegistryError(f"cannot import module {module_name!r} (from {target!r}): {exc}") from exc
+        raise RegistryError(
+            f"cannot import module {module_name!r} (from {target!r}): {exc}"
+        ) from exc
     try:
         return getattr(module, attr)
     except AttributeError:
-        raise RegistryError(f"module {module_name!r} has no attribute {attr!r} (from {target!r})") from None
+        raise RegistryError(
+            f"module {module_name!r} has no attribute {attr!r} (from {target!r})"
+        ) from None

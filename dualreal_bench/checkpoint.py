@@ -73,7 +73,9 @@ def load_state(directory: Path, method: Method) -> None:
     current_config = json.loads(json.dumps(method.config.to_dict()))  # tuples -> lists, as saved
     if saved_config != current_config:
         diff = _first_difference(saved_config, current_config)
-        raise WeightsError(f"{directory}: saved with a different {type(method.config).__name__} ({diff})")
+        raise WeightsError(
+            f"{directory}: saved with a different {type(method.config).__name__} ({diff})"
+        )
     try:
         tensors = load_file(str(directory / WEIGHTS))
     except (OSError, SafetensorError) as exc:
@@ -96,7 +98,9 @@ def _first_difference(a: Any, b: Any, path: str = "") -> str:
     if isinstance(a, dict) and isinstance(b, dict):
         for key in sorted(set(a) | set(b)):
             if a.get(key) != b.get(key):
-                return _first_difference(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
+                return _first_difference(
+                    a.get(key), b.get(key), f"{path}.{key}" if path else str(key)
+                )
     if isinstance(a, float) and isinstance(b, float) and math.isclose(a, b):
         return "none"
     return f"{path or 'value'}: saved {a!r}, now {b!r}"

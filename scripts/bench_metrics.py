@@ -56,12 +56,26 @@ def build_real_arch_encoders(constants, device: str):
 
     torch.manual_seed(0)
     tok = open_clip.get_tokenizer("ViT-B-32")
-    text = ClipEncoder(open_clip.create_model("ViT-B-32-quickgelu"), tok, identity="bench-openai", device=device)
-    image = ClipEncoder(open_clip.create_model("ViT-B-32-quickgelu"), tok, identity="bench-laion", device=device)
-    dino_cfg = ViTConfig(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536,
-                         image_size=224, patch_size=16)  # facebook/dino-vits16
-    dino = DinoEncoder(ViTModel(dino_cfg, add_pooling_layer=False), identity="bench-dino", device=device)
-    flow = RaftFlow(build_raft_large(), iters=constants.raft_iters, identity="bench-raft", device=device)
+    text = ClipEncoder(
+        open_clip.create_model("ViT-B-32-quickgelu"), tok, identity="bench-openai", device=device
+    )
+    image = ClipEncoder(
+        open_clip.create_model("ViT-B-32-quickgelu"), tok, identity="bench-laion", device=device
+    )
+    dino_cfg = ViTConfig(
+        hidden_size=384,
+        num_hidden_layers=12,
+        num_attention_heads=6,
+        intermediate_size=1536,
+        image_size=224,
+        patch_size=16,
+    )  # facebook/dino-vits16
+    dino = DinoEncoder(
+        ViTModel(dino_cfg, add_pooling_layer=False), identity="bench-dino", device=device
+    )
+    flow = RaftFlow(
+        build_raft_large(), iters=constants.raft_iters, identity="bench-raft", device=device
+    )
     amt = AmtInterpolator(build_amt_s(), identity="bench-amt", device=device)
     return EncoderSet(text, image, dino, flow, amt)
 
@@ -71,12 +85,17 @@ def fake_case(tmp: Path, size: tuple[int, int]):
 
     images = [tmp / f"ref{i}.png" for i in range(4)]
     for i, p in enumerate(images):
-        write_image(p, np.random.default_rng(100 + i).integers(0, 256, (512, 512, 3), dtype=np.uint8))
+        write_image(
+            p, np.random.default_rng(100 + i).integers(0, 256, (512, 512, 3), dtype=np.uint8)
+        )
     clip = tmp / "ref_clip.mp4"
     write_video(clip, synthetic_video(3, *size, seed=99), fps=8)
     return SimpleNamespace(
-        case_id="bench__bench", identity=SimpleNamespace(name="bench"), motion=SimpleNamespace(name="bench"),
-        image_paths=lambda: images, video_paths=lambda: [clip],
+        case_id="bench__bench",
+        identity=SimpleNamespace(name="bench"),
+        motion=SimpleNamespace(name="bench"),
+        image_paths=lambda: images,
+        video_paths=lambda: [clip],
     )
 
 
@@ -96,7 +115,9 @@ def cv2_frames(path: str) -> list[np.ndarray]:
     return out
 
 
-def separate_passes(paths: list[str], prompts: list[str], enc, tmp: Path, timings: dict, device: str) -> None:
+def separate_passes(
+    paths: list[str], prompts: list[str], enc, tmp: Path, timings: dict, device: str
+) -> None:
     import vbench.dynamic_degree as vdd
     import vbench.motion_smoothness as vms
     import vbench.temporal_flickering as vtf
@@ -108,17 +129,24 @@ def separate_passes(paths: list[str], prompts: list[str], enc, tmp: Path, timing
     torch.save({"state_dict": enc.interpolator.model.state_dict()}, amt_ckpt)
     amt_cfg = Path(vms.__file__).parent / "third_party/amt/cfgs/AMT-S.yaml"
     raft_ckpt = tmp / "raft-things.pth"
-    torch.save(RAFT(EasyDict(small=False, mixed_precision=False, alternate_corr=False)).state_dict(), raft_ckpt)
+    torch.save(
+        RAFT(EasyDict(small=False, mixed_precision=False, alternate_corr=False)).state_dict(),
+        raft_ckpt,
+    )
     ms = vms.MotionSmoothness(str(amt_cfg), str(amt_ckpt), device)
-    dd = vdd.DynamicDegree(EasyDict(model=str(raft_ckpt), small=False, mixed_precision=False,
-                                    alternate_corr=False), device)
+    dd = vdd.DynamicDegree(
+        EasyDict(model=str(raft_ckpt), small=False, mixed_precision=False, alternate_corr=False),
+        device,
+    )
 
     class AuthorsDD(vdd.DynamicDegree):  # the authors' variant: same loop, returns the mean
         def check_move(self, score_list):
             return float(np.mean(score_list))
 
-    dd_cont = AuthorsDD(EasyDict(model=str(raft_ckpt), small=False, mixed_precision=False,
-                                 alternate_corr=False), device)
+    dd_cont = AuthorsDD(
+        EasyDict(model=str(raft_ckpt), small=False, mixed_precision=False, alternate_corr=False),
+        device,
+    )
 
     def timed(stage, fn, *a):
         t = time.process_time()  # CPU time: robust to other processes on a shared machine
@@ -136,10 +164,15 @@ def separate_passes(paths: list[str], prompts: list[str], enc, tmp: Path, timing
             pix = enc.text_clip.preprocess(cv2_frames(path))
             f = enc.text_clip.encode_image(pix)
             t = enc.text_clip.encode_text([prompt])
-            return (torch.nn.functional.normalize(f, dim=-1) @ torch.nn.functional.normalize(t, dim=-1).T).mean()
+            return (
+                torch.nn.functional.normalize(f, dim=-1)
+                @ torch.nn.functional.normalize(t, dim=-1).T
+            ).mean()
 
         def per_frame(encoder, path=path):  # authors: one frame at a time
-            return torch.cat([encoder.encode_image(encoder.preprocess([f])) for f in cv2_frames(path)])
+            return torch.cat(
+                [encoder.encode_image(encoder.preprocess([f])) for f in cv2_frames(path)]
+            )
 
         timed("clip_t", clip_t)
         timed("clip_i", per_frame, enc.image_clip)
@@ -154,8 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--height", type=int, default=480)
     ap.add_argument("--width", type=int, default=720)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads (default 1: CPU time then measures work, not waiting)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: CPU time then measures work, not waiting)",
+    )
     ap.add_argument("--vbench-oracle", default=os.environ.get("DUALREAL_BENCH_VBENCH_ORACLE"))
     ap.add_argument("--skip-separate", action="store_true", help="time the shared pass only")
     args = ap.parse_args(argv)
@@ -164,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.vbench_oracle:
         sys.path.append(str(Path(args.vbench_oracle).resolve()))
     elif not args.skip_separate:
-        ap.error("the separate (VBench) passes need --vbench-oracle DIR or $DUALREAL_BENCH_VBENCH_ORACLE")
+        ap.error(
+            "the separate (VBench) passes need --vbench-oracle DIR or $DUALREAL_BENCH_VBENCH_ORACLE"
+        )
 
     from dualreal_bench.media import read_video, write_video
     from dualreal_bench.metrics import MetricConstants
@@ -183,11 +222,15 @@ def main(argv: list[str] | None = None) -> int:
             paths.append(str(p))
             prompts.append(f"a dog * riding a bike, take {i}")
         total_frames = args.videos * args.frames
-        print(f"{args.videos} video(s) x {args.frames} frames at {args.height}x{args.width}, "
-              f"torch threads {torch.get_num_threads()}, device {args.device}")
+        print(
+            f"{args.videos} video(s) x {args.frames} frames at {args.height}x{args.width}, "
+            f"torch threads {torch.get_num_threads()}, device {args.device}"
+        )
 
         ev = Evaluator(enc, constants, progress=False)
-        ev.evaluate_videos([(read_video(paths[0])[:5], prompts[0])], case)  # warm: references, prompt cache
+        ev.evaluate_videos(
+            [(read_video(paths[0])[:5], prompts[0])], case
+        )  # warm: references, prompt cache
         ev.timings.clear()
         ev.cpu_timings.clear()
         # process CPU time (single-threaded by default): robust to other jobs on a shared machine
@@ -196,8 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         t_decode = time.process_time() - t0
         ev.evaluate_videos(list(zip(decoded, prompts, strict=True)), case)
         shared, shared_wall = time.process_time() - t0, time.perf_counter() - w0
-        print(f"\nshared pass: {shared:.1f} CPU s ({shared_wall:.1f} s wall), {total_frames / shared:.3f} frames/CPU-s "
-              f"(decode {t_decode:.1f} s)")
+        print(
+            f"\nshared pass: {shared:.1f} CPU s ({shared_wall:.1f} s wall), {total_frames / shared:.3f} frames/CPU-s "
+            f"(decode {t_decode:.1f} s)"
+        )
         for stage, sec in sorted(ev.cpu_timings.items(), key=lambda kv: -kv[1]):
             print(f"  {stage:22s} {sec:8.1f} s")
 
@@ -207,8 +252,10 @@ def main(argv: list[str] | None = None) -> int:
         t0, w0 = time.process_time(), time.perf_counter()
         separate_passes(paths, prompts, enc, tmp, timings, args.device)
         separate, separate_wall = time.process_time() - t0, time.perf_counter() - w0
-        print(f"\nseparate passes: {separate:.1f} CPU s ({separate_wall:.1f} s wall), "
-              f"{total_frames / separate:.3f} frames/CPU-s")
+        print(
+            f"\nseparate passes: {separate:.1f} CPU s ({separate_wall:.1f} s wall), "
+            f"{total_frames / separate:.3f} frames/CPU-s"
+        )
         for stage, sec in sorted(timings.items(), key=lambda kv: -kv[1]):
             print(f"  {stage:22s} {sec:8.1f} s")
         print(f"\nratio separate / shared: {separate / shared:.2f}x")
@@ -216,22 +263,28 @@ def main(argv: list[str] | None = None) -> int:
             "dynamic_degree (+bool, dev)": ev.cpu_timings.get("flow", 0.0),
             "motion_smoothness": ev.cpu_timings.get("interpolator", 0.0),
             "temporal_flickering": ev.cpu_timings.get("flickering", 0.0),
-            "clip_t": ev.cpu_timings.get("text_clip", 0.0) + ev.cpu_timings.get("clip_preprocess", 0.0),
+            "clip_t": ev.cpu_timings.get("text_clip", 0.0)
+            + ev.cpu_timings.get("clip_preprocess", 0.0),
             "clip_i + temporal_consistency": ev.cpu_timings.get("image_clip", 0.0),
             "dino_i": ev.cpu_timings.get("dino", 0.0) + ev.cpu_timings.get("dino_preprocess", 0.0),
         }
         theirs = {
-            "dynamic_degree (+bool, dev)": timings["dynamic_degree"] + timings["dynamic_degree_bool"],
+            "dynamic_degree (+bool, dev)": timings["dynamic_degree"]
+            + timings["dynamic_degree_bool"],
             "motion_smoothness": timings["motion_smoothness"],
             "temporal_flickering": timings["temporal_flickering"],
             "clip_t": timings["clip_t"],
             "clip_i + temporal_consistency": timings["clip_i"] + timings["temporal_consistency"],
             "dino_i": timings["dino_i"],
         }
-        print("\nper metric, CPU s (ours excludes the one shared decode; VBench's includes its own):")
+        print(
+            "\nper metric, CPU s (ours excludes the one shared decode; VBench's includes its own):"
+        )
         for k in ours:
-            print(f"  {k:30s} ours {ours[k]:8.1f} s   separate {theirs[k]:8.1f} s   "
-                  f"{theirs[k] / max(ours[k], 1e-9):6.2f}x")
+            print(
+                f"  {k:30s} ours {ours[k]:8.1f} s   separate {theirs[k]:8.1f} s   "
+                f"{theirs[k] / max(ours[k], 1e-9):6.2f}x"
+            )
     return 0
 
 

@@ -45,8 +45,14 @@ class FakeCase:
 
 
 def make_cases(n_cases: int = 2, n_prompts: int = 3) -> list[FakeCase]:
-    return [FakeCase(FakeIdentity(f"id{c}"), FakeMotion(f"mo{c}"),
-                     tuple(f"toy * number {p} of case {c}" for p in range(n_prompts))) for c in range(n_cases)]
+    return [
+        FakeCase(
+            FakeIdentity(f"id{c}"),
+            FakeMotion(f"mo{c}"),
+            tuple(f"toy * number {p} of case {c}" for p in range(n_prompts)),
+        )
+        for c in range(n_cases)
+    ]
 
 
 @dataclasses.dataclass
@@ -98,7 +104,10 @@ class CountingMethod(Method):
         CALLS["generate"] += 1
         out = []
         for p in prompts:
-            h = int(hashlib.sha256(f"{p}|{seed}|{self.weight.sum().item()}".encode()).hexdigest()[:8], 16)
+            h = int(
+                hashlib.sha256(f"{p}|{seed}|{self.weight.sum().item()}".encode()).hexdigest()[:8],
+                16,
+            )
             rng = np.random.default_rng(h)
             base = rng.integers(0, 255, size=(1, 16, 16, 3))
             frames = np.clip(base + np.arange(5)[:, None, None, None] * 10, 0, 255).astype(np.uint8)
@@ -146,7 +155,9 @@ class MovingSquareMethod(Method):
 
 
 class FakeEvaluator:
-    def evaluate_video(self, frames: np.ndarray, *, prompt: str, case: Any, fps: float | None = None) -> dict[str, Any]:
+    def evaluate_video(
+        self, frames: np.ndarray, *, prompt: str, case: Any, fps: float | None = None
+    ) -> dict[str, Any]:
         CALLS["evaluate"] += 1
         from dualreal_bench.metrics import METRIC_FIELDS
 

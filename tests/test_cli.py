@@ -14,9 +14,13 @@ CLI = [sys.executable, "-m", "dualreal_bench.cli"]
 
 def _cli(*args, cwd, env_extra=None, check=True):
     env = {**os.environ, "DUALREAL_BENCH_CACHE": str(cwd / "cache"), **(env_extra or {})}
-    proc = subprocess.run([*CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [*CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        raise AssertionError(
+            f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
     return proc
 
 
@@ -34,12 +38,24 @@ def test_smoke_run_writes_records_and_videos(smoke_run):
     records = sorted(run_dir.glob("base/*/records/*.json"))
     assert len(records) == 2  # the smoke suite: 1 case x 2 prompts x 1 seed
     rec = json.loads(records[0].read_text())
-    assert rec["method"] == "base" and rec["identity"] == "smoke_toy" and rec["motion"] == "smoke_pendulum"
+    assert (
+        rec["method"] == "base"
+        and rec["identity"] == "smoke_toy"
+        and rec["motion"] == "smoke_pendulum"
+    )
     assert " *" in rec["prompt"] and rec["seed"] == 0
     assert (run_dir / rec["video"]).stat().st_size > 0
     metrics = rec["metrics"]
-    assert set(metrics) >= {"clip_t", "clip_i", "dino_i", "temporal_flickering", "temporal_consistency",
-                            "motion_smoothness", "dynamic_degree", "dynamic_degree_dev"}
+    assert set(metrics) >= {
+        "clip_t",
+        "clip_i",
+        "dino_i",
+        "temporal_flickering",
+        "temporal_consistency",
+        "motion_smoothness",
+        "dynamic_degree",
+        "dynamic_degree_dev",
+    }
     assert all(metrics[k] is not None for k in metrics), metrics
 
 
@@ -75,12 +91,18 @@ def test_bad_input_is_one_line_exit_2(tmp_path, args, fragment):
     proc = _cli(*args, cwd=tmp_path, check=False)
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("dualreal-bench: error:") and fragment in lines[0], proc.stderr
+    assert (
+        len(lines) == 1 and lines[0].startswith("dualreal-bench: error:") and fragment in lines[0]
+    ), proc.stderr
     assert "Traceback" not in proc.stderr
 
 
 def test_list_commands(tmp_path):
-    for what, expected in (("identities", "plushie_teddybear"), ("motions", "Kicking-Front"),
-                           ("suites", "ablation"), ("methods", "base")):
+    for what, expected in (
+        ("identities", "plushie_teddybear"),
+        ("motions", "Kicking-Front"),
+        ("suites", "ablation"),
+        ("methods", "base"),
+    ):
         out = _cli("list", what, cwd=tmp_path).stdout
         assert expected in out, out

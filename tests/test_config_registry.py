@@ -29,15 +29,30 @@ class _Cfg(Config):
 
 
 def test_overrides_parse_by_field_type():
-    cfg = _Cfg().with_overrides(["steps=5", "lr=0.5", "controller=false", "mode=b", "groups=1,7", "path=none"])
-    assert (cfg.steps, cfg.lr, cfg.controller, cfg.mode, cfg.groups, cfg.path) == (5, 0.5, False, "b", (1, 7), None)
+    cfg = _Cfg().with_overrides(
+        ["steps=5", "lr=0.5", "controller=false", "mode=b", "groups=1,7", "path=none"]
+    )
+    assert (cfg.steps, cfg.lr, cfg.controller, cfg.mode, cfg.groups, cfg.path) == (
+        5,
+        0.5,
+        False,
+        "b",
+        (1, 7),
+        None,
+    )
     assert _Cfg().with_overrides(["path=/x"]).path == "/x"
 
 
 @pytest.mark.parametrize(
     "item, fragment",
-    [("steps=0", "must be >= 1"), ("steps=x", "expected int"), ("controller=maybe", "true or false"),
-     ("mode=c", "one of a, b"), ("nope=1", "no option 'nope'"), ("steps", "key=value")],
+    [
+        ("steps=0", "must be >= 1"),
+        ("steps=x", "expected int"),
+        ("controller=maybe", "true or false"),
+        ("mode=c", "one of a, b"),
+        ("nope=1", "no option 'nope'"),
+        ("steps", "key=value"),
+    ],
 )
 def test_bad_overrides_name_the_option(item, fragment):
     with pytest.raises(ConfigError, match=fragment):
@@ -66,7 +81,11 @@ def test_unknown_method_lists_available_and_suggests():
     with pytest.raises(RegistryError) as err:
         get_method_class("bsae")
     msg = str(err.value)
-    assert "unknown method 'bsae'" in msg and "Did you mean 'base'" in msg and "base" in msg.split("Available:")[1]
+    assert (
+        "unknown method 'bsae'" in msg
+        and "Did you mean 'base'" in msg
+        and "base" in msg.split("Available:")[1]
+    )
 
 
 def test_module_class_target_and_file_target(tmp_path, monkeypatch):
@@ -109,8 +128,11 @@ def test_entry_point_registration(monkeypatch):
 
     import dualreal_bench.method as method_mod
 
-    ep = metadata.EntryPoint(name="viaep", value="dualreal_bench.methods.base:BaseMethod",
-                             group=method_mod.ENTRY_POINT_GROUP)
+    ep = metadata.EntryPoint(
+        name="viaep",
+        value="dualreal_bench.methods.base:BaseMethod",
+        group=method_mod.ENTRY_POINT_GROUP,
+    )
     monkeypatch.setattr(method_mod, "_entry_point_methods", lambda: {"viaep": ep})
     assert "viaep" in available_methods()
     assert get_method_class("viaep").__name__ == "BaseMethod"

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from dualreal_bench.analysis.inspection import inspect_method
 from dualreal_bench.backbone.profiles import COGVIDEOX_5B_TRANSFORMER as CFG
 from dualreal_bench.cli import main
-from dualreal_bench.analysis.inspection import inspect_method
 
 TARGET = "dualreal_bench.methods.dualreal:DualRealMethod"
 

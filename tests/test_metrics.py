@@ -96,8 +96,12 @@ def synthetic_case(tmp_path_factory):
     rng = np.random.default_rng(7)
     images = []
     for i in range(3):
-        images.append(write_image(d / f"ref{i}.png", rng.integers(0, 256, (80, 96, 3), dtype=np.uint8)))
-    static = write_video(d / "static.mp4", np.repeat(translating_clip(1, 64, 64, 0, seed=3), 9, axis=0), fps=8)
+        images.append(
+            write_image(d / f"ref{i}.png", rng.integers(0, 256, (80, 96, 3), dtype=np.uint8))
+        )
+    static = write_video(
+        d / "static.mp4", np.repeat(translating_clip(1, 64, 64, 0, seed=3), 9, axis=0), fps=8
+    )
     return fake_case(images, [static]), d
 
 
@@ -121,8 +125,15 @@ def evaluator(encoders, flow=None, **kwargs):
 
 def test_registry_declares_direction_version_and_label():
     assert METRIC_FIELDS == (
-        "clip_t", "clip_i", "dino_i", "temporal_flickering", "temporal_consistency", "motion_smoothness",
-        "dynamic_degree", "dynamic_degree_dev", "dynamic_degree_bool",
+        "clip_t",
+        "clip_i",
+        "dino_i",
+        "temporal_flickering",
+        "temporal_consistency",
+        "motion_smoothness",
+        "dynamic_degree",
+        "dynamic_degree_dev",
+        "dynamic_degree_bool",
     )
     for name, spec in METRICS.items():
         assert spec.name == name and spec.label and spec.version
@@ -171,8 +182,12 @@ def test_flickering_matches_a_naive_loop():
     frames = np.random.default_rng(1).integers(0, 256, (5, 7, 9, 3), dtype=np.uint8)
     total = 0.0
     for t in range(4):
-        diff = [abs(int(frames[t, i, j, c]) - int(frames[t + 1, i, j, c]))
-                for i in range(7) for j in range(9) for c in range(3)]
+        diff = [
+            abs(int(frames[t, i, j, c]) - int(frames[t + 1, i, j, c]))
+            for i in range(7)
+            for j in range(9)
+            for c in range(3)
+        ]
         total += sum(diff) / len(diff)
     assert Fn.temporal_flickering(frames) == pytest.approx((255 - total / 4) / 255, rel=1e-12)
 
@@ -192,7 +207,11 @@ def test_vbench_boolean_rule():
     assert Fn.dynamic_degree_params(240, 320, 10, C) == (5.625, 2)  # round(2.5) = 2 (half to even)
     assert Fn.dynamic_degree_bool([1, 9, 9, 1], 5, 2) is True
     assert Fn.dynamic_degree_bool([1, 9, 1, 1], 5, 2) is False
-    assert Fn.fps_interval(25, 8) == 3 and Fn.fps_interval(29.97, 8) == 4 and Fn.fps_interval(10, 8) == 1
+    assert (
+        Fn.fps_interval(25, 8) == 3
+        and Fn.fps_interval(29.97, 8) == 4
+        and Fn.fps_interval(10, 8) == 1
+    )
 
 
 def test_motion_smoothness_is_one_for_a_perfect_interpolator():
@@ -223,13 +242,17 @@ def test_motion_smoothness_pipeline_with_a_blend_interpolator():
 
 
 def _cos(a, b) -> float:
-    return sum(x * y for x, y in zip(a, b, strict=True)) / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
+    return sum(x * y for x, y in zip(a, b, strict=True)) / (
+        math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    )
 
 
 def test_cosine_metrics_match_naive_loops():
     rng = np.random.default_rng(4)
     frames, refs, text = rng.normal(size=(6, 16)), rng.normal(size=(3, 16)), rng.normal(size=16) * 3
-    assert Fn.clip_t(frames, text) == pytest.approx(np.mean([_cos(f, text) for f in frames]), rel=1e-12)
+    assert Fn.clip_t(frames, text) == pytest.approx(
+        np.mean([_cos(f, text) for f in frames]), rel=1e-12
+    )
     per_frame = [np.mean([_cos(f, r) for r in refs]) for f in frames]
     assert Fn.identity_similarity(frames, refs) == pytest.approx(np.mean(per_frame), rel=1e-12)
     pairs = [_cos(frames[i], frames[i + 1]) for i in range(5)]
@@ -253,7 +276,8 @@ def test_evaluator_end_to_end_equals_naive_per_frame_encoding(encoders, syntheti
     out = ev.evaluate_video(video, prompt=prompt, case=case)
     assert set(METRIC_FIELDS) <= set(out) and isinstance(out["dynamic_degree_bool"], bool)
     assert out["metric_versions"] == {k: s.version for k, s in METRICS.items()} or (
-        out["metric_versions"]["motion_smoothness"].endswith("+blend-interpolator"))
+        out["metric_versions"]["motion_smoothness"].endswith("+blend-interpolator")
+    )
     assert out["metric_constants"]["raft_iters"] == 20
     assert out["metric_constants"]["encoders"]["flow"] == "test-phase-correlation"
 
@@ -269,12 +293,19 @@ def test_evaluator_end_to_end_equals_naive_per_frame_encoding(encoders, syntheti
     refs = [read_image(p) for p in case.image_paths()]
     irefs, drefs = one_by_one(e.image_clip, refs), one_by_one(e.dino, refs)
     assert out["clip_t"] == pytest.approx(np.mean([_cos(f, text) for f in tframes]), rel=1e-5)
-    assert out["clip_i"] == pytest.approx(np.mean([np.mean([_cos(f, r) for r in irefs]) for f in iframes]), rel=1e-5)
-    assert out["dino_i"] == pytest.approx(np.mean([np.mean([_cos(f, r) for r in drefs]) for f in dframes]), rel=1e-5)
+    assert out["clip_i"] == pytest.approx(
+        np.mean([np.mean([_cos(f, r) for r in irefs]) for f in iframes]), rel=1e-5
+    )
+    assert out["dino_i"] == pytest.approx(
+        np.mean([np.mean([_cos(f, r) for r in drefs]) for f in dframes]), rel=1e-5
+    )
     assert out["temporal_consistency"] == pytest.approx(
-        np.mean([_cos(iframes[i], iframes[i + 1]) for i in range(8)]), rel=1e-5)
+        np.mean([_cos(iframes[i], iframes[i + 1]) for i in range(8)]), rel=1e-5
+    )
     # a 2-px pan against a static reference clip: DD = 2, deviation = |2 - 0|
-    assert out["dynamic_degree"] == pytest.approx(2.0) and out["dynamic_degree_dev"] == pytest.approx(2.0)
+    assert out["dynamic_degree"] == pytest.approx(2.0) and out[
+        "dynamic_degree_dev"
+    ] == pytest.approx(2.0)
     assert out["dynamic_degree_bool"] is True  # 8 pairs > thres 1.5 >= count_num round(4*9/16)=2
     assert 0.0 <= out["motion_smoothness"] <= 1.0 and 0.0 < out["temporal_flickering"] < 1.0
 
@@ -284,8 +315,10 @@ def test_batched_videos_equal_single_videos(encoders, synthetic_case):
     ev = evaluator(encoders)
     a, b = translating_clip(9, 64, 64, 1, seed=8), translating_clip(7, 64, 64, 3, seed=9)
     both = ev.evaluate_videos([(a, "cat * running"), (b, "cat * jumping")], case)
-    single = [ev.evaluate_video(a, prompt="cat * running", case=case),
-              ev.evaluate_video(b, prompt="cat * jumping", case=case)]
+    single = [
+        ev.evaluate_video(a, prompt="cat * running", case=case),
+        ev.evaluate_video(b, prompt="cat * jumping", case=case),
+    ]
     for x, y in zip(both, single, strict=True):
         for k in METRIC_FIELDS:
             assert x[k] == pytest.approx(y[k], rel=1e-5, abs=1e-7), k
@@ -308,12 +341,16 @@ def test_reference_values_are_cached_in_memory_and_on_disk(encoders, synthetic_c
     flow2 = GlobalShiftFlow()
     resumed = evaluator(encoders, flow2, cache_dir=tmp_path)  # a resumed run
     resumed.evaluate_video(video, prompt="a", case=case)
-    assert flow2.calls == 1 and resumed.cache.hits["disk"] >= 3  # clip DD, prompt, 3 images x 2 encoders
+    assert (
+        flow2.calls == 1 and resumed.cache.hits["disk"] >= 3
+    )  # clip DD, prompt, 3 images x 2 encoders
     assert resumed.cache.hits["miss"] == 0
 
     other = MetricConstants(dd_top_fraction=0.1)  # another constant: another key
     flow3 = GlobalShiftFlow()
-    evaluator(encoders, flow3, cache_dir=tmp_path, constants=other).evaluate_video(video, prompt="a", case=case)
+    evaluator(encoders, flow3, cache_dir=tmp_path, constants=other).evaluate_video(
+        video, prompt="a", case=case
+    )
     assert flow3.calls == 2
 
 
@@ -323,12 +360,18 @@ def test_reference_dd_on_real_motion_clips(encoders):
         pytest.skip("DUALREAL_BENCH_DATA is not set")
     from dualreal_bench.spec import build_case
 
-    case = build_case("cat", "Kicking-Front", data_root=root, num_prompts=1)  # UCF Sports, 23 frames
+    case = build_case(
+        "cat", "Kicking-Front", data_root=root, num_prompts=1
+    )  # UCF Sports, 23 frames
     ev = evaluator(encoders, encoders.flow)  # the tiny RAFT
     ref = ev.reference_dynamic_degrees(case, (64, 64))
-    assert sorted(ref) == sorted(p.name for p in case.video_paths()) and all(v > 0 for v in ref.values())
+    assert sorted(ref) == sorted(p.name for p in case.video_paths()) and all(
+        v > 0 for v in ref.values()
+    )
     out = ev.evaluate_video(translating_clip(9, 64, 64, 1), prompt=case.prompts[0], case=case)
-    assert out["dynamic_degree_dev"] == pytest.approx(abs(out["dynamic_degree"] - np.mean(list(ref.values()))))
+    assert out["dynamic_degree_dev"] == pytest.approx(
+        abs(out["dynamic_degree"] - np.mean(list(ref.values())))
+    )
     assert out["metric_constants"]["dd_reference"]["clips"] == ref
 
 
@@ -344,7 +387,9 @@ def test_raft_flow_equals_torchvision_forward():
     ours = RaftFlow(model, iters=5)(frames)
     x = 2 * (frames / 255) - 1
     with torch.no_grad():
-        ref = torch.cat([model(x[i : i + 1], x[i + 1 : i + 2], num_flow_updates=5)[-1] for i in range(2)])
+        ref = torch.cat(
+            [model(x[i : i + 1], x[i + 1 : i + 2], num_flow_updates=5)[-1] for i in range(2)]
+        )
     assert torch.allclose(ours, ref, rtol=1e-4, atol=1e-4)
     with pytest.raises(MediaError, match="too small"):
         RaftFlow(model, iters=1)(torch.rand(2, 3, 32, 32))
@@ -360,12 +405,17 @@ def test_raft_checkpoint_loading(tmp_path):
     torch.save(state, path)
     flow = build_encoder("flow", "real", constants=C, weights_dir=tmp_path)
     # the identity (a cache key and a record field) is the weights' content, not their location
-    assert flow.identity == f"torchvision:raft_large@sha256:{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
+    assert (
+        flow.identity
+        == f"torchvision:raft_large@sha256:{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
+    )
     elsewhere = tmp_path / "copy" / path.name
     elsewhere.parent.mkdir()
     elsewhere.write_bytes(path.read_bytes())
     assert build_encoder("flow", str(elsewhere), constants=C).identity == flow.identity
-    assert torch.equal(flow.model.state_dict()["mask_predictor.conv.weight"], state["mask_predictor.conv.weight"])
+    assert torch.equal(
+        flow.model.state_dict()["mask_predictor.conv.weight"], state["mask_predictor.conv.weight"]
+    )
     bad = tmp_path / "bad.pth"
     torch.save({"x": torch.zeros(1)}, bad)
     with pytest.raises(WeightsError, match="not a RAFT-large checkpoint"):
@@ -385,7 +435,9 @@ def test_amt_interpolator_loads_from_vbench(tmp_path):
     frames = np.random.default_rng(0).integers(0, 256, (5, 128, 136, 3), dtype=np.uint8)
     preds = ms_interpolations(frames, interp, C)
     assert preds.shape == (2, 128, 136, 3) and preds.dtype == np.uint8
-    assert "vbench" not in sys.modules or hasattr(sys.modules["vbench"], "__file__")  # no stub left behind
+    assert "vbench" not in sys.modules or hasattr(
+        sys.modules["vbench"], "__file__"
+    )  # no stub left behind
 
 
 def test_missing_real_weights_name_the_file_and_how_to_get_them(tmp_path, monkeypatch):
@@ -395,8 +447,13 @@ def test_missing_real_weights_name_the_file_and_how_to_get_them(tmp_path, monkey
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     from dualreal_bench.metrics.encoders import find_weights
 
-    for role, fragment in [("flow", "raft_large_C_T_V1-22a6c225.pth"), ("interpolator", "amt-s.pth"),
-                           ("image_clip", "laion400m_e32"), ("text_clip", "ViT-B-32.pt"), ("dino", "dino-vits16")]:
+    for role, fragment in [
+        ("flow", "raft_large_C_T_V1-22a6c225.pth"),
+        ("interpolator", "amt-s.pth"),
+        ("image_clip", "laion400m_e32"),
+        ("text_clip", "ViT-B-32.pt"),
+        ("dino", "dino-vits16"),
+    ]:
         with pytest.raises(WeightsError, match=fragment) as info:
             find_weights(role, tmp_path / "weights")
         assert "To get them" in str(info.value) and str(tmp_path / "weights") in str(info.value)
@@ -454,8 +511,13 @@ def test_clip_preprocessing_is_open_clips_transform_for_both_checkpoints():
     ours = ClipEncoder(torch.nn.Identity(), None, identity=None).preprocess(frames)
     for tag in ("openai", "laion400m_e32"):
         cfg = open_clip.get_pretrained_cfg("ViT-B-32-quickgelu", tag)
-        pp = PreprocessCfg(size=224, mean=cfg["mean"], std=cfg["std"], interpolation=cfg["interpolation"],
-                           resize_mode=cfg["resize_mode"])
+        pp = PreprocessCfg(
+            size=224,
+            mean=cfg["mean"],
+            std=cfg["std"],
+            interpolation=cfg["interpolation"],
+            resize_mode=cfg["resize_mode"],
+        )
         reference = image_transform_v2(pp, is_train=False)
         assert torch.equal(ours, torch.stack([reference(Image.fromarray(f)) for f in frames])), tag
 

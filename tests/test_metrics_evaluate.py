@@ -54,14 +54,39 @@ def test_evaluate_command_writes_records_and_resumes(tmp_path, capsys):
     rng = np.random.default_rng(0)
     tex = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
     for name, step in (("000.mp4", 1), ("1_second.mp4", 3)):
-        write_video(videos / name, np.stack([np.roll(tex, t * step, axis=1) for t in range(9)]), fps=8)
+        write_video(
+            videos / name, np.stack([np.roll(tex, t * step, axis=1) for t in range(9)]), fps=8
+        )
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("cat * kicking a ball\ncat * doing a front kick in a park\n")
-    argv = ["-q", "evaluate", "--videos", str(videos), "--identity", "cat", "--motion", "Kicking-Front",
-            "--prompts", str(prompts), "--data-root", root, "--output-dir", str(tmp_path / "results"),
-            "--run-id", "ext", "--method-name", "mymethod", "--profile", "tiny"]
+    argv = [
+        "-q",
+        "evaluate",
+        "--videos",
+        str(videos),
+        "--identity",
+        "cat",
+        "--motion",
+        "Kicking-Front",
+        "--prompts",
+        str(prompts),
+        "--data-root",
+        root,
+        "--output-dir",
+        str(tmp_path / "results"),
+        "--run-id",
+        "ext",
+        "--method-name",
+        "mymethod",
+        "--profile",
+        "tiny",
+    ]
     assert main(argv) == 0
-    records = sorted((tmp_path / "results" / "ext" / "mymethod" / "cat__Kicking-Front" / "records").glob("*.json"))
+    records = sorted(
+        (tmp_path / "results" / "ext" / "mymethod" / "cat__Kicking-Front" / "records").glob(
+            "*.json"
+        )
+    )
     assert [r.name for r in records] == ["p000_s0.json", "p001_s0.json"]
     rec = json.loads(records[1].read_text())
     assert rec["prompt"] == "cat * doing a front kick in a park" and rec["method"] == "mymethod"
@@ -75,6 +100,8 @@ def test_evaluate_command_writes_records_and_resumes(tmp_path, capsys):
 
 
 def test_evaluate_command_errors_are_one_line(tmp_path, capsys):
-    code = main(["evaluate", "--videos", str(tmp_path / "missing"), "--identity", "cat", "--motion", "x"])
+    code = main(
+        ["evaluate", "--videos", str(tmp_path / "missing"), "--identity", "cat", "--motion", "x"]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "no such folder" in err and len(err.strip().splitlines()) == 1

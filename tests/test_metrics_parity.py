@@ -55,7 +55,9 @@ def motions_dir() -> Path:
 def vbench():
     oracle = os.environ.get("DUALREAL_BENCH_VBENCH_ORACLE")
     if not oracle:
-        pytest.skip("DUALREAL_BENCH_VBENCH_ORACLE is not set (pip install --no-deps --target DIR vbench==0.1.5 ...)")
+        pytest.skip(
+            "DUALREAL_BENCH_VBENCH_ORACLE is not set (pip install --no-deps --target DIR vbench==0.1.5 ...)"
+        )
     if oracle not in sys.path:
         sys.path.append(oracle)
     import vbench.dynamic_degree
@@ -74,7 +76,9 @@ def _write_frame_dir(frames_rgb: list[np.ndarray], directory: Path) -> Path:
 
     directory.mkdir(parents=True)
     for i, f in enumerate(frames_rgb):
-        Image.fromarray(np.ascontiguousarray(f)).save(directory / f"{i:04d}.bmp")  # lossless, no zlib (OpenCV 5 + decord clash on PNG)
+        Image.fromarray(np.ascontiguousarray(f)).save(
+            directory / f"{i:04d}.bmp"
+        )  # lossless, no zlib (OpenCV 5 + decord clash on PNG)
     return directory
 
 
@@ -87,7 +91,13 @@ def _rel(a: float, b: float) -> float:
 
 # the shortest clips of each source and size: UCF101 320x240 at 25 and 29.97 fps, UCF Sports
 # 480x360, 720x576 and 720x404 at 10 fps
-FLICKER_CLIPS = [("PushUps", 0), ("Basketball", 1), ("Kicking-Front", 0), ("Kicking-Front", 1), ("Swing-Bench", 0)]
+FLICKER_CLIPS = [
+    ("PushUps", 0),
+    ("Basketball", 1),
+    ("Kicking-Front", 0),
+    ("Kicking-Front", 1),
+    ("Swing-Bench", 0),
+]
 
 
 def test_temporal_flickering_matches_vbench(motions_dir, vbench):
@@ -124,7 +134,9 @@ def amt_checkpoint(vbench, tmp_path_factory):
     ("motion", "num_frames"),
     [("PushUps", 11), ("Kicking-Front", 7)],  # UCF101 320x240; UCF Sports 480x360 (pads 360 -> 368)
 )
-def test_motion_smoothness_matches_vbench(motions_dir, vbench, amt_checkpoint, tmp_path, motion, num_frames):
+def test_motion_smoothness_matches_vbench(
+    motions_dir, vbench, amt_checkpoint, tmp_path, motion, num_frames
+):
     from dualreal_bench.metrics.encoders import real_interpolator
     from dualreal_bench.metrics.interpolation import ms_interpolations
 
@@ -138,7 +150,9 @@ def test_motion_smoothness_matches_vbench(motions_dir, vbench, amt_checkpoint, t
     interpolator = real_interpolator(amt_checkpoint, C)  # our loader, same file
     preds = ms_interpolations(ours_frames, interpolator, C)
     ours = Fn.motion_smoothness(ours_frames, preds, C)
-    print(f"\nmotion smoothness {motion}: ours {ours:.8f} vbench {theirs:.8f} rel {_rel(ours, theirs):.2e}")
+    print(
+        f"\nmotion smoothness {motion}: ours {ours:.8f} vbench {theirs:.8f} rel {_rel(ours, theirs):.2e}"
+    )
     assert _rel(ours, theirs) <= RTOL, (ours, theirs)
 
 
@@ -158,15 +172,21 @@ def raft_checkpoint(vbench, tmp_path_factory):
             m.running_mean.uniform_(-0.1, 0.1)
             m.running_var.uniform_(0.8, 1.2)
     path = tmp_path_factory.mktemp("raft") / "raft-things.pth"
-    torch.save({f"module.{k}": v for k, v in model.state_dict().items()}, path)  # DataParallel keys, as shipped
+    torch.save(
+        {f"module.{k}": v for k, v in model.state_dict().items()}, path
+    )  # DataParallel keys, as shipped
     return path
 
 
 def _vbench_dd(vdd, raft_checkpoint: Path, video: str) -> tuple[list[float], bool]:
     from easydict import EasyDict
 
-    dd = vdd.DynamicDegree(EasyDict(model=str(raft_checkpoint), small=False, mixed_precision=False,
-                                    alternate_corr=False), "cpu")
+    dd = vdd.DynamicDegree(
+        EasyDict(
+            model=str(raft_checkpoint), small=False, mixed_precision=False, alternate_corr=False
+        ),
+        "cpu",
+    )
     seen: list[list[float]] = []
     original = dd.check_move
 
@@ -179,11 +199,15 @@ def _vbench_dd(vdd, raft_checkpoint: Path, video: str) -> tuple[list[float], boo
     return seen[0], moved
 
 
-def _ours_dd(raft_checkpoint: Path, frames: np.ndarray, fps: float) -> tuple[list[float], float, bool]:
+def _ours_dd(
+    raft_checkpoint: Path, frames: np.ndarray, fps: float
+) -> tuple[list[float], float, bool]:
     from dualreal_bench.metrics.encoders import real_flow
     from dualreal_bench.metrics.flow import dd_pair_scores
 
-    flow = real_flow(raft_checkpoint, C)  # our loader: original checkpoint -> torchvision raft_large
+    flow = real_flow(
+        raft_checkpoint, C
+    )  # our loader: original checkpoint -> torchvision raft_large
     sampled = frames[:: Fn.fps_interval(fps, C.dd_target_fps)]
     x = torch.from_numpy(np.ascontiguousarray(sampled)).permute(0, 3, 1, 2).float()
     scores = dd_pair_scores(x, flow, C)
@@ -191,7 +215,9 @@ def _ours_dd(raft_checkpoint: Path, frames: np.ndarray, fps: float) -> tuple[lis
     return scores, dd, moved
 
 
-def test_dynamic_degree_matches_vbench_mp4_with_fps_sampling(motions_dir, vbench, raft_checkpoint, tmp_path):
+def test_dynamic_degree_matches_vbench_mp4_with_fps_sampling(
+    motions_dir, vbench, raft_checkpoint, tmp_path
+):
     """UCF101 at 29.97 fps: VBench samples every round(29.97 / 8) = 4th frame of the mp4.
 
     A 128x160 centre crop (RAFT's smallest size: a 4-level pyramid on 1/8-scale features)
@@ -201,8 +227,12 @@ def test_dynamic_degree_matches_vbench_mp4_with_fps_sampling(motions_dir, vbench
     from dualreal_bench.media import write_video
 
     vdd = vbench.dynamic_degree
-    src = vbench.temporal_flickering.get_frames(str(_clip(motions_dir, "Basketball", 1)))[:17]  # BGR
-    video = write_video(tmp_path / "clip.mp4", np.stack([f[56:184, 80:240, ::-1] for f in src]), fps=30000 / 1001)
+    src = vbench.temporal_flickering.get_frames(str(_clip(motions_dir, "Basketball", 1)))[
+        :17
+    ]  # BGR
+    video = write_video(
+        tmp_path / "clip.mp4", np.stack([f[56:184, 80:240, ::-1] for f in src]), fps=30000 / 1001
+    )
     theirs, their_bool = _vbench_dd(vdd, raft_checkpoint, str(video))
 
     cap = cv2.VideoCapture(str(video))  # the same decoded frames and fps VBench saw
@@ -211,30 +241,42 @@ def test_dynamic_degree_matches_vbench_mp4_with_fps_sampling(motions_dir, vbench
     frames = np.stack(vbench.motion_smoothness.FrameProcess().get_frames(str(video)))
     ours, dd, our_bool = _ours_dd(raft_checkpoint, frames, fps)
     assert len(ours) == len(theirs) == 4
-    print(f"\ndynamic degree mp4: pair rel {max(_rel(a, b) for a, b in zip(ours, theirs, strict=True)):.2e}, "
-          f"mean ours {dd:.6f} vbench {np.mean(theirs):.6f}, bool {our_bool}/{their_bool}")
+    print(
+        f"\ndynamic degree mp4: pair rel {max(_rel(a, b) for a, b in zip(ours, theirs, strict=True)):.2e}, "
+        f"mean ours {dd:.6f} vbench {np.mean(theirs):.6f}, bool {our_bool}/{their_bool}"
+    )
     assert max(_rel(a, b) for a, b in zip(ours, theirs, strict=True)) <= RTOL
     assert _rel(dd, float(np.mean(theirs))) <= RTOL  # the authors' continuous value
     assert our_bool == their_bool
 
 
-def test_dynamic_degree_matches_vbench_odd_size_frames(motions_dir, vbench, raft_checkpoint, tmp_path):
+def test_dynamic_degree_matches_vbench_odd_size_frames(
+    motions_dir, vbench, raft_checkpoint, tmp_path
+):
     """UCF Sports frames cropped to 132x172 (not multiples of 8): padding, thresholds, scores."""
     vdd = vbench.dynamic_degree
-    src = vbench.motion_smoothness.FrameProcess().get_frames(str(_clip(motions_dir, "Kicking-Front")))
+    src = vbench.motion_smoothness.FrameProcess().get_frames(
+        str(_clip(motions_dir, "Kicking-Front"))
+    )
     crops = [f[100:232, 150:322] for f in src[:3]]
     folder = _write_frame_dir(crops, tmp_path / "frames")
     theirs, their_bool = _vbench_dd(vdd, raft_checkpoint, str(folder))  # a folder: no fps sampling
 
-    frames = np.stack(vbench.motion_smoothness.FrameProcess().get_frames_from_img_folder(str(folder)))
+    frames = np.stack(
+        vbench.motion_smoothness.FrameProcess().get_frames_from_img_folder(str(folder))
+    )
     ours, dd, our_bool = _ours_dd(raft_checkpoint, frames, fps=C.dd_target_fps)
     assert frames.shape[1:3] == (132, 172)
-    print(f"\ndynamic degree odd size: pair rel {max(_rel(a, b) for a, b in zip(ours, theirs, strict=True)):.2e}, "
-          f"mean ours {dd:.6f} vbench {np.mean(theirs):.6f}, bool {our_bool}/{their_bool}")
+    print(
+        f"\ndynamic degree odd size: pair rel {max(_rel(a, b) for a, b in zip(ours, theirs, strict=True)):.2e}, "
+        f"mean ours {dd:.6f} vbench {np.mean(theirs):.6f}, bool {our_bool}/{their_bool}"
+    )
     assert max(_rel(a, b) for a, b in zip(ours, theirs, strict=True)) <= RTOL
     assert our_bool == their_bool
     # VBench's constants, recomputed from its own set_params
     probe = vdd.DynamicDegree.__new__(vdd.DynamicDegree)
     probe.set_params(frame=torch.zeros(1, 3, 132, 172), count=len(frames))
     assert Fn.dynamic_degree_params(132, 172, len(frames), C) == (
-        pytest.approx(probe.params["thres"]), probe.params["count_num"])
+        pytest.approx(probe.params["thres"]),
+        probe.params["count_num"],
+    )

@@ -27,8 +27,13 @@ def _reset_counters():
 
 
 def _runner(tmp_path, cases, **kw):
-    cfg = RunConfig(method="fake_components:CountingMethod", output_dir=str(tmp_path), progress=False,
-                    run_id="r", **kw)
+    cfg = RunConfig(
+        method="fake_components:CountingMethod",
+        output_dir=str(tmp_path),
+        progress=False,
+        run_id="r",
+        **kw,
+    )
     return Runner(cfg, backbone=fc.FakeBackbone(), evaluator=fc.FakeEvaluator(), cases=cases)
 
 
@@ -41,8 +46,20 @@ def test_full_run_writes_one_record_per_video(tmp_path):
     keys = {(r["case_id"], r["prompt_index"], r["seed"]) for r in recs}
     assert len(keys) == 12
     rec = recs[0]
-    for field in ("run_id", "method", "identity", "motion", "prompt", "seed", "metrics", "configs",
-                  "versions", "git", "timestamps", "metric_versions"):
+    for field in (
+        "run_id",
+        "method",
+        "identity",
+        "motion",
+        "prompt",
+        "seed",
+        "metrics",
+        "configs",
+        "versions",
+        "git",
+        "timestamps",
+        "metric_versions",
+    ):
         assert field in rec
     assert rec["versions"]["torch"] and rec["configs"]["method"]["config"]["seed"] == 0
     assert set(rec["timestamps"]) == {"generated", "evaluated"}
@@ -68,7 +85,10 @@ def test_resume_after_crash_redoes_only_missing_stages(tmp_path):
     assert fc.CALLS == {"train": 2, "generate": 6, "evaluate": 6}
     recs = list(ResultStore(tmp_path, "r").iter_records())
     assert len(recs) == 6 and len({(r["case_id"], r["prompt_index"]) for r in recs}) == 6
-    after = {p.name: p.read_bytes() for p in (tmp_path / "r" / "counting" / cases[0].case_id).rglob("records/*.json")}
+    after = {
+        p.name: p.read_bytes()
+        for p in (tmp_path / "r" / "counting" / cases[0].case_id).rglob("records/*.json")
+    }
     assert all(first[k] == v for k, v in after.items())  # finished records untouched
     # a third run does nothing at all
     summary = _runner(tmp_path, cases).run()
@@ -85,8 +105,10 @@ def test_resumed_and_fresh_runs_give_identical_metrics(tmp_path):
     _runner(tmp_path / "b", cases).run()
 
     def metrics(root):
-        return sorted((r["case_id"], r["prompt_index"], json.dumps(r["metrics"], sort_keys=True))
-                      for r in ResultStore(root, "r").iter_records())
+        return sorted(
+            (r["case_id"], r["prompt_index"], json.dumps(r["metrics"], sort_keys=True))
+            for r in ResultStore(root, "r").iter_records()
+        )
 
     assert metrics(tmp_path / "a") == metrics(tmp_path / "b")
 
@@ -141,9 +163,15 @@ def _rec(method, case, idx, **metrics):
 
 def test_aggregation_means_over_videos_then_cases_and_marks():
     # case A has 2 videos, case B 1: mean over cases must weight cases, not videos
-    recs = [_rec("m1", "A", 0, clip_t=0.1), _rec("m1", "A", 1, clip_t=0.3), _rec("m1", "B", 0, clip_t=0.5),
-            _rec("m2", "A", 0, clip_t=0.0), _rec("m2", "A", 1, clip_t=0.0), _rec("m2", "B", 0, clip_t=0.1),
-            _rec("m3", "A", 0, clip_t=0.9)]  # m3 incomplete: its high value must not be ranked
+    recs = [
+        _rec("m1", "A", 0, clip_t=0.1),
+        _rec("m1", "A", 1, clip_t=0.3),
+        _rec("m1", "B", 0, clip_t=0.5),
+        _rec("m2", "A", 0, clip_t=0.0),
+        _rec("m2", "A", 1, clip_t=0.0),
+        _rec("m2", "B", 0, clip_t=0.1),
+        _rec("m3", "A", 0, clip_t=0.9),
+    ]  # m3 incomplete: its high value must not be ranked
     cols = [c for c in metric_columns() if c.field in ("clip_t", "temporal_flickering")]
     table = aggregate(recs, cols)
     cell = table.cells[("m1", "clip_t")]
@@ -155,7 +183,11 @@ def test_aggregation_means_over_videos_then_cases_and_marks():
     md = render(table, "markdown")
     assert "**0.3500**" in md and "<u>0.0500</u>" in md and "0.9000†" in md
     rows = json.loads(render(table, "json"))["rows"]
-    assert {r["method"]: r["clip_t_complete"] for r in rows} == {"m1": True, "m2": True, "m3": False}
+    assert {r["method"]: r["clip_t_complete"] for r in rows} == {
+        "m1": True,
+        "m2": True,
+        "m3": False,
+    }
     csv_text = render(table, "csv")
     assert csv_text.splitlines()[0].startswith("method,clip_t,clip_t_n")
     tex = render(table, "latex")

@@ -126,7 +126,9 @@ class Backbone:
             raise ValueError(
                 f"preprocess_video expects uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}"
             )
-        if not frames.flags.writeable:  # e.g. views of decoded/cached arrays; torch wants to own writable memory
+        if (
+            not frames.flags.writeable
+        ):  # e.g. views of decoded/cached arrays; torch wants to own writable memory
             frames = frames.copy()
         x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
         x = _resize_crop(x, (self.config.height, self.config.width))  # (T, 3, H, W)

@@ -137,8 +137,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="CSV of identity,motion pairs to run instead of a suite (found in --data-root)",
     )
     p.add_argument(
-        "--cache-dir", help="root of the shared cache of metric reference values "
-        "(default: $DUALREAL_BENCH_CACHE, else ~/.cache/dualreal-bench)"
+        "--cache-dir",
+        help="root of the shared cache of metric reference values "
+        "(default: $DUALREAL_BENCH_CACHE, else ~/.cache/dualreal-bench)",
     )
     p.add_argument(
         "--no-preflight",

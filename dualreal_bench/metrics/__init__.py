@@ -26,8 +26,15 @@ from typing import Any
 from .constants import MetricConstants
 
 __all__ = [
-    "METRICS", "METRIC_FIELDS", "MetricSpec", "MetricConstants", "get_metric", "build_evaluator",
-    "build_encoders", "Evaluator", "EncoderSet",
+    "METRICS",
+    "METRIC_FIELDS",
+    "MetricSpec",
+    "MetricConstants",
+    "get_metric",
+    "build_evaluator",
+    "build_encoders",
+    "Evaluator",
+    "EncoderSet",
 ]
 
 
@@ -46,30 +53,86 @@ class MetricSpec:
 METRICS: dict[str, MetricSpec] = {
     m.name: m
     for m in (
-        MetricSpec("clip_t", "CLIP-T", True, "1.0", "text",
-                   "mean cos(prompt, frame), OpenAI CLIP ViT-B/32"),
-        MetricSpec("clip_i", "CLIP-I", True, "1.0", "identity",
-                   "mean cos(frame, reference image), open_clip ViT-B-32-quickgelu laion400m_e32"),
-        MetricSpec("dino_i", "DINO-I", True, "1.0", "identity",
-                   "mean cos(frame, reference image), DINO ViT-S/16 CLS token"),
-        MetricSpec("temporal_flickering", "T-Flicker", True, "vbench-0.1.5", "motion",
-                   "(255 - mean MAE of consecutive frames) / 255"),
-        MetricSpec("temporal_consistency", "T-Cons", True, "1.0", "motion",
-                   "mean cos of consecutive frames, laion400m CLIP"),
-        MetricSpec("motion_smoothness", "Motion Smooth.", True, "vbench-0.1.5", "motion",
-                   "(255 - MAE of odd frames vs AMT-S midpoints) / 255"),
-        MetricSpec("dynamic_degree", "DD", True, "1.0", "motion",
-                   "mean over ~8 fps frame pairs of the top-5% RAFT flow magnitude (px)"),
-        MetricSpec("dynamic_degree_dev", "DD dev.", False, "1.0", "motion",
-                   "|DD - mean DD of the motion's reference clips| (px)"),
-        MetricSpec("dynamic_degree_bool", "DD (VBench)", True, "vbench-0.1.5", "motion",
-                   "VBench's moving/static decision (share of moving videos when averaged)"),
+        MetricSpec(
+            "clip_t", "CLIP-T", True, "1.0", "text", "mean cos(prompt, frame), OpenAI CLIP ViT-B/32"
+        ),
+        MetricSpec(
+            "clip_i",
+            "CLIP-I",
+            True,
+            "1.0",
+            "identity",
+            "mean cos(frame, reference image), open_clip ViT-B-32-quickgelu laion400m_e32",
+        ),
+        MetricSpec(
+            "dino_i",
+            "DINO-I",
+            True,
+            "1.0",
+            "identity",
+            "mean cos(frame, reference image), DINO ViT-S/16 CLS token",
+        ),
+        MetricSpec(
+            "temporal_flickering",
+            "T-Flicker",
+            True,
+            "vbench-0.1.5",
+            "motion",
+            "(255 - mean MAE of consecutive frames) / 255",
+        ),
+        MetricSpec(
+            "temporal_consistency",
+            "T-Cons",
+            True,
+            "1.0",
+            "motion",
+            "mean cos of consecutive frames, laion400m CLIP",
+        ),
+        MetricSpec(
+            "motion_smoothness",
+            "Motion Smooth.",
+            True,
+            "vbench-0.1.5",
+            "motion",
+            "(255 - MAE of odd frames vs AMT-S midpoints) / 255",
+        ),
+        MetricSpec(
+            "dynamic_degree",
+            "DD",
+            True,
+            "1.0",
+            "motion",
+            "mean over ~8 fps frame pairs of the top-5% RAFT flow magnitude (px)",
+        ),
+        MetricSpec(
+            "dynamic_degree_dev",
+            "DD dev.",
+            False,
+            "1.0",
+            "motion",
+            "|DD - mean DD of the motion's reference clips| (px)",
+        ),
+        MetricSpec(
+            "dynamic_degree_bool",
+            "DD (VBench)",
+            True,
+            "vbench-0.1.5",
+            "motion",
+            "VBench's moving/static decision (share of moving videos when averaged)",
+        ),
     )
 }
 
 METRIC_FIELDS: tuple[str, ...] = (
-    "clip_t", "clip_i", "dino_i", "temporal_flickering", "temporal_consistency", "motion_smoothness",
-    "dynamic_degree", "dynamic_degree_dev", "dynamic_degree_bool",
+    "clip_t",
+    "clip_i",
+    "dino_i",
+    "temporal_flickering",
+    "temporal_consistency",
+    "motion_smoothness",
+    "dynamic_degree",
+    "dynamic_degree_dev",
+    "dynamic_degree_bool",
 )
 assert METRIC_FIELDS == tuple(METRICS)
 
@@ -100,8 +163,15 @@ def resolve_metrics_device(device: str | None, profile: str) -> str:
     return str(resolve_device(check_device(name, "--device")))
 
 
-def build_encoders(profile: str = "tiny", *, device: str | None = None, weights_dir: str | Path | None = None,
-                   constants: MetricConstants | None = None, seed: int = 0, **encoder_overrides: Any):
+def build_encoders(
+    profile: str = "tiny",
+    *,
+    device: str | None = None,
+    weights_dir: str | Path | None = None,
+    constants: MetricConstants | None = None,
+    seed: int = 0,
+    **encoder_overrides: Any,
+):
     """The :class:`~.encoders.EncoderSet` of a profile, with per-role overrides.
 
     ``device``: as :func:`resolve_metrics_device` (default: the profile's).
@@ -118,21 +188,37 @@ def build_encoders(profile: str = "tiny", *, device: str | None = None, weights_
     if unknown:
         from ..errors import ConfigError
 
-        raise ConfigError(f"unknown metric encoder(s) {', '.join(sorted(unknown))}; roles: {', '.join(ROLES)}")
+        raise ConfigError(
+            f"unknown metric encoder(s) {', '.join(sorted(unknown))}; roles: {', '.join(ROLES)}"
+        )
     constants = constants or MetricConstants()
     device = resolve_metrics_device(device, profile)
     built = {
-        role: build_encoder(role, encoder_overrides.get(role, profile), constants=constants, device=device,
-                            weights_dir=weights_dir, seed=seed)
+        role: build_encoder(
+            role,
+            encoder_overrides.get(role, profile),
+            constants=constants,
+            device=device,
+            weights_dir=weights_dir,
+            seed=seed,
+        )
         for role in ROLES
     }
     return EncoderSet(**built)
 
 
-def build_evaluator(profile: str = "tiny", *, device: str | None = None, cache_dir: str | Path | None = None,
-                    weights_dir: str | Path | None = None, progress: bool = True,
-                    constants: MetricConstants | None = None, batch_size: int = 32, seed: int = 0,
-                    **encoder_overrides: Any):
+def build_evaluator(
+    profile: str = "tiny",
+    *,
+    device: str | None = None,
+    cache_dir: str | Path | None = None,
+    weights_dir: str | Path | None = None,
+    progress: bool = True,
+    constants: MetricConstants | None = None,
+    batch_size: int = 32,
+    seed: int = 0,
+    **encoder_overrides: Any,
+):
     """An :class:`~.evaluator.Evaluator` with the profile's encoders.
 
     Args:
@@ -150,10 +236,22 @@ def build_evaluator(profile: str = "tiny", *, device: str | None = None, cache_d
     from .evaluator import Evaluator
 
     constants = constants or MetricConstants()
-    encoders = build_encoders(profile, device=device, weights_dir=weights_dir, constants=constants, seed=seed,
-                              **encoder_overrides)
-    return Evaluator(encoders, constants, cache_dir=cache_dir, progress=progress, batch_size=batch_size,
-                     profile=profile)
+    encoders = build_encoders(
+        profile,
+        device=device,
+        weights_dir=weights_dir,
+        constants=constants,
+        seed=seed,
+        **encoder_overrides,
+    )
+    return Evaluator(
+        encoders,
+        constants,
+        cache_dir=cache_dir,
+        progress=progress,
+        batch_size=batch_size,
+        profile=profile,
+    )
 
 
 def __getattr__(name: str) -> Any:  # lazy: importing the registry does not import torch

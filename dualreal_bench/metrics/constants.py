@@ -31,42 +31,68 @@ class MetricConstants(Config):
 
     # ---- Dynamic Degree (VBench dynamic_degree.py; authors' continuous variant) ----------
     dd_target_fps: float = 8.0  # VBench: interval = max(1, round(fps / 8))
-    generated_fps: float = 8.0  # fps assumed for a generated video when none is given (CogVideoX: 8)
+    generated_fps: float = (
+        8.0  # fps assumed for a generated video when none is given (CogVideoX: 8)
+    )
     raft_iters: int = 20  # VBench: model(image1, image2, iters=20, test_mode=True)
-    raft_pad_multiple: int = 8  # VBench RAFT InputPadder: replicate-pad H, W to a multiple of 8 ("sintel": centred)
-    dd_top_fraction: float = 0.05  # VBench get_score: mean of the top int(h*w*0.05) flow magnitudes (padded h, w)
+    raft_pad_multiple: int = (
+        8  # VBench RAFT InputPadder: replicate-pad H, W to a multiple of 8 ("sintel": centred)
+    )
+    dd_top_fraction: float = (
+        0.05  # VBench get_score: mean of the top int(h*w*0.05) flow magnitudes (padded h, w)
+    )
     dd_thresh_per_256px: float = 6.0  # VBench set_params: thres = 6.0 * min(H, W) / 256
-    dd_count_per_16_frames: float = 4.0  # VBench set_params: count_num = round(4 * n_sampled_frames / 16)
-    dd_deviation: Literal["absolute", "signed"] = "absolute"  # |DD(video) - mean DD(reference clips)|
-    dd_reference_size: Literal["video", "native"] = "video"  # reference clips resized (crop) to the video's size
+    dd_count_per_16_frames: float = (
+        4.0  # VBench set_params: count_num = round(4 * n_sampled_frames / 16)
+    )
+    dd_deviation: Literal["absolute", "signed"] = (
+        "absolute"  # |DD(video) - mean DD(reference clips)|
+    )
+    dd_reference_size: Literal["video", "native"] = (
+        "video"  # reference clips resized (crop) to the video's size
+    )
 
     # ---- Motion smoothness (VBench motion_smoothness.py, AMT-S) ---------------------------
-    ms_frame_stride: int = 2  # VBench extract_frame: keep frames 0, 2, 4, ...; interpolate the odd ones
+    ms_frame_stride: int = (
+        2  # VBench extract_frame: keep frames 0, 2, 4, ...; interpolate the odd ones
+    )
     amt_pad_multiple: int = 16  # VBench: padding = int(16 / scale) with scale = 1
-    amt_scale_factor: float = 1.0  # VBench on CPU (and on any GPU with enough memory): no downscaling
+    amt_scale_factor: float = (
+        1.0  # VBench on CPU (and on any GPU with enough memory): no downscaling
+    )
     amt_embt: float = 0.5  # VBench: embt = 1/2 (the midpoint)
 
     def validate(self) -> None:
         positive = {
-            "prompt_max_chars": self.prompt_max_chars, "clip_context_length": self.clip_context_length,
-            "dd_target_fps": self.dd_target_fps, "generated_fps": self.generated_fps,
-            "raft_iters": self.raft_iters, "raft_pad_multiple": self.raft_pad_multiple,
+            "prompt_max_chars": self.prompt_max_chars,
+            "clip_context_length": self.clip_context_length,
+            "dd_target_fps": self.dd_target_fps,
+            "generated_fps": self.generated_fps,
+            "raft_iters": self.raft_iters,
+            "raft_pad_multiple": self.raft_pad_multiple,
             "dd_thresh_per_256px": self.dd_thresh_per_256px,
             "dd_count_per_16_frames": self.dd_count_per_16_frames,
-            "ms_frame_stride": self.ms_frame_stride, "amt_pad_multiple": self.amt_pad_multiple,
+            "ms_frame_stride": self.ms_frame_stride,
+            "amt_pad_multiple": self.amt_pad_multiple,
             "amt_scale_factor": self.amt_scale_factor,
         }
         for key, value in positive.items():
             if not value > 0:
                 raise ConfigError(f"metric constant {key} must be positive, got {value!r}")
         if not 0.0 < self.dd_top_fraction <= 1.0:
-            raise ConfigError(f"metric constant dd_top_fraction must be in (0, 1], got {self.dd_top_fraction!r}")
+            raise ConfigError(
+                f"metric constant dd_top_fraction must be in (0, 1], got {self.dd_top_fraction!r}"
+            )
         if self.ms_frame_stride % 2:
-            raise ConfigError(f"metric constant ms_frame_stride must be even (the midpoint is a frame), got {self.ms_frame_stride}")
+            raise ConfigError(
+                f"metric constant ms_frame_stride must be even (the midpoint is a frame), got {self.ms_frame_stride}"
+            )
         if not 0.0 < self.amt_embt < 1.0:
             raise ConfigError(f"metric constant amt_embt must be in (0, 1), got {self.amt_embt!r}")
         if self.dd_deviation not in ("absolute", "signed"):
-            raise ConfigError(f"metric constant dd_deviation must be 'absolute' or 'signed', got {self.dd_deviation!r}")
+            raise ConfigError(
+                f"metric constant dd_deviation must be 'absolute' or 'signed', got {self.dd_deviation!r}"
+            )
         if self.dd_reference_size not in ("video", "native"):
             raise ConfigError(
                 f"metric constant dd_reference_size must be 'video' or 'native', got {self.dd_reference_size!r}"
@@ -82,7 +108,11 @@ class MetricConstants(Config):
 
 #: constants that change a Dynamic Degree value (the reference-clip cache key uses them)
 DD_KEYS = (
-    "dd_target_fps", "raft_iters", "raft_pad_multiple", "dd_top_fraction", "dd_reference_size",
+    "dd_target_fps",
+    "raft_iters",
+    "raft_pad_multiple",
+    "dd_top_fraction",
+    "dd_reference_size",
 )
 #: constants that change the CLIP text embedding of a prompt
 PROMPT_KEYS = ("prompt_placeholder", "prompt_max_chars", "clip_context_length")

@@ -66,8 +66,15 @@ class ClipEncoder:
 
     preprocess_key = ("clip", CLIP_IMAGE_SIZE, CLIP_MEAN, CLIP_STD, "bicubic", "shortest")
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Any, *, identity: str | None,
-                 context_length: int = 77, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        *,
+        identity: str | None,
+        context_length: int = 77,
+        device: str | torch.device = "cpu",
+    ) -> None:
         import open_clip
 
         self.model = model.eval().to(device)
@@ -76,8 +83,12 @@ class ClipEncoder:
         self.context_length = context_length
         self.device = torch.device(device)
         self._transform = open_clip.image_transform(
-            CLIP_IMAGE_SIZE, is_train=False, mean=CLIP_MEAN, std=CLIP_STD,
-            resize_mode="shortest", interpolation="bicubic",
+            CLIP_IMAGE_SIZE,
+            is_train=False,
+            mean=CLIP_MEAN,
+            std=CLIP_STD,
+            resize_mode="shortest",
+            interpolation="bicubic",
         )
 
     def preprocess(self, frames: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
@@ -99,8 +110,9 @@ class DinoEncoder:
 
     preprocess_key = ("dino", DINO_IMAGE_SIZE, DINO_MEAN, DINO_STD, "bilinear", "stretch")
 
-    def __init__(self, model: torch.nn.Module, *, identity: str | None,
-                 device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, model: torch.nn.Module, *, identity: str | None, device: str | torch.device = "cpu"
+    ) -> None:
         self.model = model.eval().to(device)
         self.identity = identity
         self.device = torch.device(device)
@@ -110,7 +122,9 @@ class DinoEncoder:
     def preprocess(self, frames: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
         # ViTImageProcessor (slow): PIL bilinear resize to 224x224, x / 255, (x - mean) / std
         size = (DINO_IMAGE_SIZE, DINO_IMAGE_SIZE)
-        arr = np.stack([np.asarray(Image.fromarray(f).resize(size, Image.BILINEAR)) for f in frames])
+        arr = np.stack(
+            [np.asarray(Image.fromarray(f).resize(size, Image.BILINEAR)) for f in frames]
+        )
         x = torch.from_numpy(arr).permute(0, 3, 1, 2).float() * (1 / 255)
         return (x - self._mean) / self._std
 
@@ -132,7 +146,9 @@ def tiny_clip(seed: int, device: str = "cpu") -> ClipEncoder:
         torch.manual_seed(seed)
         model = CLIP(
             embed_dim=32,
-            vision_cfg=CLIPVisionCfg(layers=2, width=64, head_width=32, patch_size=32, image_size=CLIP_IMAGE_SIZE),
+            vision_cfg=CLIPVisionCfg(
+                layers=2, width=64, head_width=32, patch_size=32, image_size=CLIP_IMAGE_SIZE
+            ),
             text_cfg=CLIPTextCfg(context_length=77, vocab_size=49408, width=64, heads=2, layers=2),
             quick_gelu=True,
         )
@@ -144,8 +160,14 @@ def tiny_dino(seed: int, device: str = "cpu") -> DinoEncoder:
     """A 2-layer ViT/16 at 224 px (transformers ``ViTModel``) with seeded weights."""
     from transformers import ViTConfig, ViTModel
 
-    config = ViTConfig(hidden_size=48, num_hidden_layers=2, num_attention_heads=2, intermediate_size=96,
-                       image_size=DINO_IMAGE_SIZE, patch_size=16)
+    config = ViTConfig(
+        hidden_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=96,
+        image_size=DINO_IMAGE_SIZE,
+        patch_size=16,
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = ViTModel(config, add_pooling_layer=False)
@@ -158,7 +180,9 @@ def tiny_flow(seed: int, constants: MetricConstants, device: str = "cpu"):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_raft_tiny()
-    return RaftFlow(model, iters=constants.raft_iters, identity=f"tiny-raft-v1-seed{seed}", device=device)
+    return RaftFlow(
+        model, iters=constants.raft_iters, identity=f"tiny-raft-v1-seed{seed}", device=device
+    )
 
 
 def tiny_interpolator(seed: int, constants: MetricConstants, device: str = "cpu"):
@@ -182,8 +206,13 @@ def tiny_amt_interpolator(seed: int, constants: MetricConstants, device: str = "
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_amt_s(corr_lvls=3)  # 64-pixel frames (see build_amt_s)
-    return AmtInterpolator(model, embt=constants.amt_embt, scale_factor=constants.amt_scale_factor,
-                           identity=f"tiny-amt-s-3lvl-v1-seed{seed}", device=device)
+    return AmtInterpolator(
+        model,
+        embt=constants.amt_embt,
+        scale_factor=constants.amt_scale_factor,
+        identity=f"tiny-amt-s-3lvl-v1-seed{seed}",
+        device=device,
+    )
 
 
 # ---- real weights -------------------------------------------------------------------------------
@@ -208,52 +237,65 @@ def _torch_hub_dir() -> str:
 
 WEIGHTS: dict[str, WeightSpec] = {
     "text_clip": WeightSpec(
-        "text_clip", "OpenAI CLIP ViT-B/32 (CLIP-T)",
+        "text_clip",
+        "OpenAI CLIP ViT-B/32 (CLIP-T)",
         files=("ViT-B-32.pt", "clip-vit-b-32-openai.safetensors", "clip-vit-b-32-openai.bin"),
         caches=("~/.cache/clip/ViT-B-32.pt",),
         hf_repo="timm/vit_base_patch32_clip_224.openai",
         hf_files=("open_clip_model.safetensors", "open_clip_pytorch_model.bin"),
-        hint="on a machine with internet: python -c \"import open_clip; open_clip.create_model("
-             "'ViT-B-32-quickgelu', pretrained='openai')\" (fills the Hugging Face cache), or copy "
-             "OpenAI's ViT-B-32.pt (from `clip.load('ViT-B/32')`, ~/.cache/clip) into the weights dir",
+        hint='on a machine with internet: python -c "import open_clip; open_clip.create_model('
+        "'ViT-B-32-quickgelu', pretrained='openai')\" (fills the Hugging Face cache), or copy "
+        "OpenAI's ViT-B-32.pt (from `clip.load('ViT-B/32')`, ~/.cache/clip) into the weights dir",
     ),
     "image_clip": WeightSpec(
-        "image_clip", "open_clip ViT-B-32-quickgelu laion400m_e32 (CLIP-I, T-Cons)",
-        files=("vit_b_32-quickgelu-laion400m_e32-46683a32.pt", "clip-vit-b-32-laion400m_e32.safetensors",
-               "clip-vit-b-32-laion400m_e32.bin"),
+        "image_clip",
+        "open_clip ViT-B-32-quickgelu laion400m_e32 (CLIP-I, T-Cons)",
+        files=(
+            "vit_b_32-quickgelu-laion400m_e32-46683a32.pt",
+            "clip-vit-b-32-laion400m_e32.safetensors",
+            "clip-vit-b-32-laion400m_e32.bin",
+        ),
         caches=(),
         hf_repo="timm/vit_base_patch32_clip_224.laion400m_e32",
         hf_files=("open_clip_model.safetensors", "open_clip_pytorch_model.bin"),
-        hint="on a machine with internet: python -c \"import open_clip; open_clip.create_model("
-             "'ViT-B-32-quickgelu', pretrained='laion400m_e32')\" (fills the Hugging Face cache), or "
-             "put open_clip's vit_b_32-quickgelu-laion400m_e32-46683a32.pt into the weights dir",
+        hint='on a machine with internet: python -c "import open_clip; open_clip.create_model('
+        "'ViT-B-32-quickgelu', pretrained='laion400m_e32')\" (fills the Hugging Face cache), or "
+        "put open_clip's vit_b_32-quickgelu-laion400m_e32-46683a32.pt into the weights dir",
     ),
     "dino": WeightSpec(
-        "dino", "DINO ViT-S/16 facebook/dino-vits16 (DINO-I)",
+        "dino",
+        "DINO ViT-S/16 facebook/dino-vits16 (DINO-I)",
         files=("dino-vits16",),  # a directory with config.json + model weights
         caches=(),
         hf_repo="facebook/dino-vits16",
         hf_files=("config.json",),
-        hint="on a machine with internet: python -c \"from transformers import ViTModel; "
-             "ViTModel.from_pretrained('facebook/dino-vits16')\" (fills the Hugging Face cache), or "
-             "`huggingface-cli download facebook/dino-vits16 --local-dir <weights_dir>/dino-vits16`",
+        hint='on a machine with internet: python -c "from transformers import ViTModel; '
+        "ViTModel.from_pretrained('facebook/dino-vits16')\" (fills the Hugging Face cache), or "
+        "`huggingface-cli download facebook/dino-vits16 --local-dir <weights_dir>/dino-vits16`",
     ),
     "flow": WeightSpec(
-        "flow", "torchvision RAFT-large C_T_V1 (Dynamic Degree)",
+        "flow",
+        "torchvision RAFT-large C_T_V1 (Dynamic Degree)",
         files=("raft_large_C_T_V1-22a6c225.pth", "raft-things.pth"),
-        caches=("$TORCH_HUB/raft_large_C_T_V1-22a6c225.pth", "~/.cache/vbench/raft_model/models/raft-things.pth"),
-        hf_repo=None, hf_files=(),
-        hint="on a machine with internet: python -c \"from torchvision.models.optical_flow import "
-             "raft_large, Raft_Large_Weights; raft_large(weights=Raft_Large_Weights.C_T_V1)\" "
-             "(fills the torch hub cache), or copy VBench's raft-things.pth into the weights dir",
+        caches=(
+            "$TORCH_HUB/raft_large_C_T_V1-22a6c225.pth",
+            "~/.cache/vbench/raft_model/models/raft-things.pth",
+        ),
+        hf_repo=None,
+        hf_files=(),
+        hint='on a machine with internet: python -c "from torchvision.models.optical_flow import '
+        'raft_large, Raft_Large_Weights; raft_large(weights=Raft_Large_Weights.C_T_V1)" '
+        "(fills the torch hub cache), or copy VBench's raft-things.pth into the weights dir",
     ),
     "interpolator": WeightSpec(
-        "interpolator", "AMT-S (Motion Smoothness)",
+        "interpolator",
+        "AMT-S (Motion Smoothness)",
         files=("amt-s.pth",),
         caches=("~/.cache/vbench/amt_model/amt-s.pth",),
-        hf_repo=None, hf_files=(),
+        hf_repo=None,
+        hf_files=(),
         hint="VBench downloads it to ~/.cache/vbench/amt_model/amt-s.pth (from the "
-             "lalala125/AMT Hugging Face repo); copy it into the weights dir",
+        "lalala125/AMT Hugging Face repo); copy it into the weights dir",
     ),
 }
 
@@ -306,8 +348,12 @@ def _weights_identity(kind: str, path: Path) -> str:
 def _load_clip_state(path: Path) -> dict[str, torch.Tensor]:
     from open_clip.factory import load_state_dict
 
-    if zipfile.is_zipfile(path) and any(n.endswith("constants.pkl") for n in zipfile.ZipFile(path).namelist()):
-        state = torch.jit.load(str(path), map_location="cpu").state_dict()  # OpenAI's TorchScript archive
+    if zipfile.is_zipfile(path) and any(
+        n.endswith("constants.pkl") for n in zipfile.ZipFile(path).namelist()
+    ):
+        state = torch.jit.load(
+            str(path), map_location="cpu"
+        ).state_dict()  # OpenAI's TorchScript archive
         for key in ("input_resolution", "context_length", "vocab_size"):
             state.pop(key, None)
         return state
@@ -324,10 +370,16 @@ def real_clip(role: str, path: Path, device: str = "cpu") -> ClipEncoder:
 
         model.load_state_dict(convert_state_dict(model, state))
     except (RuntimeError, OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise WeightsError(f"{path}: not a ViT-B-32 CLIP checkpoint ({' '.join(str(exc).split())[:300]})") from None
+        raise WeightsError(
+            f"{path}: not a ViT-B-32 CLIP checkpoint ({' '.join(str(exc).split())[:300]})"
+        ) from None
     tokenizer = open_clip.get_tokenizer("ViT-B-32")
-    return ClipEncoder(model, tokenizer, identity=_weights_identity(f"open_clip:ViT-B-32-quickgelu:{role}", path),
-                       device=device)
+    return ClipEncoder(
+        model,
+        tokenizer,
+        identity=_weights_identity(f"open_clip:ViT-B-32-quickgelu:{role}", path),
+        device=device,
+    )
 
 
 def real_dino(path: Path, device: str = "cpu") -> DinoEncoder:
@@ -336,8 +388,12 @@ def real_dino(path: Path, device: str = "cpu") -> DinoEncoder:
     try:
         model = ViTModel.from_pretrained(str(path), add_pooling_layer=False, local_files_only=True)
     except (OSError, ValueError) as exc:
-        raise WeightsError(f"{path}: cannot load DINO ViT-S/16 ({' '.join(str(exc).split())[:300]})") from None
-    ident = _weights_identity("transformers:ViTModel:dino-vits16", path)  # a directory: all its files
+        raise WeightsError(
+            f"{path}: cannot load DINO ViT-S/16 ({' '.join(str(exc).split())[:300]})"
+        ) from None
+    ident = _weights_identity(
+        "transformers:ViTModel:dino-vits16", path
+    )  # a directory: all its files
     return DinoEncoder(model, identity=ident, device=device)
 
 
@@ -348,9 +404,15 @@ def real_flow(path: Path, constants: MetricConstants, device: str = "cpu"):
         state = torch.load(path, map_location="cpu", weights_only=True)
         model = build_raft_large(state)
     except (RuntimeError, OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise WeightsError(f"{path}: not a RAFT-large checkpoint ({' '.join(str(exc).split())[:300]})") from None
-    return RaftFlow(model, iters=constants.raft_iters, identity=_weights_identity("torchvision:raft_large", path),
-                    device=device)
+        raise WeightsError(
+            f"{path}: not a RAFT-large checkpoint ({' '.join(str(exc).split())[:300]})"
+        ) from None
+    return RaftFlow(
+        model,
+        iters=constants.raft_iters,
+        identity=_weights_identity("torchvision:raft_large", path),
+        device=device,
+    )
 
 
 def real_interpolator(path: Path, constants: MetricConstants, device: str = "cpu"):
@@ -359,13 +421,22 @@ def real_interpolator(path: Path, constants: MetricConstants, device: str = "cpu
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise WeightsError(f"{path}: cannot read the AMT-S checkpoint ({' '.join(str(exc).split())[:300]})") from None
+        raise WeightsError(
+            f"{path}: cannot read the AMT-S checkpoint ({' '.join(str(exc).split())[:300]})"
+        ) from None
     try:
         model = build_amt_s(state)
     except (RuntimeError, KeyError) as exc:
-        raise WeightsError(f"{path}: not an AMT-S checkpoint ({' '.join(str(exc).split())[:300]})") from None
-    return AmtInterpolator(model, embt=constants.amt_embt, scale_factor=constants.amt_scale_factor,
-                           identity=_weights_identity("vbench:amt-s", path), device=device)
+        raise WeightsError(
+            f"{path}: not an AMT-S checkpoint ({' '.join(str(exc).split())[:300]})"
+        ) from None
+    return AmtInterpolator(
+        model,
+        embt=constants.amt_embt,
+        scale_factor=constants.amt_scale_factor,
+        identity=_weights_identity("vbench:amt-s", path),
+        device=device,
+    )
 
 
 # ---- the factory ----------------------------------------------------------------------------------
@@ -393,8 +464,15 @@ def identity_of(obj: Any) -> str | None:
 _TINY_SEEDS = {"text_clip": 1, "image_clip": 2, "dino": 3, "flow": 4, "interpolator": 5}
 
 
-def build_encoder(role: str, spec: Any, *, constants: MetricConstants, device: str = "cpu",
-                  weights_dir: str | Path | None = None, seed: int = 0) -> Any:
+def build_encoder(
+    role: str,
+    spec: Any,
+    *,
+    constants: MetricConstants,
+    device: str = "cpu",
+    weights_dir: str | Path | None = None,
+    seed: int = 0,
+) -> Any:
     """One encoder from a name (``"tiny"``, ``"real"``; ``"tiny-amt"`` for the interpolator), a
     weights path, or an object (returned as is)."""
     if role not in ROLES:
@@ -419,7 +497,9 @@ def build_encoder(role: str, spec: Any, *, constants: MetricConstants, device: s
     else:
         path = Path(spec).expanduser()
         if not path.exists():
-            raise WeightsError(f"{path}: no such weights file for {WEIGHTS[role].what}. {WEIGHTS[role].hint}")
+            raise WeightsError(
+                f"{path}: no such weights file for {WEIGHTS[role].what}. {WEIGHTS[role].hint}"
+            )
     logger.info("loading %s from %s", WEIGHTS[role].what, path)
     if role in ("text_clip", "image_clip"):
         return real_clip(role, path, device)

@@ -118,9 +118,16 @@ class Evaluator:
     #: set by the runner: ``callback(stage, step, total)`` while reference clips are scored
     progress_callback: Callable[[str, int, int], None] | None = None
 
-    def __init__(self, encoders: EncoderSet, constants: MetricConstants | None = None, *,
-                 cache_dir: str | Path | None = None, progress: bool = True, batch_size: int = 32,
-                 profile: str = "custom") -> None:
+    def __init__(
+        self,
+        encoders: EncoderSet,
+        constants: MetricConstants | None = None,
+        *,
+        cache_dir: str | Path | None = None,
+        progress: bool = True,
+        batch_size: int = 32,
+        profile: str = "custom",
+    ) -> None:
         self.encoders = encoders
         self.constants = constants or MetricConstants()
         self.cache = _Cache(Path(cache_dir) if cache_dir is not None else None)
@@ -141,7 +148,9 @@ class Evaluator:
             self.cpu_timings[stage] += time.process_time() - cpu
 
     # ---- public ----------------------------------------------------------------------------
-    def evaluate_video(self, frames: np.ndarray, *, prompt: str, case: Any, fps: float | None = None) -> dict[str, Any]:
+    def evaluate_video(
+        self, frames: np.ndarray, *, prompt: str, case: Any, fps: float | None = None
+    ) -> dict[str, Any]:
         """All metric fields of one video ``uint8 (T, H, W, 3)`` generated for ``prompt``.
 
         ``fps`` is the video's frame rate (default ``constants.generated_fps``, 8 as CogVideoX);
@@ -149,8 +158,9 @@ class Evaluator:
         """
         return self.evaluate_videos([(frames, prompt)], case, fps=fps)[0]
 
-    def evaluate_videos(self, items: Sequence[tuple[np.ndarray, str]], case: Any, *,
-                        fps: float | None = None) -> list[dict[str, Any]]:
+    def evaluate_videos(
+        self, items: Sequence[tuple[np.ndarray, str]], case: Any, *, fps: float | None = None
+    ) -> list[dict[str, Any]]:
         """:meth:`evaluate_video` for several videos of one case, image encoders batched across them."""
         c = self.constants
         videos = [self._check(frames) for frames, _ in items]
@@ -172,7 +182,9 @@ class Evaluator:
             with self._timed("flickering"):
                 flickering = Fn.temporal_flickering(frames)
             with self._timed("interpolator"):
-                smoothness = Fn.motion_smoothness(frames, ms_interpolations(frames, enc.interpolator, c), c)
+                smoothness = Fn.motion_smoothness(
+                    frames, ms_interpolations(frames, enc.interpolator, c), c
+                )
             values = {
                 "clip_t": Fn.clip_t(text_frames[i], text_embs[i]),
                 "clip_i": Fn.identity_similarity(image_frames[i], clip_refs),
@@ -184,16 +196,21 @@ class Evaluator:
                 "dynamic_degree_dev": Fn.dynamic_degree_deviation(dd, list(ref.values()), c),
                 "dynamic_degree_bool": dd_bool,
             }
-            results.append({
-                **values,
-                "metric_versions": self.metric_versions(),
-                "metric_constants": {
-                    **self.metric_constants(),
-                    "dd_sampling": dd_info,
-                    "dd_reference": {"motion": case.motion.name, "mean": float(np.mean(list(ref.values()))),
-                                     "clips": ref},
-                },
-            })
+            results.append(
+                {
+                    **values,
+                    "metric_versions": self.metric_versions(),
+                    "metric_constants": {
+                        **self.metric_constants(),
+                        "dd_sampling": dd_info,
+                        "dd_reference": {
+                            "motion": case.motion.name,
+                            "mean": float(np.mean(list(ref.values()))),
+                            "clips": ref,
+                        },
+                    },
+                }
+            )
         return results
 
     def metric_versions(self) -> dict[str, str]:
@@ -206,11 +223,18 @@ class Evaluator:
         return versions
 
     def metric_constants(self) -> dict[str, Any]:
-        return {**self.constants.to_dict(), "profile": self.profile, "encoders": self.encoders.identities()}
+        return {
+            **self.constants.to_dict(),
+            "profile": self.profile,
+            "encoders": self.encoders.identities(),
+        }
 
     # ---- image encoders ------------------------------------------------------------------------
     def _encode(self, encoder: Any, pixels: torch.Tensor) -> np.ndarray:
-        chunks = [encoder.encode_image(pixels[i : i + self.batch_size]) for i in range(0, len(pixels), self.batch_size)]
+        chunks = [
+            encoder.encode_image(pixels[i : i + self.batch_size])
+            for i in range(0, len(pixels), self.batch_size)
+        ]
         return torch.cat(chunks).numpy()
 
     def _frame_embeddings(self, videos: list[np.ndarray]) -> tuple[list[np.ndarray], ...]:
@@ -231,7 +255,9 @@ class Evaluator:
         text = run(enc.text_clip, "text_clip")
         # the same tower with the same weights is not run twice
         same = enc.image_clip is enc.text_clip or (
-            identity_of(enc.image_clip) is not None and identity_of(enc.image_clip) == identity_of(enc.text_clip))
+            identity_of(enc.image_clip) is not None
+            and identity_of(enc.image_clip) == identity_of(enc.text_clip)
+        )
         image = text if same else run(enc.image_clip, "image_clip")
         dino = run(enc.dino, "dino")
         return text, image, dino
@@ -267,7 +293,9 @@ class Evaluator:
         result = []
         for encoder in (self.encoders.image_clip, self.encoders.dino):
             ident = identity_of(encoder)
-            keys = [[ident or id(encoder), _numerics(encoder), file_sha256(p)] for p in paths]  # by content
+            keys = [
+                [ident or id(encoder), _numerics(encoder), file_sha256(p)] for p in paths
+            ]  # by content
             embs = [self.cache.get("images", k, persistent=ident is not None) for k in keys]
             missing = [i for i, e in enumerate(embs) if e is None]
             if missing:
@@ -283,23 +311,34 @@ class Evaluator:
         x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
         return dd_pair_scores(x, self.encoders.flow, self.constants)
 
-    def _dynamic_degree(self, frames: np.ndarray, fps: float | None) -> tuple[float, bool, dict[str, Any]]:
+    def _dynamic_degree(
+        self, frames: np.ndarray, fps: float | None
+    ) -> tuple[float, bool, dict[str, Any]]:
         c = self.constants
         fps = float(fps) if fps else c.generated_fps
         step = Fn.fps_interval(fps, c.dd_target_fps)
         sampled = frames[::step]
         if len(sampled) < 2:
-            raise MediaError(f"dynamic degree: {len(frames)} frames at {fps:g} fps give fewer than 2 at "
-                             f"{c.dd_target_fps:g} fps")
+            raise MediaError(
+                f"dynamic degree: {len(frames)} frames at {fps:g} fps give fewer than 2 at "
+                f"{c.dd_target_fps:g} fps"
+            )
         scores = self._dd_scores(sampled)
         h, w = frames.shape[1:3]
         dd, dd_bool = Fn.dynamic_degree(scores, h, w, len(sampled), c)
         thres, count_num = Fn.dynamic_degree_params(h, w, len(sampled), c)
-        info = {"fps": fps, "interval": step, "num_sampled_frames": len(sampled), "thres": thres,
-                "count_num": count_num}
+        info = {
+            "fps": fps,
+            "interval": step,
+            "num_sampled_frames": len(sampled),
+            "thres": thres,
+            "count_num": count_num,
+        }
         return dd, dd_bool, info
 
-    def reference_dynamic_degrees(self, case: Any, size: tuple[int, int] | None = None) -> dict[str, float]:
+    def reference_dynamic_degrees(
+        self, case: Any, size: tuple[int, int] | None = None
+    ) -> dict[str, float]:
         """Continuous Dynamic Degree of each reference clip of the case's motion, by file name.
 
         Clips are sampled at about 8 fps from their own frame rate (VBench's rule) and, with
@@ -320,17 +359,30 @@ class Evaluator:
         # the clip's bytes, the flow network, how it computes, the DD definition and constants,
         # the size the clip is resized to (the key's other parts: see _Cache)
         keys = {
-            path: [ident or id(flow), _numerics(flow), METRICS["dynamic_degree"].version, c.digest(*DD_KEYS),
-                   target, file_sha256(path)]
+            path: [
+                ident or id(flow),
+                _numerics(flow),
+                METRICS["dynamic_degree"].version,
+                c.digest(*DD_KEYS),
+                target,
+                file_sha256(path),
+            ]
             for path in paths
         }
-        out = {path: self.cache.get("reference_dd", keys[path], persistent=ident is not None) for path in paths}
+        out = {
+            path: self.cache.get("reference_dd", keys[path], persistent=ident is not None)
+            for path in paths
+        }
         missing = [path for path, hit in out.items() if hit is None]
         for done, path in enumerate(missing):
             self._report_progress("reference clips", done, len(missing))
-            logger.info("dynamic degree of reference clip %s (motion %s)", path.name, case.motion.name)
+            logger.info(
+                "dynamic degree of reference clip %s (motion %s)", path.name, case.motion.name
+            )
             value = np.float64(np.mean(self._reference_scores(path, target)))
-            out[path] = self.cache.put("reference_dd", keys[path], value, persistent=ident is not None)
+            out[path] = self.cache.put(
+                "reference_dd", keys[path], value, persistent=ident is not None
+            )
         if missing:
             self._report_progress("reference clips", len(missing), len(missing))
         return {path.name: float(value) for path, value in out.items()}
@@ -354,9 +406,16 @@ class Evaluator:
     # ---- checks ------------------------------------------------------------------------------------
     @staticmethod
     def _check(frames: Any) -> np.ndarray:
-        if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        if (
+            not isinstance(frames, np.ndarray)
+            or frames.dtype != np.uint8
+            or frames.ndim != 4
+            or frames.shape[-1] != 3
+        ):
             got = f"{type(frames).__name__} {getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}"
             raise TypeError(f"evaluate_video needs a uint8 (T, H, W, 3) array, got {got}")
         if len(frames) < 3:
-            raise MediaError(f"a video needs at least 3 frames to be scored (motion smoothness), got {len(frames)}")
+            raise MediaError(
+                f"a video needs at least 3 frames to be scored (motion smoothness), got {len(frames)}"
+            )
         return frames

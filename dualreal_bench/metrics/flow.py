@@ -26,7 +26,9 @@ from .constants import MetricConstants
 from .functional import pad_to_multiple, top_fraction_magnitude
 
 RAFT_LARGE_FILE = "raft_large_C_T_V1-22a6c225.pth"  # torchvision Raft_Large_Weights.C_T_V1
-RAFT_ORIGINAL_FILE = "raft-things.pth"  # princeton-vl RAFT / VBench's raft_model/models/raft-things.pth
+RAFT_ORIGINAL_FILE = (
+    "raft-things.pth"  # princeton-vl RAFT / VBench's raft_model/models/raft-things.pth
+)
 
 
 class RaftFlow:
@@ -37,8 +39,14 @@ class RaftFlow:
     ``(t, t + 1)``, in pixels. Frames are scaled to ``[-1, 1]`` as the original RAFT does.
     """
 
-    def __init__(self, model: torch.nn.Module, *, iters: int = 20, identity: str | None = None,
-                 device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        iters: int = 20,
+        identity: str | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
         self.model = model.eval().to(device)
         self.iters = iters
         self.identity = identity
@@ -59,7 +67,9 @@ class RaftFlow:
             try:
                 m.corr_block.build_pyramid(fmap1, fmap_next)
             except ValueError as exc:  # frames too small for the pyramid
-                raise MediaError(f"optical flow: frames of {h}x{w} px are too small for this RAFT: {exc}") from None
+                raise MediaError(
+                    f"optical flow: frames of {h}x{w} px are too small for this RAFT: {exc}"
+                ) from None
             # 2. context of the first frame -> GRU state (tanh) and context (relu), 1/8 scale
             ctx = m.context_encoder(x[t : t + 1])
             hidden_size = m.update_block.hidden_state_size
@@ -116,7 +126,7 @@ def convert_original_raft_state_dict(state: Mapping[str, torch.Tensor]) -> dict[
     """
     out: dict[str, torch.Tensor] = {}
     for key, value in state.items():
-        k = key[len("module."):] if key.startswith("module.") else key
+        k = key[len("module.") :] if key.startswith("module.") else key
         if re.match(r"^(fnet|cnet)\.layer\d\.\d\.norm3\.", k):
             continue  # same module as downsample.1
         for pattern, repl in _ENCODER_RULES + _UPDATE_RULES:
@@ -150,15 +160,22 @@ def build_raft_tiny() -> torch.nn.Module:
     from torchvision.models.optical_flow.raft import ResidualBlock, _raft
 
     return _raft(
-        weights=None, progress=False,
-        feature_encoder_layers=(16, 16, 24, 32, 64), feature_encoder_block=ResidualBlock,
+        weights=None,
+        progress=False,
+        feature_encoder_layers=(16, 16, 24, 32, 64),
+        feature_encoder_block=ResidualBlock,
         feature_encoder_norm_layer=torch.nn.InstanceNorm2d,
-        context_encoder_layers=(16, 16, 24, 32, 64), context_encoder_block=ResidualBlock,
+        context_encoder_layers=(16, 16, 24, 32, 64),
+        context_encoder_block=ResidualBlock,
         context_encoder_norm_layer=torch.nn.BatchNorm2d,
-        corr_block_num_levels=3, corr_block_radius=3,  # 3 levels: frames down to 64 px
-        motion_encoder_corr_layers=(32, 24), motion_encoder_flow_layers=(16, 8),
+        corr_block_num_levels=3,
+        corr_block_radius=3,  # 3 levels: frames down to 64 px
+        motion_encoder_corr_layers=(32, 24),
+        motion_encoder_flow_layers=(16, 8),
         motion_encoder_out_channels=32,
-        recurrent_block_hidden_state_size=32, recurrent_block_kernel_size=((1, 5), (5, 1)),
+        recurrent_block_hidden_state_size=32,
+        recurrent_block_kernel_size=((1, 5), (5, 1)),
         recurrent_block_padding=((0, 2), (2, 0)),
-        flow_head_hidden_size=32, use_mask_predictor=True,
+        flow_head_hidden_size=32,
+        use_mask_predictor=True,
     ).eval()

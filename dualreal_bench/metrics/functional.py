@@ -90,7 +90,9 @@ def centered_pads(height: int, width: int, multiple: int) -> tuple[int, int, int
     return (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2)
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+def pad_to_multiple(
+    x: torch.Tensor, multiple: int
+) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
     """Replicate-pad ``x (N, C, H, W)``; returns the padded tensor and the pads."""
     pads = centered_pads(x.shape[-2], x.shape[-1], multiple)
     if not any(pads):
@@ -127,7 +129,9 @@ def top_fraction_magnitude(flow: torch.Tensor | np.ndarray, fraction: float) -> 
     return top.double().mean(dim=1).numpy()
 
 
-def dynamic_degree_params(height: int, width: int, num_frames: int, constants: MetricConstants) -> tuple[float, int]:
+def dynamic_degree_params(
+    height: int, width: int, num_frames: int, constants: MetricConstants
+) -> tuple[float, int]:
     """VBench ``set_params``: ``thres = 6 * min(H, W) / 256`` (unpadded frame) and
     ``count_num = round(4 * num_sampled_frames / 16)``."""
     thres = constants.dd_thresh_per_256px * (min(height, width) / 256.0)
@@ -146,8 +150,13 @@ def dynamic_degree_bool(pair_scores: Iterable[float], thres: float, count_num: i
     return False
 
 
-def dynamic_degree(pair_scores: Sequence[float], height: int, width: int, num_frames: int,
-                   constants: MetricConstants) -> tuple[float, bool]:
+def dynamic_degree(
+    pair_scores: Sequence[float],
+    height: int,
+    width: int,
+    num_frames: int,
+    constants: MetricConstants,
+) -> tuple[float, bool]:
     """``(continuous, boolean)`` from the per-pair top-fraction magnitudes of ``num_frames``
     sampled frames of size ``height x width``: the authors' mean and VBench's boolean."""
     scores = np.asarray(pair_scores, dtype=np.float64)
@@ -157,7 +166,9 @@ def dynamic_degree(pair_scores: Sequence[float], height: int, width: int, num_fr
     return float(scores.mean()), dynamic_degree_bool(scores.tolist(), thres, count_num)
 
 
-def dynamic_degree_deviation(value: float, reference_values: Sequence[float], constants: MetricConstants) -> float:
+def dynamic_degree_deviation(
+    value: float, reference_values: Sequence[float], constants: MetricConstants
+) -> float:
     """Video DD minus the mean DD of the motion's reference clips (absolute by default)."""
     ref = float(np.mean(np.asarray(reference_values, dtype=np.float64)))
     diff = value - ref
@@ -167,7 +178,9 @@ def dynamic_degree_deviation(value: float, reference_values: Sequence[float], co
 # ---- Motion smoothness (VBench motion_smoothness.py) --------------------------------------
 
 
-def motion_smoothness(frames: np.ndarray, interpolated: np.ndarray, constants: MetricConstants) -> float:
+def motion_smoothness(
+    frames: np.ndarray, interpolated: np.ndarray, constants: MetricConstants
+) -> float:
     """``(255 - mean_i MAE(frame_{2i+1}, interpolated_i)) / 255``.
 
     ``interpolated`` holds the midpoints predicted between kept frames ``2i`` and ``2i+2``
@@ -180,15 +193,24 @@ def motion_smoothness(frames: np.ndarray, interpolated: np.ndarray, constants: M
     if n == 0:
         raise MediaError("motion smoothness needs at least 3 frames")
     scores = [
-        np.abs(originals[i].astype(np.int16) - interpolated[i].astype(np.int16)).mean(dtype=np.float64)
+        np.abs(originals[i].astype(np.int16) - interpolated[i].astype(np.int16)).mean(
+            dtype=np.float64
+        )
         for i in range(n)
     ]
     return (255.0 - float(np.mean(scores))) / 255.0
 
 
 def _check_frames(frames: np.ndarray, what: str, minimum: int) -> np.ndarray:
-    if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        got = f"{type(frames).__name__} {getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}"
+    if (
+        not isinstance(frames, np.ndarray)
+        or frames.dtype != np.uint8
+        or frames.ndim != 4
+        or frames.shape[-1] != 3
+    ):
+        got = (
+            f"{type(frames).__name__} {getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}"
+        )
         raise TypeError(f"{what}: frames must be a uint8 (T, H, W, 3) array, got {got}")
     if len(frames) < minimum:
         raise MediaError(f"{what} needs at least {minimum} frames, got {len(frames)}")

@@ -28,7 +28,11 @@ from .constants import MetricConstants
 from .functional import pad_to_multiple, unpad
 
 AMT_S_FILE = "amt-s.pth"
-AMT_S_PARAMS = {"corr_radius": 3, "corr_lvls": 4, "num_flows": 3}  # vbench/third_party/amt/cfgs/AMT-S.yaml
+AMT_S_PARAMS = {
+    "corr_radius": 3,
+    "corr_lvls": 4,
+    "num_flows": 3,
+}  # vbench/third_party/amt/cfgs/AMT-S.yaml
 VBENCH_HINT = "pip install --no-deps vbench==0.1.5"
 
 
@@ -57,7 +61,9 @@ def amt_s_class() -> type[torch.nn.Module]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise WeightsError(f"cannot import the AMT-S network from VBench ({spec.origin}): {exc}") from None
+        raise WeightsError(
+            f"cannot import the AMT-S network from VBench ({spec.origin}): {exc}"
+        ) from None
     finally:
         if stub is not None and sys.modules.get("vbench") is stub:
             del sys.modules["vbench"]
@@ -83,8 +89,15 @@ class AmtInterpolator:
     of 16) and returns the predicted middle frames, same shape, clamped to ``[0, 1]``.
     """
 
-    def __init__(self, model: torch.nn.Module, *, embt: float = 0.5, scale_factor: float = 1.0,
-                 identity: str | None = None, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        embt: float = 0.5,
+        scale_factor: float = 1.0,
+        identity: str | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
         self.model = model.eval().to(device)
         self.embt = embt
         self.scale_factor = scale_factor
@@ -95,8 +108,13 @@ class AmtInterpolator:
     def __call__(self, img0: torch.Tensor, img1: torch.Tensor) -> torch.Tensor:
         embt = torch.tensor(self.embt, dtype=torch.float32, device=self.device).view(1, 1, 1, 1)
         embt = embt.expand(img0.shape[0], 1, 1, 1)
-        out = self.model(img0.to(self.device), img1.to(self.device), embt,
-                         scale_factor=self.scale_factor, eval=True)
+        out = self.model(
+            img0.to(self.device),
+            img1.to(self.device),
+            embt,
+            scale_factor=self.scale_factor,
+            eval=True,
+        )
         return out["imgt_pred"]
 
 
@@ -106,7 +124,9 @@ def ms_interpolations(frames: np.ndarray, interpolator, constants: MetricConstan
     ``frames`` is the whole video, ``uint8 (T, H, W, 3)``; ``N = ceil(T / 2) - 1``.
     """
     kept = frames[:: constants.ms_frame_stride]
-    x = torch.from_numpy(np.ascontiguousarray(kept)).permute(0, 3, 1, 2) / 255.0  # VBench img2tensor
+    x = (
+        torch.from_numpy(np.ascontiguousarray(kept)).permute(0, 3, 1, 2) / 255.0
+    )  # VBench img2tensor
     x, pads = pad_to_multiple(x, constants.amt_pad_multiple)
     preds = []
     for i in range(len(x) - 1):
