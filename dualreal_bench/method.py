@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ._registry_util import import_target, unknown_name_error
 from .checkpoint import load_state, save_state
 from .config import Config
 from .errors import ConfigError, RegistryError
+from .registry import Registry
 
 if TYPE_CHECKING:
     import torch
@@ -300,37 +300,37 @@ def _entry_point_methods() -> dict[str, metadata.EntryPoint]:
     return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
+def _check_method_class(name: str, cls: type[Method]) -> None:
+    if getattr(cls, "__abstractmethods__", None):
+        missing = ", ".join(sorted(cls.__abstractmethods__))
+        raise RegistryError(f"method {name!r} ({cls.__qualname__}) does not implement {missing}")
+
+
+#: every method by name: the built-ins (lazy), entry points of :data:`ENTRY_POINT_GROUP`, and
+#: ``module:Class`` / ``path/to/file.py:Class`` targets
+METHODS: Registry[type[Method]] = Registry(
+    "method",
+    BUILTIN_METHODS,
+    base=Method,
+    base_name="dualreal_bench.Method",
+    entry_point_group=ENTRY_POINT_GROUP,
+    entry_points=lambda: _entry_point_methods(),  # looked up on each call (tests replace it)
+    allow_targets=True,
+    check=_check_method_class,
+)
+
+
 def available_methods() -> list[str]:
     """Names of every registered method (built-in and entry points)."""
-    return sorted(set(BUILTIN_METHODS) | set(_entry_point_methods()))
+    return METHODS.available()
 
 
 def get_method_class(name: str) -> type[Method]:
     """Resolve a registered name or a ``module:Class`` target to a :class:`Method` subclass."""
-    if ":" in name:
-        obj = import_target(name)
-    elif name in BUILTIN_METHODS:
-        obj = import_target(BUILTIN_METHODS[name])
-    else:
-        eps = _entry_point_methods()
-        if name not in eps:
-            raise unknown_name_error("method", name, available_methods())
-        try:
-            obj = eps[name].load()
-        except (ImportError, AttributeError) as exc:
-            raise RegistryError(
-                f"method {name!r}: entry point {eps[name].value!r} fails to load: {exc}"
-            ) from exc
-    if not (isinstance(obj, type) and issubclass(obj, Method)):
-        raise RegistryError(
-            f"method {name!r} resolves to {obj!r}, which is not a dualreal_bench.Method subclass"
-        )
-    if getattr(obj, "__abstractmethods__", None):
-        missing = ", ".join(sorted(obj.__abstractmethods__))
-        raise RegistryError(f"method {name!r} ({obj.__qualname__}) does not implement {missing}")
-    if not obj.name:
-        obj.name = name.rpartition(":")[2] if ":" in name else name
-    return obj
+    cls = METHODS.get(name)
+    if not cls.name:
+        cls.name = name.rpartition(":")[2] if ":" in name else name
+    return cls
 
 
 def build_method(name: str, backbone: Backbone, overrides: list[str] | None = None) -> Method:

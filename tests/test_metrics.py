@@ -445,7 +445,8 @@ def test_missing_real_weights_name_the_file_and_how_to_get_them(tmp_path, monkey
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    from dualreal_bench.metrics.encoders import find_weights
+    from dualreal_bench.metrics.encoders import ENCODERS
+    from dualreal_bench.weights import find_weights
 
     for role, fragment in [
         ("flow", "raft_large_C_T_V1-22a6c225.pth"),
@@ -455,7 +456,7 @@ def test_missing_real_weights_name_the_file_and_how_to_get_them(tmp_path, monkey
         ("dino", "dino-vits16"),
     ]:
         with pytest.raises(WeightsError, match=fragment) as info:
-            find_weights(role, tmp_path / "weights")
+            find_weights(ENCODERS[role].weights, weights_dir=tmp_path / "weights")
         assert "To get them" in str(info.value) and str(tmp_path / "weights") in str(info.value)
     with pytest.raises(WeightsError, match="no such weights file"):
         build_encoders("tiny", flow=str(tmp_path / "nope.pth"))

@@ -185,7 +185,8 @@ def _errorbars(ax):
 def test_metric_bars_read_back_from_the_figure(video_store):
     """Bars are the tables' means, labelled with them; error bars only where a method has two
     cases; full method names; an axis starts at 0 unless the values are close."""
-    from dualreal_bench.report.plots import BAR_FIELDS, metric_bars_figure
+    from dualreal_bench.report.columns import BAR_FIELDS
+    from dualreal_bench.report.plots import metric_bars_figure
 
     results, _ = video_store
     rep = build_report(results, "r")

@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     from ..cache import user_cache_dir
     from ..errors import DataError
     from ..media import probe_video, read_video
-    from ..metrics import METRIC_FIELDS, build_evaluator, resolve_metrics_device
+    from ..metrics import build_evaluator, metric_fields, resolve_metrics_device
     from ..provenance import now_iso
     from ..records import make_record
     from ..store import ResultStore
@@ -244,7 +244,8 @@ def run(args: argparse.Namespace) -> int:
         weights_dir=args.weights_dir,
         progress=not args.quiet,
     )
-    sums = {k: 0.0 for k in METRIC_FIELDS}
+    fields = metric_fields()
+    sums = {k: 0.0 for k in fields}
     for start in range(0, len(todo), args.batch):
         chunk = todo[start : start + args.batch]
         frames = [read_video(path) for _, _, path in chunk]
@@ -266,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
                     prompt=case.prompts[prompt_index],
                     seed=seed,
                     video=str(path.resolve()),
-                    metric_values={k: metrics.get(k) for k in METRIC_FIELDS},
+                    metric_values={k: metrics.get(k) for k in fields},
                     metric_versions=metrics.get("metric_versions", {}),
                     metric_constants=metrics.get("metric_constants", {}),
                     backbone=None,
@@ -280,9 +281,9 @@ def run(args: argparse.Namespace) -> int:
                     },
                 )
                 store.write_record(label, case.case_id, record)
-                for k in METRIC_FIELDS:
+                for k in fields:
                     sums[k] += float(metrics[k])
-    means = "  ".join(f"{k}={sums[k] / len(todo):.4f}" for k in METRIC_FIELDS)
+    means = "  ".join(f"{k}={sums[k] / len(todo):.4f}" for k in fields)
     print(
         f"{label} on {case.case_id}: scored {len(todo)} video(s) -> {cdir.records}\n  mean {means}"
     )

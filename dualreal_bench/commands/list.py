@@ -83,13 +83,9 @@ def _run_rows(output_dir: str) -> list[dict[str, Any]]:
 
 def _rows(what: str, output_dir: str) -> list[dict[str, Any]]:
     if what == "methods":
-        from ..method import BUILTIN_METHODS, _entry_point_methods, available_methods
+        from ..method import METHODS
 
-        eps = _entry_point_methods()
-        return [
-            {"method": n, "target": BUILTIN_METHODS.get(n) or eps[n].value}
-            for n in available_methods()
-        ]
+        return [{"method": n, "target": t} for n, t in METHODS.targets().items()]
     if what == "runs":
         return _run_rows(output_dir)
     from .. import spec

@@ -367,7 +367,7 @@ class CaseWorker:
             prompt=case.prompts[prompt_index],
             seed=seed,
             video=str(video_path.relative_to(self.store.run_dir)),
-            metric_values={name: result.get(name) for name in metrics.METRIC_FIELDS},
+            metric_values={name: result.get(name) for name in metrics.metric_fields()},
             metric_versions=result.get("metric_versions", {}),
             metric_constants=result.get("metric_constants", {}),
             backbone=info.get("backbone") or self._backbone_description(),

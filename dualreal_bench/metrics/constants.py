@@ -20,12 +20,13 @@ from typing import Literal
 
 from ..config import Config
 from ..errors import ConfigError
+from ..spec.prompts import PLACEHOLDER
 
 
 @dataclasses.dataclass
 class MetricConstants(Config):
     # ---- text (CLIP-T) -------------------------------------------------------------------
-    prompt_placeholder: str = " *"  # the authors write the subject as "<class> *"; removed
+    prompt_placeholder: str = f" {PLACEHOLDER}"  # the authors write "<class> *"; " *" removed
     prompt_max_chars: int = 300  # authors: prompt[:300] (before removing " *")
     clip_context_length: int = 77  # CLIP's text context; longer prompts are truncated (EOT kept)
 

@@ -39,9 +39,11 @@ import torch
 
 from ..cache import ArrayCache, file_sha256, key_digest
 from ..errors import DataError, MediaError
+from ..media import check_video_array, fps_interval, read_image, read_video, resize_frames
 from ..provenance import package_versions
 from . import functional as Fn
 from .constants import DD_KEYS, PROMPT_KEYS, MetricConstants
+from .declarations import declared, get_metric, metric_fields
 from .encoders import EncoderSet, identity_of
 from .flow import dd_pair_scores
 from .interpolation import ms_interpolations
@@ -196,6 +198,7 @@ class Evaluator:
                 "dynamic_degree_dev": Fn.dynamic_degree_deviation(dd, list(ref.values()), c),
                 "dynamic_degree_bool": dd_bool,
             }
+            self._check_computed(values)
             results.append(
                 {
                     **values,
@@ -213,10 +216,22 @@ class Evaluator:
             )
         return results
 
-    def metric_versions(self) -> dict[str, str]:
-        from . import METRICS
+    @staticmethod
+    def expected_fields() -> tuple[str, ...]:
+        """The metric fields every result holds: the declared ones
+        (:mod:`~dualreal_bench.metrics.declarations`), in declaration order."""
+        return metric_fields()
 
-        versions = {name: spec.version for name, spec in METRICS.items()}
+    def _check_computed(self, values: dict[str, Any]) -> None:
+        missing = [f for f in self.expected_fields() if f not in values]
+        if missing:
+            raise NotImplementedError(
+                f"metric(s) {', '.join(missing)} are declared (metrics/declarations.py) but "
+                "Evaluator.evaluate_videos computes no value for them"
+            )
+
+    def metric_versions(self) -> dict[str, str]:
+        versions = {name: d.version for name, d in declared().items()}
         interp = identity_of(self.encoders.interpolator) or ""
         if interp.startswith("blend"):
             versions["motion_smoothness"] += "+blend-interpolator"
@@ -285,8 +300,6 @@ class Evaluator:
         return out  # type: ignore[return-value]
 
     def _identity_embeddings(self, case: Any) -> tuple[np.ndarray, np.ndarray]:
-        from ..media import read_image
-
         paths = list(case.image_paths())
         if not paths:
             raise DataError(f"identity {case.identity.name!r} has no reference images")
@@ -316,7 +329,7 @@ class Evaluator:
     ) -> tuple[float, bool, dict[str, Any]]:
         c = self.constants
         fps = float(fps) if fps else c.generated_fps
-        step = Fn.fps_interval(fps, c.dd_target_fps)
+        step = fps_interval(fps, c.dd_target_fps)
         sampled = frames[::step]
         if len(sampled) < 2:
             raise MediaError(
@@ -348,8 +361,6 @@ class Evaluator:
         return self._reference_dd(case, size)
 
     def _reference_dd(self, case: Any, size: tuple[int, int] | None) -> dict[str, float]:
-        from . import METRICS
-
         c, flow = self.constants, self.encoders.flow
         paths = list(case.video_paths())
         if not paths:
@@ -362,7 +373,7 @@ class Evaluator:
             path: [
                 ident or id(flow),
                 _numerics(flow),
-                METRICS["dynamic_degree"].version,
+                get_metric("dynamic_degree").version,
                 c.digest(*DD_KEYS),
                 target,
                 file_sha256(path),
@@ -388,8 +399,6 @@ class Evaluator:
         return {path.name: float(value) for path, value in out.items()}
 
     def _reference_scores(self, path: Path, target: list[int] | None) -> list[float]:
-        from ..media import read_video, resize_frames
-
         c = self.constants
         frames = read_video(path, sampling="fps", target_fps=c.dd_target_fps)
         if target is not None:
@@ -406,14 +415,7 @@ class Evaluator:
     # ---- checks ------------------------------------------------------------------------------------
     @staticmethod
     def _check(frames: Any) -> np.ndarray:
-        if (
-            not isinstance(frames, np.ndarray)
-            or frames.dtype != np.uint8
-            or frames.ndim != 4
-            or frames.shape[-1] != 3
-        ):
-            got = f"{type(frames).__name__} {getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}"
-            raise TypeError(f"evaluate_video needs a uint8 (T, H, W, 3) array, got {got}")
+        frames = check_video_array(frames, "evaluate_video")
         if len(frames) < 3:
             raise MediaError(
                 f"a video needs at least 3 frames to be scored (motion smoothness), got {len(frames)}"

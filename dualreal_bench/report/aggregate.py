@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..store import ResultStore
-from .columns import EXTRA_FIELDS, Column, column_fields
+from .columns import Column, column_fields, extra_fields
 from .paper import row_order_key
 
 
@@ -172,7 +172,7 @@ def aggregate(
     shown = column_fields(list(columns))
     extra = [
         f
-        for f in EXTRA_FIELDS
+        for f in extra_fields()
         if f not in shown and any(f in r.get("metrics", {}) for r in records)
     ]
     cells = {(m, f): _cell(by_method.get(m, {}), f, planned) for m in rows for f in shown + extra}

@@ -28,10 +28,10 @@ from typing import Any
 from .. import __version__
 from ..errors import ConfigError, RegistryError
 from ..io import atomic_path, atomic_write_text
-from ..metrics import METRIC_FIELDS
+from ..metrics import metric_fields
 from ..store import expected_videos
 from .aggregate import Cell, aggregate
-from .columns import DIGITS, EXTRA_FIELDS, Column, column_fields, metric_columns, metric_meta
+from .columns import DIGITS, Column, column_fields, extra_fields, metric_columns, metric_meta
 from .paper import row_order_key
 from .tables import Report, split_tables
 from .variants import method_variants
@@ -108,7 +108,8 @@ def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
 def metric_names(records: Iterable[Mapping[str, Any]]) -> list[str]:
     """The registry's metric fields in their order, then any other metric the records carry."""
     seen = {k for r in records for k in (r.get("metrics") or {})}
-    return [*METRIC_FIELDS, *sorted(seen - set(METRIC_FIELDS))]
+    fields = metric_fields()
+    return [*fields, *sorted(seen - set(fields))]
 
 
 def per_video_rows(
@@ -311,15 +312,16 @@ def _board_rows(rep: Report, columns: Sequence[Column]) -> list[dict[str, Any]]:
 
 def _metric_entries(columns: Sequence[Column]) -> list[dict[str, Any]]:
     """The leaderboard's metrics: field, label, direction, whether ranked, whether extra."""
+    extra = extra_fields()
     return [
         {
             "field": f,
             "label": metric_meta(f).label,
             "higher_is_better": metric_meta(f).higher_is_better,
             "ranked": any(c.higher_is_better is not None and c.rank_field == f for c in columns),
-            "extra": f in EXTRA_FIELDS,
+            "extra": f in extra,
         }
-        for f in dict.fromkeys([*column_fields(list(columns)), *EXTRA_FIELDS])
+        for f in dict.fromkeys([*column_fields(list(columns)), *extra])
     ]
 
 

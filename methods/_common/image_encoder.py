@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -27,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from dualreal_bench.errors import WeightsError
+from dualreal_bench.weights import CLIP_MEAN, CLIP_STD, find_weights
 
 if TYPE_CHECKING:
     from dualreal_bench.backbone import Backbone
@@ -46,14 +46,10 @@ __all__ = [
     "tiny_image_encoder",
 ]
 
-#: the image encoder DualReal's authors condition the motion adapters with (code:
-#: train/src/clip.py, README: ``open_clip_pytorch_model.bin`` from this Hugging Face repository)
-OPENCLIP_VIT_H14_REPO = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"
-#: OpenAI CLIP normalisation, which open_clip's ViT-H-14 (laion2b_s32b_b79k) uses too
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-#: file names of the open_clip checkpoint in its Hugging Face repository
-OPENCLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+#: the authors' image encoder in the weights table (:data:`dualreal_bench.weights.WEIGHTS`;
+#: code: train/src/clip.py, README: ``open_clip_pytorch_model.bin`` of
+#: ``laion/CLIP-ViT-H-14-laion2B-s32B-b79K``)
+OPENCLIP_VIT_H14 = "open-clip-vit-h-14"
 
 
 class ImageEncoder(Protocol):
@@ -137,42 +133,14 @@ def tiny_image_encoder(embed_dim: int = 1024, seed: int = 0) -> OpenCLIPImageEnc
     return OpenCLIPImageEncoder(model, name="tiny-open-clip")
 
 
-def _find_openclip_checkpoint(path: str) -> Path:
-    if path:
-        p = Path(path).expanduser()
-        if p.is_dir():
-            for name in OPENCLIP_FILES:
-                if (p / name).is_file():
-                    return p / name
-            raise WeightsError(
-                f"{p}: no {' or '.join(OPENCLIP_FILES)} in this directory (OpenCLIP ViT-H-14)"
-            )
-        if not p.is_file():
-            raise WeightsError(f"{p}: OpenCLIP ViT-H-14 checkpoint not found (image_encoder_path)")
-        return p
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:  # pragma: no cover - a dependency of diffusers
-        try_to_load_from_cache = None
-    if try_to_load_from_cache is not None:
-        for name in OPENCLIP_FILES:
-            found = try_to_load_from_cache(OPENCLIP_VIT_H14_REPO, name)
-            if isinstance(found, str) and Path(found).is_file():
-                return Path(found)
-    raise WeightsError(
-        f"OpenCLIP ViT-H-14 weights ({OPENCLIP_VIT_H14_REPO}, open_clip_pytorch_model.bin) are not in the "
-        f"Hugging Face cache; fetch them with `huggingface-cli download {OPENCLIP_VIT_H14_REPO} "
-        "open_clip_pytorch_model.bin` or pass --set image_encoder_path=/path/to/open_clip_pytorch_model.bin"
-    )
-
-
 def load_openclip_vit_h14(
     path: str = "", *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
 ) -> OpenCLIPImageEncoder:
-    """The authors' image encoder from a local checkpoint or the HF cache (never downloaded)."""
+    """The authors' image encoder from ``path`` (a checkpoint, or a directory holding one) or
+    the Hugging Face cache, never downloaded (:func:`dualreal_bench.weights.find_weights`)."""
     import open_clip
 
-    checkpoint = _find_openclip_checkpoint(path)
+    checkpoint = find_weights(OPENCLIP_VIT_H14, path=path or None)
     try:
         model = open_clip.create_model(
             "ViT-H-14", pretrained=str(checkpoint), require_pretrained=True
