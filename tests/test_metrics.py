@@ -143,6 +143,66 @@ def test_registry_declares_direction_version_and_label():
         get_metric("clip-t")
 
 
+def test_a_declared_metric_reaches_the_report_and_the_evaluator(
+    monkeypatch, encoders, synthetic_case
+):
+    """Adding a metric is one declaration (plus its computation): the report's columns, the
+    exports' field list, the versions and the evaluator's expected fields all read it; an
+    evaluator that does not compute a declared field refuses to score rather than record None."""
+    from dualreal_bench.metrics import declarations
+    from dualreal_bench.metrics.evaluator import Evaluator
+    from dualreal_bench.report import aggregate, metric_columns, render, table_fields
+    from dualreal_bench.report.export import metric_names
+
+    new = declarations.MetricDeclaration(
+        "subject_size",
+        "Subj. size",
+        False,
+        "0.1",
+        "identity",
+        "share of the frame the subject covers",
+        in_paper=False,
+        digits=2,
+    )
+    hidden = declarations.MetricDeclaration(
+        "subject_size_raw", "Subj. px", False, "0.1", "identity", "pixels", table="hidden"
+    )
+    monkeypatch.setattr(declarations, "DECLARATIONS", (*declarations.DECLARATIONS, new, hidden))
+
+    columns = metric_columns()
+    assert table_fields()[-1] == "subject_size" and columns[-1].label == "Subj. size"
+    assert columns[-1].higher_is_better is False and columns[-1].digits == 2
+    assert not columns[-1].in_paper and columns[0].in_paper
+    assert "subject_size_raw" not in [c.field for c in columns]
+    assert metric_names([])[-2:] == ["subject_size", "subject_size_raw"]
+    recs = [
+        {
+            "method": "m",
+            "case_id": "A",
+            "prompt_index": p,
+            "seed": 0,
+            "metrics": {"clip_t": 0.5, "subject_size": v, "subject_size_raw": 7.0},
+        }
+        for p, v in enumerate([0.25, 0.5])
+    ]
+    table = aggregate(recs, columns)
+    assert table.cells[("m", "subject_size")].mean == pytest.approx(0.375)
+    assert table.cells[("m", "subject_size_raw")].mean == 7.0  # aggregated, not a column
+    markdown = render(table, "markdown")
+    assert "Subj. size" in markdown and "0.38" in markdown and "Subj. px" not in markdown
+
+    assert Evaluator.expected_fields()[-2:] == ("subject_size", "subject_size_raw")
+    ev = evaluator(encoders)
+    assert ev.metric_versions()["subject_size"] == "0.1"
+    case, _ = synthetic_case
+    video = translating_clip(9, 64, 64, 2)
+    with pytest.raises(NotImplementedError, match="subject_size, subject_size_raw are declared"):
+        ev.evaluate_video(video, prompt="a dog * running", case=case)
+
+    with pytest.raises(ConfigError, match="only a column can show a paren field"):
+        declarations.MetricDeclaration("x", "X", True, "1", "text", "x", table="hidden", paren="y")
+
+
 def test_constants_validate_and_override():
     assert C.dd_top_fraction == 0.05 and C.raft_iters == 20 and C.dd_thresh_per_256px == 6.0
     c = C.with_overrides(["raft_iters=12", "dd_deviation=signed"])
