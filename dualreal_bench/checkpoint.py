@@ -18,20 +18,31 @@ import math
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .errors import WeightsError
 from .io import atomic_write_json, read_json
 from .provenance import now_iso
 
-if TYPE_CHECKING:
-    from .method import Method
+
+class Checkpointable(Protocol):
+    """What is saved and restored: a :class:`~dualreal_bench.method.Method` (named here by
+    what this module uses, so that the method module, which calls it, is not imported back)."""
+
+    name: str
+    config: Any  # a Config: to_dict()
+    backbone: Any  # fingerprint()
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
 
 WEIGHTS = "weights.safetensors"
 COMPLETE = "COMPLETE"
 
 
-def save_state(directory: Path, method: Method) -> None:
+def save_state(directory: Path, method: Checkpointable) -> None:
     """Write ``method``'s state to ``directory`` atomically (replacing an incomplete one)."""
     from safetensors.torch import save_file
 
@@ -52,7 +63,7 @@ def save_state(directory: Path, method: Method) -> None:
             shutil.rmtree(tmp)
 
 
-def load_state(directory: Path, method: Method) -> None:
+def load_state(directory: Path, method: Checkpointable) -> None:
     """Load a state saved by :func:`save_state` into ``method`` after checking it fits."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -86,7 +97,7 @@ def load_state(directory: Path, method: Method) -> None:
     method.load_state_dict(tensors)
 
 
-def _identity(method: Method) -> dict[str, Any]:
+def _identity(method: Checkpointable) -> dict[str, Any]:
     return {
         "method": method.name,
         "class": f"{type(method).__module__}:{type(method).__qualname__}",

@@ -9,14 +9,15 @@ Shapes used throughout (CogVideoX 1.0, diffusers layout):
 
 Methods attach adapters to ``backbone.transformer`` (hooks, processors, wrapped sub-modules);
 :meth:`Backbone.training_loss` and :meth:`Backbone.sample` both run that very module object, so
-whatever is attached takes part in training and in generation.
+whatever is attached takes part in training and in generation. The generation side (decoding,
+schedulers, the pipeline, :meth:`~.sampling.SamplingMixin.sample`) is in :mod:`.sampling`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from .loading import (
     resolve_model_dir,
 )
 from .profiles import Profile, get_profile
+from .sampling import SamplingMixin
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ TORCH_DTYPES: dict[str, torch.dtype] = {
 }
 
 
-class Backbone:
+class Backbone(SamplingMixin):
     """CogVideoX (diffusers) with the operations a customisation method needs.
 
     Attributes: ``config`` (:class:`BackboneConfig`), ``profile``, ``transformer``
@@ -322,102 +324,6 @@ class Backbone:
         )
         return per_sample.mean()
 
-    # ---- decoding and sampling ---------------------------------------------------------
-    @torch.no_grad()
-    def decode_latents(self, latents: torch.Tensor) -> list[np.ndarray]:
-        """Latents ``(B, F, C, h, w)`` -> one uint8 ``(T, H, W, 3)`` video per item."""
-        z = latents.to(device=self.device, dtype=self.vae.dtype).permute(0, 2, 1, 3, 4)
-        video = self.vae.decode(z / self.vae.config.scaling_factor).sample  # (B, 3, T, H, W)
-        video = (video.float() / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 4, 1).cpu().numpy()
-        return [_to_uint8(v) for v in video]
-
-    def make_scheduler(self, name: str | None = None) -> Any:
-        """A fresh sampling scheduler ("dpm" or "ddim") with the training schedule's config."""
-        from diffusers import CogVideoXDDIMScheduler, CogVideoXDPMScheduler
-
-        name = name or self.config.scheduler
-        classes = {"dpm": CogVideoXDPMScheduler, "ddim": CogVideoXDDIMScheduler}
-        if name not in classes:
-            raise ValueError(f"scheduler {name!r}: choose one of {', '.join(classes)}")
-        return classes[name].from_config(self.scheduler.config)
-
-    def build_pipeline(self, scheduler: Any = None) -> Any:
-        """A ``CogVideoXPipeline`` over this backbone's modules (the same objects, adapters included)."""
-        from diffusers import CogVideoXPipeline
-
-        pipe = CogVideoXPipeline(
-            tokenizer=self.tokenizer,
-            text_encoder=self.text_encoder,
-            vae=self.vae,
-            transformer=self.transformer,
-            scheduler=scheduler if scheduler is not None else self.make_scheduler(),
-        )
-        pipe.set_progress_bar_config(disable=not self.config.progress_bar)
-        if self.config.cpu_offload:
-            pipe.enable_model_cpu_offload(device=self.device)
-        return pipe
-
-    def sample(
-        self,
-        prompts: Sequence[str],
-        seed: int,
-        *,
-        callback_on_step_end: Callable[..., dict[str, Any]] | None = None,
-        callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
-        prompt_embeds: torch.Tensor | None = None,
-        negative_prompt: str | None = None,
-        num_inference_steps: int | None = None,
-        guidance_scale: float | None = None,
-        scheduler: str | None = None,
-        attention_kwargs: dict[str, Any] | None = None,
-    ) -> list[np.ndarray]:
-        """One uint8 ``(num_frames, height, width, 3)`` video per prompt.
-
-        Each prompt is sampled on its own from a CPU ``torch.Generator`` seeded with ``seed``
-        (so a video depends on its prompt and the seed, not on the other prompts of the call:
-        a resumed run regenerates identical frames). Runs ``CogVideoXPipeline`` over
-        ``self.transformer`` with classifier-free guidance (``guidance_scale`` > 1, the
-        negative prompt as unconditional branch) and the configured scheduler.
-        ``callback_on_step_end(pipe, step, t, tensors) -> tensors`` is the pipeline's hook.
-        ``prompt_embeds`` (``(len(prompts), L, D)``) replaces :meth:`encode_prompts`.
-        """
-        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-        if prompt_embeds is not None and prompt_embeds.shape[0] != len(prompts):
-            raise ValueError(
-                f"sample: {len(prompts)} prompts but {prompt_embeds.shape[0]} prompt embeddings"
-            )
-        cfg = self.config
-        guidance = cfg.guidance_scale if guidance_scale is None else guidance_scale
-        pipe = self.build_pipeline(self.make_scheduler(scheduler))
-        negative = None
-        if guidance > 1.0:
-            negative = self.encode_prompts(
-                [cfg.negative_prompt if negative_prompt is None else negative_prompt]
-            )
-        videos: list[np.ndarray] = []
-        for i, prompt in enumerate(prompts):
-            embeds = (
-                self.encode_prompts([prompt]) if prompt_embeds is None else prompt_embeds[i : i + 1]
-            )
-            out = pipe(
-                prompt_embeds=embeds.to(device=self.device, dtype=self.dtype),
-                negative_prompt_embeds=negative,
-                height=cfg.height,
-                width=cfg.width,
-                num_frames=cfg.num_frames,
-                num_inference_steps=num_inference_steps or cfg.num_inference_steps,
-                guidance_scale=guidance,
-                use_dynamic_cfg=cfg.use_dynamic_cfg,
-                generator=torch.Generator(device="cpu").manual_seed(int(seed)),
-                output_type="np",
-                max_sequence_length=cfg.max_sequence_length,
-                attention_kwargs=attention_kwargs,
-                callback_on_step_end=callback_on_step_end,
-                callback_on_step_end_tensor_inputs=list(callback_on_step_end_tensor_inputs),
-            )
-            videos.append(_to_uint8(np.asarray(out.frames[0])))
-        return videos
-
     # ---- records -----------------------------------------------------------------------
     def fingerprint(self) -> dict[str, Any]:
         """What a checkpoint must match: the profile and the transformer's architecture.
@@ -513,11 +419,6 @@ def _resize_crop(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         top, left = (nh - th) // 2, (nw - tw) // 2
         x = x[..., top : top + th, left : left + tw]
     return x.clamp(0.0, 1.0)
-
-
-def _to_uint8(frames: np.ndarray) -> np.ndarray:
-    """Floats in ``[0, 1]`` -> uint8, rounded as diffusers' ``numpy_to_pil`` does."""
-    return np.ascontiguousarray((np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8))
 
 
 def _jsonable(obj: Any) -> Any:

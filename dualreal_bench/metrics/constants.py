@@ -20,7 +20,7 @@ from typing import Literal
 
 from ..config import Config
 from ..errors import ConfigError
-from ..spec.prompts import PLACEHOLDER
+from ..spec import PLACEHOLDER
 
 
 @dataclasses.dataclass
