@@ -270,7 +270,7 @@ def _in_directory(entry: KnownWeights, folder: Path) -> Path | None:
     return None
 
 
-def _one_line(parts: Iterable[str]) -> str:
+def _either(parts: Iterable[str]) -> str:
     return " or ".join(parts)
 
 
@@ -278,7 +278,7 @@ def _given(entry: KnownWeights, path: str | Path) -> Path:
     p = Path(path).expanduser()
     get = f"To get them: {entry.how_to_get()}."
     if not p.exists():
-        what = "file" if entry.kind == "file" else f"directory, so no {_one_line(entry.repo_files)}"
+        what = "file" if entry.kind == "file" else f"directory, so no {_either(entry.repo_files)}"
         raise WeightsError(
             f"{p}: {entry.name} checkpoint not found (no such weights {what}; given as "
             f"{entry.option or 'a path'}). {get}"
@@ -288,7 +288,7 @@ def _given(entry: KnownWeights, path: str | Path) -> Path:
         if found is None:
             names = entry.repo_files if entry.kind == "directory" else (*entry.files,)
             raise WeightsError(
-                f"{p}: no {entry.name} there (no {_one_line(dict.fromkeys(names))}). {get}"
+                f"{p}: no {entry.name} there (no {_either(dict.fromkeys(names))}). {get}"
             )
         return found
     if entry.kind == "directory":
@@ -345,7 +345,7 @@ def find_weights(
             if entry.kind == "directory" and _markers(entry, candidate) is not None:
                 return candidate
             incomplete = entry.kind == "directory" and candidate.is_dir()
-            no_marker = f" (no {_one_line(entry.repo_files)})" if incomplete else ""
+            no_marker = f" (no {_either(entry.repo_files)})" if incomplete else ""
             tried.append(f"{candidate}{no_marker}")
     for location in entry.caches:
         candidate = _expand(location)
@@ -358,7 +358,7 @@ def find_weights(
         found = _hf_cached(entry, repo, cache)
         if found is not None:
             return found
-        tried.append(f"the Hugging Face cache {cache} ({repo}: {_one_line(entry.repo_files)})")
+        tried.append(f"the Hugging Face cache {cache} ({repo}: {_either(entry.repo_files)})")
     where = ", ".join(tried) or "nowhere (no weights directory given)"
     option = f"; {entry.option} uses another location" if entry.option else ""
     raise WeightsError(
