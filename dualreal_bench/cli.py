@@ -22,7 +22,7 @@ import os
 import sys
 from collections.abc import Iterator
 
-from . import __version__
+from ._version import __version__
 from .errors import BenchmarkError
 
 COMMANDS = ("run", "evaluate", "report", "list", "inspect", "estimate")
