@@ -108,7 +108,7 @@ def lint_imports(staged: Path) -> subprocess.CompletedProcess:
     """import-linter's ``lint-imports`` on the staged copy, through this interpreter (its console
     script need not be on PATH), with the staged package first on the path."""
     env = {**os.environ, "PYTHONPATH": str(staged)}
-    command = "import sys; from importlinter.cli import lint_imports_command; lint_imports_command()"
+    command = "from importlinter.cli import lint_imports_command; lint_imports_command()"
     return subprocess.run(
         [sys.executable, "-c", command, "--no-cache", "--no-logo"],
         cwd=staged,
