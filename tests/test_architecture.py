@@ -1,4 +1,4 @@
-"""The import architecture holds, and its checks bite.
+"""The import architecture holds, and its checks bite; the light modules stay light.
 
 ``scripts/check_architecture.py`` runs import-linter's contracts (pyproject.toml: the core never
 imports methods, metrics, the run or the CLI; metrics never import the backbone or a method;
@@ -10,7 +10,10 @@ cycles. The tree must pass; a copy of it with one wrong import added must fail, 
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,3 +94,47 @@ def test_an_import_cycle_fails_even_where_no_contract_breaks(tree_copy):
     assert not ok
     assert "0 broken" in report
     assert "import cycle: dualreal_bench.spec.files <-> dualreal_bench.spec.manifests" in report
+
+
+#: modules whose import must not load a heavy library: the CLI builds its parser from every
+#: command (and sets OMP_WAIT_POLICY before torch loads), `import dualreal_bench` is for
+#: plug-in authors, and the store, spec, records, runner and report need no model code
+LIGHT = [
+    "dualreal_bench",
+    "dualreal_bench.cli",
+    *(f"dualreal_bench.commands.{c}" for c in ("run", "evaluate", "report", "list", "inspect")),
+    "dualreal_bench.commands.estimate",
+    "dualreal_bench.runner",
+    "dualreal_bench.run_config",
+    "dualreal_bench.executors.worker",
+    "dualreal_bench.executors.local",
+    "dualreal_bench.executors.ray_executor",
+    "dualreal_bench.report",
+    "dualreal_bench.analysis.cost",
+    "dualreal_bench.metrics",
+    "dualreal_bench.method",
+    "dualreal_bench.store",
+    "dualreal_bench.records",
+    "dualreal_bench.spec",
+    "dualreal_bench.media",
+    "dualreal_bench.sample_data",
+]
+HEAVY = ("torch", "diffusers", "transformers", "open_clip", "peft", "ray", "matplotlib", "pandas")
+
+
+def test_light_modules_import_no_heavy_library():
+    code = (
+        "import importlib, json, sys\n"
+        "for name in sys.argv[1:]:\n"
+        "    importlib.import_module(name)\n"
+        f"    heavy = [h for h in {HEAVY!r} if h in sys.modules]\n"
+        "    if heavy:\n"
+        "        print(json.dumps([name, heavy]))\n"
+        "        break\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *LIGHT], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    first = json.loads(done.stdout) if done.stdout.strip() else None
+    assert first is None, f"importing {first[0]} loads {', '.join(first[1])}"

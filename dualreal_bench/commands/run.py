@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from rich.console import Console
+from rich.markup import escape
+
 from ..errors import ConfigError
+from ..run_config import RunConfig
+from ..runner import Runner
+from ..spec import CUSTOM_SUITE
 
 #: what `run` runs without --method: the backbone alone (no training), a pipeline check in a
 #: minute with the default smoke suite and tiny profile, and every table's floor row
@@ -183,13 +189,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.markup import escape
-
-    from ..run_config import RunConfig
-    from ..runner import Runner
-    from ..spec import CUSTOM_SUITE
-
     suite = args.suite or (CUSTOM_SUITE if args.cases_file else "smoke")
     config = RunConfig(
         suite=suite,
