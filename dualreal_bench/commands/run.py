@@ -159,7 +159,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_false",
         help="allow non-deterministic torch kernels (cuDNN autotuning)",
     )
-    ex = p.add_argument_group("execution")
+    add_execution_args(p.add_argument_group("execution"))
+    p.set_defaults(func=run)
+
+
+def add_execution_args(ex: argparse._ArgumentGroup) -> None:
+    """--executor and the Ray options."""
     ex.add_argument(
         "--executor",
         default="local",
@@ -185,7 +190,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ex.add_argument(
         "--cpus-per-case", type=float, metavar="C", help="CPUs each Ray worker reserves (default 1)"
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
