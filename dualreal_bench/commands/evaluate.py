@@ -226,16 +226,10 @@ def run(args: argparse.Namespace) -> int:
     common = {"run_id": store.run_id, "method_label": label, "method": description}
     common |= {"case": case, "suite": suite}
     extra = {"external": True, "metrics_profile": args.profile, "metrics_device": device}
-    sums = dict.fromkeys(metrics.METRIC_FIELDS, 0.0)
-    for start in range(0, len(todo), args.batch):
-        chunk = todo[start : start + args.batch]
-        for record in _score_chunk(evaluator, chunk, case, args.fps, common, extra):
-            store.write_record(label, case.case_id, record)
-            for k in metrics.METRIC_FIELDS:
-                sums[k] += float(record.metrics[k])
-    means = "  ".join(f"{k}={sums[k] / len(todo):.4f}" for k in metrics.METRIC_FIELDS)
+    means = _score_into_store(store, evaluator, todo, args.batch, args.fps, common, extra)
+    means_text = "  ".join(f"{k}={v:.4f}" for k, v in means.items())
     print(f"{label} on {case.case_id}: scored {len(todo)} video(s) -> {cdir.records}")
-    print(f"  mean {means}")
+    print(f"  mean {means_text}")
     return 0
 
 
@@ -255,6 +249,28 @@ def _open_in_store(
     store.init_method(label, description)
     plan = store.read_expected(label, (0, 1))
     store.write_expected(label, (0, 1), {**plan, case_id: max(num_videos, plan.get(case_id, 0))})
+
+
+def _score_into_store(
+    store: ResultStore,
+    evaluator: Evaluator,
+    todo: list[tuple[int, int, Path]],
+    batch: int,
+    fps: float | None,
+    common: dict[str, Any],
+    extra: dict[str, Any],
+) -> dict[str, float]:
+    """Score the ``(prompt_index, seed, path)`` videos of ``todo``, ``batch`` at a time, and
+    write each one's record as soon as its batch is scored; the mean of every metric."""
+    case: Case = common["case"]
+    sums = dict.fromkeys(metrics.METRIC_FIELDS, 0.0)
+    for start in range(0, len(todo), batch):
+        chunk = todo[start : start + batch]
+        for record in _score_chunk(evaluator, chunk, case, fps, common, extra):
+            store.write_record(common["method_label"], case.case_id, record)
+            for k in metrics.METRIC_FIELDS:
+                sums[k] += float(record.metrics[k])
+    return {k: total / len(todo) for k, total in sums.items()}
 
 
 def _score_chunk(
