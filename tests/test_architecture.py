@@ -138,3 +138,20 @@ def test_light_modules_import_no_heavy_library():
     assert done.returncode == 0, done.stderr[-2000:]
     first = json.loads(done.stdout) if done.stdout.strip() else None
     assert first is None, f"importing {first[0]} loads {', '.join(first[1])}"
+
+
+def test_the_readme_map_names_every_room():
+    """ "Where things are" in the README names every public top-level module and package of
+    ``dualreal_bench/`` and ``methods/`` (so a new room cannot land without its line)."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index("## Where things are")
+    block = text[start : text.index("```", text.index("```", start) + 3)]
+    missing = []
+    for folder in ("dualreal_bench", "methods"):
+        for path in sorted((ROOT / folder).iterdir()):
+            if path.name.startswith("__") or (path.is_file() and path.name.startswith("_")):
+                continue
+            name = f"{path.name}/" if path.is_dir() else path.name
+            if (path.is_dir() or path.suffix == ".py") and name not in block:
+                missing.append(f"{folder}/{name}")
+    assert not missing, f"README's 'Where things are' lacks {', '.join(missing)}"
