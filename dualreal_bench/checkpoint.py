@@ -44,7 +44,7 @@ COMPLETE = "COMPLETE"
 
 def save_state(directory: Path, method: Checkpointable) -> None:
     """Write ``method``'s state to ``directory`` atomically (replacing an incomplete one)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save_file  # torch: `import dualreal_bench` loads this module
 
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +66,7 @@ def save_state(directory: Path, method: Checkpointable) -> None:
 def load_state(directory: Path, method: Checkpointable) -> None:
     """Load a state saved by :func:`save_state` into ``method`` after checking it fits."""
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.torch import load_file  # torch, on use only (as save_state)
 
     directory = Path(directory)
     if not (directory / COMPLETE).is_file():

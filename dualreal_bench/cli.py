@@ -22,7 +22,11 @@ import os
 import sys
 from collections.abc import Iterator
 
-from . import __version__
+import rich
+from rich.console import Console
+from rich.logging import RichHandler
+
+from ._version import __version__
 from .errors import BenchmarkError
 
 COMMANDS = ("run", "evaluate", "report", "list", "inspect", "estimate")
@@ -92,10 +96,6 @@ def cli_logging(*, debug: bool = False, quiet: bool = False) -> Iterator[None]:
     ``debug``). On a terminal the lines are rich's; otherwise plain timestamped lines (no
     wrapping), which read well in job logs.
     """
-    import rich
-    from rich.console import Console
-    from rich.logging import RichHandler
-
     root = logging.getLogger()
     own = [logging.getLogger(name) for name in OWN_LOGGERS]
     saved_levels = (root.level, [lg.level for lg in own])

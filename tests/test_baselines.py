@@ -16,34 +16,16 @@ from dualreal_bench.methods._common.image_encoder import tiny_image_encoder
 from dualreal_bench.methods.dreamvideo import DreamVideoConfig, DreamVideoMethod
 from dualreal_bench.methods.lora import LoRAConfig, LoRAMethod
 from dualreal_bench.methods.sequential import SequentialConfig, SequentialMethod
+from test_resilience_helpers import torch_threads
 
-from dualreal_bench.backbone import load_backbone
 from dualreal_bench.errors import ConfigError, WeightsError
 from dualreal_bench.method import build_method, get_method_class
 
 COND = 16  # image-embedding width of the tiny condition encoder in these tests
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def backbone():
-    return load_backbone("tiny")
-
-
-@pytest.fixture(scope="module")
-def smoke_case(tmp_path_factory):
-    from dualreal_bench.sample_data import ensure_sample_data
-    from dualreal_bench.spec import build_cases
-
-    root = ensure_sample_data(tmp_path_factory.mktemp("sample") / "data")
-    return build_cases("smoke", data_root=root)[0]
+# one torch thread per test; `backbone` (tiny) and `smoke_case` come from conftest.py
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -54,16 +36,16 @@ def encoder():
 @pytest.fixture(scope="module")
 def smoke_data(backbone, smoke_case, encoder):
     """The smoke case encoded once (DualReal's preparation), with image conditions."""
-    torch.set_num_threads(1)
-    return prepare_case_data(
-        backbone,
-        smoke_case,
-        identity_prompt="a {class_noun} *",
-        motion_prompt="a person is {action}",
-        placeholder="keep",
-        image_encoder=encoder,
-        seed=0,
-    )
+    with torch_threads(1):
+        return prepare_case_data(
+            backbone,
+            smoke_case,
+            identity_prompt="a {class_noun} *",
+            motion_prompt="a person is {action}",
+            placeholder="keep",
+            image_encoder=encoder,
+            seed=0,
+        )
 
 
 @pytest.fixture

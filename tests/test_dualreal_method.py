@@ -16,32 +16,13 @@ from dualreal_bench.methods._common.image_encoder import (
 from dualreal_bench.methods.dualreal import DualRealConfig, DualRealMethod
 from dualreal_bench.methods.dualreal.training import prepare_training_data, train_model
 
-from dualreal_bench.backbone import load_backbone
 from dualreal_bench.errors import ConfigError, WeightsError
 
 COND = 16  # condition width for the synthetic-data tests
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def backbone():
-    return load_backbone("tiny")
-
-
-@pytest.fixture(scope="module")
-def smoke_case(tmp_path_factory):
-    from dualreal_bench.sample_data import ensure_sample_data
-    from dualreal_bench.spec import build_cases
-
-    root = ensure_sample_data(tmp_path_factory.mktemp("sample") / "data")
-    return build_cases("smoke", data_root=root)[0]
+# one torch thread per test; `backbone` (tiny) and `smoke_case` come from conftest.py
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -22,23 +22,12 @@ from dualreal_bench.methods.dualreal import DualRealConfig, DualRealMethod
 from dualreal_bench.methods.lora import LoRAConfig
 from dualreal_bench.methods.sequential import SequentialConfig
 
-from dualreal_bench.backbone import load_backbone
 from dualreal_bench.backbone.profiles import COGVIDEOX_2B_TRANSFORMER, COGVIDEOX_5B_TRANSFORMER
 from dualreal_bench.errors import ConfigError
 from dualreal_bench.method import Method, MethodConfig, build_method, get_method_class
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return load_backbone("tiny")
+# one torch thread per test; `backbone` (tiny) comes from conftest.py
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def meta_backbone(transformer_config: dict) -> types.SimpleNamespace:
@@ -71,8 +60,8 @@ def described(name, backbone, overrides=()):
 
 
 # ---- DualReal: the group count actually used, and the variant key --------------------------
-def test_default_dualreal_on_tiny_is_labelled_with_its_two_groups(tiny):
-    d = described("dualreal", tiny)
+def test_default_dualreal_on_tiny_is_labelled_with_its_two_groups(backbone):
+    d = described("dualreal", backbone)
     assert set(d) == {"name", "class", "config", "variant", "label"}
     assert d["name"] == "dualreal"
     assert d["class"] == "dualreal_bench.methods.dualreal.method:DualRealMethod"
@@ -130,8 +119,8 @@ def test_dualreal_variant_keys_on_cogvideox_5b(cogvideox_5b, overrides, key, lab
         assert d["label"] == label
 
 
-def test_dualreal_without_controller_on_tiny_names_no_group_count(tiny):
-    d = described("dualreal", tiny, ["controller=false"])
+def test_dualreal_without_controller_on_tiny_names_no_group_count(backbone):
+    d = described("dualreal", backbone, ["controller=false"])
     assert d["config"]["num_groups"] == 2  # still resolved, but without effect
     assert d["variant"] == "dualreal[controller=false]"
 
@@ -175,8 +164,8 @@ def test_variant_keys_are_stable(cogvideox_5b):
         ),
     ],
 )
-def test_baseline_variant_keys(tiny, name, overrides, key, label):
-    d = described(name, tiny, overrides)
+def test_baseline_variant_keys(backbone, name, overrides, key, label):
+    d = described(name, backbone, overrides)
     assert (d["name"], d["variant"], d["label"]) == (name, key, label)
     config = get_method_class(name).config_class().with_overrides(overrides)
     assert d["config"] == json.loads(json.dumps(config.to_dict()))  # nothing resolved
@@ -201,8 +190,8 @@ class _Toy(Method):
         return []
 
 
-def test_default_describe_of_a_third_party_method(tiny):
-    toy = _Toy(tiny, _ToyConfig(volume=5, home="/x", seed=2))
+def test_default_describe_of_a_third_party_method(backbone):
+    toy = _Toy(backbone, _ToyConfig(volume=5, home="/x", seed=2))
     assert toy.describe() == {
         "name": "toy",
         "class": f"{__name__}:_Toy",
@@ -210,20 +199,20 @@ def test_default_describe_of_a_third_party_method(tiny):
         "variant": "toy[volume=5]",
         "label": "toy (volume=5)",
     }
-    assert _Toy(tiny).variant_key() == "toy"
+    assert _Toy(backbone).variant_key() == "toy"
 
 
-def test_optional_capabilities_have_declared_defaults(tiny):
-    base = build_method("base", tiny)
+def test_optional_capabilities_have_declared_defaults(backbone):
+    base = build_method("base", backbone)
     assert base.parameter_groups() == {"transformer (requires_grad)": []}
     assert base.fit(None) == {"steps": 0}
     assert base.auxiliary_models() == {} and base.resolved_options() == {}
     with base.inspection_context(3):
         pass
-    toy = _Toy(tiny)
+    toy = _Toy(backbone)
     with pytest.raises(NotImplementedError, match="_Toy has no fit"):
         toy.fit(None)
-    param = next(tiny.transformer.parameters())
+    param = next(backbone.transformer.parameters())
     param.requires_grad_(True)
     try:
         assert toy.parameter_groups()["transformer (requires_grad)"] == [param]
@@ -231,8 +220,8 @@ def test_optional_capabilities_have_declared_defaults(tiny):
         param.requires_grad_(False)
 
 
-def test_dualreal_capabilities(tiny):
-    method = DualRealMethod(tiny, DualRealConfig(cond_dim=16))
+def test_dualreal_capabilities(backbone):
+    method = DualRealMethod(backbone, DualRealConfig(cond_dim=16))
     try:
         groups = method.parameter_groups()
         assert set(groups) == {"identity adapters", "motion adapters", "controller"}

@@ -25,7 +25,22 @@ import dataclasses
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+
+from .. import metrics  # through the module: tests swap its build_evaluator
+from ..cache import user_cache_dir
+from ..errors import ConfigError, DataError
+from ..media import list_videos, probe_video, read_video
+from ..provenance import now_iso
+from ..records import Record, make_record
+from ..spec import CUSTOM_SUITE, Case, build_case, build_cases, get_suite, load_suites
+from ..store import ResultStore
+from .run import add_device_arg
+
+if TYPE_CHECKING:  # the evaluator module imports torch
+    from ..metrics.evaluator import Evaluator
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +49,6 @@ _INDEX_NAME = re.compile(r"^(\d+)(?:[_\-. ].*)?$")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from .run import add_device_arg
-
     p = sub.add_parser(
         "evaluate", help="score externally generated videos (one per prompt) into the store"
     )
@@ -98,16 +111,13 @@ def evaluation_case(
     data_root: str | None = None,
     prompt_file: str | None = None,
     prefer: str | None = None,
-) -> tuple[Any, str]:
+) -> tuple[Case, str]:
     """``(case, suite name)`` of the pair, built as ``dualreal-bench run`` builds it.
 
     ``suite``: take the case from this suite (ConfigError if it has no such pair). Otherwise
     the first suite having the pair, trying ``prefer`` (the run's suite) first; none: a case
     outside any suite (:func:`~dualreal_bench.spec.build_case`, suite ``custom``).
     """
-    from ..errors import ConfigError
-    from ..spec import CUSTOM_SUITE, build_case, build_cases, get_suite, load_suites
-
     pair = (identity, motion)
     if suite is not None:
         spec = get_suite(suite)
@@ -132,8 +142,6 @@ def evaluation_case(
 
 def parse_video_name(path: Path, default_seed: int) -> tuple[int, int]:
     """``(prompt_index, seed)`` from a file name; DataError naming the file otherwise."""
-    from ..errors import DataError
-
     m = _STORE_NAME.match(path.stem)
     if m:
         return int(m.group(1)), int(m.group(2))
@@ -150,9 +158,6 @@ def collect_videos(
     directory: Path, num_prompts: int, default_seed: int
 ) -> list[tuple[int, int, Path]]:
     """Sorted ``(prompt_index, seed, path)`` of the videos in ``directory``, checked."""
-    from ..errors import DataError
-    from ..media import list_videos
-
     items: dict[tuple[int, int], Path] = {}
     for path in list_videos(directory):
         key = parse_video_name(path, default_seed)
@@ -167,22 +172,12 @@ def collect_videos(
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from ..cache import user_cache_dir
-    from ..errors import DataError
-    from ..media import probe_video, read_video
-    from ..metrics import build_evaluator, metric_fields, resolve_metrics_device
-    from ..provenance import now_iso
-    from ..records import make_record
-    from ..store import ResultStore
-
     directory = Path(args.videos)
     if not directory.is_dir():
         raise DataError(f"{directory}: no such folder (--videos)")
     if args.batch < 1:
         raise DataError(f"--batch must be at least 1, got {args.batch}")
-    device = resolve_metrics_device(args.device, args.profile)
+    device = metrics.resolve_metrics_device(args.device, args.profile)
     store = ResultStore(args.output_dir, args.run_id)
     existing = store.run_info() if (store.run_dir / "run.json").is_file() else None
     case, suite = evaluation_case(
@@ -194,97 +189,122 @@ def run(args: argparse.Namespace) -> int:
         prefer=(existing or {}).get("suite"),
     )
     videos = collect_videos(directory, len(case.prompts), args.seed)
-
-    info = {"suite": suite, "metrics_profile": args.profile}
-    if existing is None:
-        info["profile"] = (
-            args.profile
-        )  # the generator is unknown: the metrics profile stands for it
-    store.check_run(info)
     label = args.method_name
     description = {
         "name": label,
         "class": "external",
         "config": {"videos": str(directory.resolve())},
     }
-    store.check_method(label, description)
-    store.init_run(info)
-    store.init_method(label, description)
-    plan = store.read_expected(label, (0, 1))
-    store.write_expected(
-        label, (0, 1), {**plan, case.case_id: max(len(videos), plan.get(case.case_id, 0))}
-    )
+    info = {"suite": suite, "metrics_profile": args.profile}
+    if existing is None:  # the generator is unknown: the metrics profile stands for it
+        info["profile"] = args.profile
+    _open_in_store(store, info, label, description, case.case_id, len(videos))
     cdir = store.case_dir(label, case.case_id)
     todo = [v for v in videos if args.overwrite or not cdir.record(v[0], v[1]).is_file()]
     logger.info(
         "%s (suite %s): %d video(s), %d to score (%s)",
-        case.case_id,
-        suite,
-        len(videos),
-        len(todo),
-        directory,
+        *(case.case_id, suite, len(videos), len(todo), directory),
     )
-    caveat = Console(stderr=True, quiet=args.quiet, soft_wrap=True)
     if args.profile == "tiny":
-        caveat.print(
-            "[yellow]tiny metrics profile: random-initialised encoders; the numbers check the pipeline, "
-            "they measure nothing[/]"
+        Console(stderr=True, quiet=args.quiet, soft_wrap=True).print(
+            "[yellow]tiny metrics profile: random-initialised encoders; the numbers check the "
+            "pipeline, they measure nothing[/]"
         )
     if not todo:
         print(
             f"{case.case_id}: all {len(videos)} video(s) already scored in {store.run_dir / label}"
         )
         return 0
-
     logger.info("loading metric encoders (%s) on %s", args.profile, device)
-    evaluator = build_evaluator(
+    evaluator = metrics.build_evaluator(
         args.profile,
         device=device,
         cache_dir=user_cache_dir(),
         weights_dir=args.weights_dir,
         progress=not args.quiet,
     )
-    fields = metric_fields()
-    sums = {k: 0.0 for k in fields}
-    for start in range(0, len(todo), args.batch):
-        chunk = todo[start : start + args.batch]
-        frames = [read_video(path) for _, _, path in chunk]
-        groups: dict[float, list[int]] = {}  # videos of one frame rate are scored together
-        for j, (_, _, path) in enumerate(chunk):
-            groups.setdefault(args.fps or probe_video(path).fps, []).append(j)
-        for fps, members in groups.items():
-            scores = evaluator.evaluate_videos(
-                [(frames[j], case.prompts[chunk[j][0]]) for j in members], case, fps=fps
-            )
-            for j, metrics in zip(members, scores, strict=True):
-                prompt_index, seed, path = chunk[j]
-                record = make_record(
-                    run_id=store.run_id,
-                    method_label=label,
-                    method=description,
-                    case=case,
-                    prompt_index=prompt_index,
-                    prompt=case.prompts[prompt_index],
-                    seed=seed,
-                    video=str(path.resolve()),
-                    metric_values={k: metrics.get(k) for k in fields},
-                    metric_versions=metrics.get("metric_versions", {}),
-                    metric_constants=metrics.get("metric_constants", {}),
-                    backbone=None,
-                    suite=suite,
-                    timestamps={"evaluated": now_iso()},
-                    extra={
-                        "external": True,
-                        "metrics_profile": args.profile,
-                        "metrics_device": device,
-                        "fps": fps,
-                    },
-                )
-                store.write_record(label, case.case_id, record)
-                for k in fields:
-                    sums[k] += float(metrics[k])
-    means = "  ".join(f"{k}={sums[k] / len(todo):.4f}" for k in fields)
-    print(
-        f"{label} on {case.case_id}: scored {len(todo)} video(s) -> {cdir.records}\n  mean {means}"
-    )
+    common = {"run_id": store.run_id, "method_label": label, "method": description}
+    common |= {"case": case, "suite": suite}
+    extra = {"external": True, "metrics_profile": args.profile, "metrics_device": device}
+    means = _score_into_store(store, evaluator, todo, args.batch, args.fps, common, extra)
+    means_text = "  ".join(f"{k}={v:.4f}" for k, v in means.items())
+    print(f"{label} on {case.case_id}: scored {len(todo)} video(s) -> {cdir.records}")
+    print(f"  mean {means_text}")
     return 0
+
+
+def _open_in_store(
+    store: ResultStore,
+    info: dict[str, Any],
+    label: str,
+    description: dict[str, Any],
+    case_id: str,
+    num_videos: int,
+) -> None:
+    """Check the run and the method against what the store holds, then create them (if new) and
+    raise the case's expected video count to ``num_videos`` (``report`` counts against it)."""
+    store.check_run(info)
+    store.check_method(label, description)
+    store.init_run(info)
+    store.init_method(label, description)
+    plan = store.read_expected(label, (0, 1))
+    store.write_expected(label, (0, 1), {**plan, case_id: max(num_videos, plan.get(case_id, 0))})
+
+
+def _score_into_store(
+    store: ResultStore,
+    evaluator: Evaluator,
+    todo: list[tuple[int, int, Path]],
+    batch: int,
+    fps: float | None,
+    common: dict[str, Any],
+    extra: dict[str, Any],
+) -> dict[str, float]:
+    """Score the ``(prompt_index, seed, path)`` videos of ``todo``, ``batch`` at a time, and
+    write each one's record as soon as its batch is scored; the mean of every metric."""
+    case: Case = common["case"]
+    sums = dict.fromkeys(metrics.metric_fields(), 0.0)
+    for start in range(0, len(todo), batch):
+        chunk = todo[start : start + batch]
+        for record in _score_chunk(evaluator, chunk, case, fps, common, extra):
+            store.write_record(common["method_label"], case.case_id, record)
+            for k in metrics.metric_fields():
+                sums[k] += float(record.metrics[k])
+    return {k: total / len(todo) for k, total in sums.items()}
+
+
+def _score_chunk(
+    evaluator: Evaluator,
+    chunk: list[tuple[int, int, Path]],
+    case: Case,
+    fps: float | None,
+    common: dict[str, Any],
+    extra: dict[str, Any],
+) -> list[Record]:
+    """Records of the ``(prompt_index, seed, path)`` videos of ``chunk``, in order of ``chunk``:
+    videos of one frame rate (``fps``, else each file's own) are scored together."""
+    frames = [read_video(path) for _, _, path in chunk]
+    groups: dict[float, list[int]] = {}
+    for j, (_, _, path) in enumerate(chunk):
+        groups.setdefault(fps or probe_video(path).fps, []).append(j)
+    records: dict[int, Record] = {}
+    for group_fps, members in groups.items():
+        scores = evaluator.evaluate_videos(
+            [(frames[j], case.prompts[chunk[j][0]]) for j in members], case, fps=group_fps
+        )
+        for j, values in zip(members, scores, strict=True):
+            prompt_index, seed, path = chunk[j]
+            records[j] = make_record(
+                **common,
+                prompt_index=prompt_index,
+                prompt=case.prompts[prompt_index],
+                seed=seed,
+                video=str(path.resolve()),
+                metric_values={k: values.get(k) for k in metrics.metric_fields()},
+                metric_versions=values.get("metric_versions", {}),
+                metric_constants=values.get("metric_constants", {}),
+                backbone=None,
+                timestamps={"evaluated": now_iso()},
+                extra={**extra, "fps": group_fps},
+            )
+    return [records[j] for j in range(len(chunk))]

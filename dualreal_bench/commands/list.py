@@ -12,7 +12,18 @@ import argparse
 import datetime as dt
 import json
 import sys
+from pathlib import Path
 from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .. import spec
+from ..config import describe_options, format_value
+from ..errors import ConfigError
+from ..method import METHODS, get_method_class
+from ..store import ResultStore, list_runs, run_modified, run_status
 
 WHAT = ("identities", "motions", "suites", "methods", "runs")
 
@@ -36,9 +47,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def method_options(method: str) -> tuple[str, list[dict[str, Any]]]:
     """The config class name of ``method`` and one row per option."""
-    from ..config import describe_options
-    from ..method import get_method_class
-
     cls = get_method_class(method)
     rows = [
         {"option": o.name, "type": o.type, "default": o.default, "help": o.help}
@@ -48,10 +56,6 @@ def method_options(method: str) -> tuple[str, list[dict[str, Any]]]:
 
 
 def _run_rows(output_dir: str) -> list[dict[str, Any]]:
-    from pathlib import Path
-
-    from ..store import ResultStore, list_runs, run_modified, run_status
-
     rows = []
     for run_id in list_runs(output_dir):
         info = ResultStore(output_dir, run_id).run_info()
@@ -83,13 +87,9 @@ def _run_rows(output_dir: str) -> list[dict[str, Any]]:
 
 def _rows(what: str, output_dir: str) -> list[dict[str, Any]]:
     if what == "methods":
-        from ..method import METHODS
-
         return [{"method": n, "target": t} for n, t in METHODS.targets().items()]
     if what == "runs":
         return _run_rows(output_dir)
-    from .. import spec
-
     return {
         "identities": spec.describe_identities,
         "motions": spec.describe_motions,
@@ -98,8 +98,6 @@ def _rows(what: str, output_dir: str) -> list[dict[str, Any]]:
 
 
 def _cell(column: str, value: Any, row: dict[str, Any]) -> str:
-    from ..config import format_value
-
     if column == "default":
         return format_value(value)
     if column == "records":  # runs: done / expected
@@ -109,8 +107,6 @@ def _cell(column: str, value: Any, row: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
-
     if args.options and args.what != "methods":
         raise ConfigError(f"--options {args.options}: only with `list methods`")
     if args.options:
@@ -127,10 +123,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_table(title: str, rows: list[dict[str, Any]], what: str) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
     hidden = {"expected", "complete"} if what == "runs" else set()
     columns = [c for c in (rows[0].keys() if rows else [what]) if c not in hidden]
     table = Table(title=escape(title))

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from rich.console import Console
+from rich.markup import escape
+
 from ..errors import ConfigError
+from ..run_config import RunConfig
+from ..runner import Runner
+from ..spec import CUSTOM_SUITE
 
 #: what `run` runs without --method: the backbone alone (no training), a pipeline check in a
 #: minute with the default smoke suite and tiny profile, and every table's floor row
@@ -153,7 +159,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_false",
         help="allow non-deterministic torch kernels (cuDNN autotuning)",
     )
-    ex = p.add_argument_group("execution")
+    add_execution_args(p.add_argument_group("execution"))
+    p.set_defaults(func=run)
+
+
+def add_execution_args(ex: argparse._ArgumentGroup) -> None:
+    """--executor and the Ray options."""
     ex.add_argument(
         "--executor",
         default="local",
@@ -179,17 +190,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ex.add_argument(
         "--cpus-per-case", type=float, metavar="C", help="CPUs each Ray worker reserves (default 1)"
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.markup import escape
-
-    from ..run_config import RunConfig
-    from ..runner import Runner
-    from ..spec import CUSTOM_SUITE
-
     suite = args.suite or (CUSTOM_SUITE if args.cases_file else "smoke")
     config = RunConfig(
         suite=suite,

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from ..errors import ConfigError, RegistryError
 from ..io import atomic_path, atomic_write_text
 from ..metrics import metric_fields
