@@ -106,11 +106,12 @@ METRICS: dict[str, MetricSpec] = {
         ),
         MetricSpec(
             "dynamic_degree_dev",
-            "DD dev.",
+            "DD abs. dev. per video",
             False,
             "1.0",
             "motion",
-            "|DD - mean DD of the motion's reference clips| (px)",
+            "per video: |DD - mean DD of its motion's reference clips| (px); not the paper's "
+            "deviation, which the report computes between averages (dynamic_degree_dataset_dev)",
         ),
         MetricSpec(
             "dynamic_degree_bool",

@@ -115,17 +115,35 @@ class PaperResults:
     def values(
         self, table_id: str, variant: str
     ) -> tuple[str | None, dict[str, float | None]] | None:
-        """(paper's row name, field -> value in the benchmark's units) or None when absent."""
-        table = self.tables.get(table_id) or {}
-        scale = table.get("scale") or {}
-        for row in table.get("rows", []):
+        """(paper's row name, field -> value in the benchmark's units), or None when the table
+        has no published row of ``variant`` (a row with ``"values": null`` is one the paper
+        does not print)."""
+        row = self.row(table_id, variant)
+        if row is None or row.get("values") is None:
+            return None
+        scale = (self.tables.get(table_id) or {}).get("scale") or {}
+        vals = {
+            f: (None if v is None else float(v) * float(scale.get(f, 1.0)))
+            for f, v in row["values"].items()
+        }
+        return row.get("paper_name"), vals
+
+    def row(self, table_id: str, variant: str) -> dict[str, Any] | None:
+        """The file's row of ``variant`` in ``table_id`` (None: none)."""
+        for row in (self.tables.get(table_id) or {}).get("rows", []):
             if row["variant"] == variant:
-                vals = {
-                    f: (None if v is None else float(v) * float(scale.get(f, 1.0)))
-                    for f, v in (row.get("values") or {}).items()
-                }
-                return row.get("paper_name"), vals
+                return row
         return None
+
+    def published_variants(self, table_id: str) -> list[str]:
+        """The variant keys of the rows the paper prints in ``table_id``, in its order."""
+        rows = (self.tables.get(table_id) or {}).get("rows", [])
+        return [r["variant"] for r in rows if r.get("values") is not None]
+
+    def dataset_dynamic_degree(self, table_id: str) -> float | None:
+        """The dataset average dynamic degree the table's deviations are taken from (12.02)."""
+        value = (self.tables.get(table_id) or {}).get("dataset_dynamic_degree")
+        return None if value is None else float(value)
 
 
 def paper_results_path() -> Path:

@@ -163,6 +163,22 @@ def variant_from(name: str, params: Mapping[str, Any]) -> Variant:
     return Variant(f"{name}[{inner}]", name, dict(params))
 
 
+def row_name(label: str, variant: Variant) -> str:
+    """What a table prints for the row of store label ``label``: its variant key, which says
+    exactly which config made it (``lora[fusion=delta_sum]``), and the label too when the label
+    says something the key does not (``--name``, or options without effect on the key)."""
+    key = variant.key
+    if label in (key, variant.name):
+        return key
+    # the runner's default label: the name and the options set on the command line
+    # (``dualreal[steps_scale]``), when the key shows each of them
+    name, bracket, rest = label.partition("[")
+    if name == variant.name and bracket and rest.endswith("]"):
+        if set(rest[:-1].split(",")) <= set(variant.params):
+            return key
+    return f"{key} ({label})"
+
+
 def method_variants(records: Sequence[Mapping[str, Any]]) -> dict[str, Variant]:
     """method label -> its variant, from the first record of each label."""
     out: dict[str, Variant] = {}
