@@ -348,7 +348,8 @@ def test_lora_strip_placeholder_feeds_class_prompts(backbone, smoke_case, made, 
 
     monkeypatch.setattr(backbone.__class__, "encode_prompts", spy)
     method.train(smoke_case)
-    assert seen["prompts"][:2] == ["a toy", "a person is swinging back and forth"]
+    # the authors' identity caption "toy *" (no article), " *" stripped
+    assert seen["prompts"][:2] == ["toy", "a person is swinging back and forth"]
     seen.clear()
     method.generate(["toy * with a hat is swinging"], seed=0)
     assert "toy with a hat is swinging" in seen["prompts"]
@@ -551,10 +552,13 @@ def test_dreamvideo_stages_train_only_their_parameters_and_the_loss_goes_down(
         )
     now = backbone.text_encoder.named_parameters()
     assert all(torch.equal(p, text_encoder[k]) for k, p in now), "the text encoder changed"
-    assert all(c.shape == (1, COND) for c in conditions)
-    assert any(
-        torch.allclose(conditions[0], data.motion_conditions[i])
-        for i in range(len(data.motion_latents))
+    # the supplement's motion batch of 2 clips (the 3 smoke clips: an epoch is a batch of 2
+    # and one of 1), each row one clip's condition
+    assert conditions[0].shape == (2, COND)
+    assert all(c.shape in ((2, COND), (1, COND)) for c in conditions)
+    assert all(
+        any(torch.allclose(row, data.motion_conditions[i]) for i in range(len(data.motion_latents)))
+        for row in conditions[0]
     )
 
     with torch.no_grad():

@@ -63,7 +63,13 @@ def write_store(
     store = ResultStore(root, run_id)
     store.init_run({"suite": suite, "profile": profile})
     for k, (label, name, config, *variant) in enumerate(methods):
-        described = {"name": name, "config": config, **({"variant": variant[0]} if variant else {})}
+        # a record of today's code carries its key and the generation of defaults it is
+        # relative to; one without a key models a record written before either existed
+        described = {
+            "name": name,
+            "config": config,
+            **({"variant": variant[0], "variant_version": 2} if variant else {}),
+        }
         store.init_method(label, {**described, "class": f"x:{name}"})
         atomic_write_json(
             store.run_dir / label / "expected" / "shard0of1.json",
@@ -352,7 +358,9 @@ def test_variant_keys_are_read_from_the_method_description():
     """Records carrying Method.describe()'s variant: the key is read, never re-derived from
     the config (whose options the report does not know)."""
     rec = _legacy("dualreal", {"num_groups": None, "controller": None}, "dualreal", blocks=42)
-    rec["configs"]["method"].update(variant="dualreal[num_groups=2]", label="DualReal, n = 2")
+    rec["configs"]["method"].update(
+        variant="dualreal[num_groups=2]", label="DualReal, n = 2", variant_version=2
+    )
     (variant,) = method_variants([rec]).values()
     assert variant.key == "dualreal[num_groups=2]" and variant.params == {"num_groups": 2}
     assert variant.label == "DualReal, n = 2"
@@ -362,6 +370,38 @@ def test_variant_keys_are_read_from_the_method_description():
     (variant,) = method_variants([rec]).values()
     assert variant.name == "lora"
     assert variant.params == {"placeholder": "strip", "target_modules": ["to_q", "to_v"]}
+
+
+def test_keys_written_before_the_authors_defaults_are_re_derived():
+    """A record whose key was written before issue 12's defaults (no variant_version): an old
+    LoRA run fused its adapters as a delta sum and captioned "a dog *", so it is never read as
+    today's ``lora`` (the authors' factor averaging); a record of today's code is read as is;
+    an option set to today's default drops out of the key."""
+    config = {
+        "identity_prompt": "a {class_noun} *",
+        "fusion_weights": [1.0, 1.0],
+        "rank": 128,
+    }
+    old = _legacy("lora", config, "lora")
+    old["configs"]["method"].update(variant="lora", label="lora")
+    (variant,) = method_variants([old]).values()
+    assert variant.key == (
+        "lora[clip_frames=first,clip_resize=crop,fusion=delta_sum,identity_prompt=a {class_noun} *]"
+    )
+    assert variant.params["fusion"] == "delta_sum" and variant.label == "lora"
+    new = _legacy("lora", {**config, "fusion": "delta_sum"}, "lora[fusion]")
+    new["configs"]["method"].update(variant="lora[fusion=delta_sum]", variant_version=2)
+    assert method_variants([new])["lora[fusion]"].key == "lora[fusion=delta_sum]"
+    # DreamVideo: an old run at the then-default motion lr 4e-5 and an old run set to today's
+    dv = {"motion_lr": 4e-05, "motion_batch_size": 2, "p_image_zero": 0.0}
+    rec = _legacy("dreamvideo", {**dv, "identity_prompt": "{class_noun} *"}, "dv")
+    rec["configs"]["method"].update(variant="dreamvideo[motion_batch_size=2,p_image_zero=0.0]")
+    assert method_variants([rec])["dv"].key == "dreamvideo[motion_lr=4e-05]"
+    # the generation of defaults the report knows is the one Method.describe() writes
+    from dualreal_bench.method import VARIANT_VERSION
+    from dualreal_bench.report.variants import CURRENT_VARIANT_VERSION
+
+    assert VARIANT_VERSION == CURRENT_VARIANT_VERSION
 
 
 def test_tiny_default_dualreal_is_labelled_with_its_own_group_count(tmp_path):
