@@ -805,6 +805,8 @@ def test_compare_paper_missing_methods_render_in_every_format(tmp_path):
         f"paper:{k}" for k in ("motionbooth", "lora", "sequential", "dreamvideo")
     }
     assert "lora[fusion]" not in t1.paper  # another protocol: no published row beside it
+    # the paper's DreamVideo ran on another backbone: said once, under the table
+    assert sum("ModelScopeT2V V1.5" in n for n in t1.notes) == 1
     assert t1.paper["paper:lora"]["dynamic_degree"] == 25.34
     assert t1.paper["dualreal"]["clip_i"] == 0.629
     md = render(t1, "markdown")
@@ -942,6 +944,18 @@ def test_dd_deviation_ablation_suite_and_breakdown(tmp_path):
     assert per.cells[("mD | noctl", "dynamic_degree_dataset_dev")].mean == pytest.approx(
         5.7 - 10.12
     )
+
+
+def test_dreamvideo_rows_say_the_papers_ran_on_another_backbone(tmp_path):
+    methods = [("dreamvideo", "dreamvideo", {}, "dreamvideo"), ("lora", "lora", {}, "lora")]
+    write_store(tmp_path, methods, CASES, PROMPTS, lambda *a: 0.5)
+    (t1,) = build_report(tmp_path, "r").tables
+    (note,) = [n for n in t1.notes if "ModelScopeT2V" in n]
+    assert note.startswith("dreamvideo: the paper's DreamVideo row ran VGen's DreamVideo")
+    assert "comparable in protocol, not in backbone" in note
+    write_store(tmp_path / "no", methods[1:], CASES, PROMPTS, lambda *a: 0.5)
+    (t1,) = build_report(tmp_path / "no", "r").tables
+    assert not any("ModelScopeT2V" in n for n in t1.notes)
 
 
 def test_dd_deviation_without_reference_values_is_unknown(tmp_path):

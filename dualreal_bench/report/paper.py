@@ -58,6 +58,8 @@ class Layout:
     full_label: str  # Table 2's name of the proposed method's row
     sweep: Sweep | None  # Table 3
     titles: dict[str, str]
+    # method name -> what a table with a row of it must say (the published row's caption_note)
+    method_notes: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def sweep_value(self, variant: Variant) -> Any:
         """The swept option's value of a variant of the proposed method that is none of
@@ -188,6 +190,12 @@ def _layout(path: Path, data: dict[str, Any]) -> Layout:
         str(full[0].get("label") or proposed.key) if full else proposed.key,
         Sweep(*(sweep[f] for f in fields)) if sweep else None,
         {tid: str((tables.get(tid) or {}).get("title") or tid) for tid in TABLE_IDS},
+        {
+            parse_variant_key(r["variant"]).name: str(r["caption_note"])
+            for tid in TABLE_IDS
+            for r in rows[tid]
+            if r.get("caption_note")
+        },
     )
 
 

@@ -117,6 +117,13 @@ def split_tables(
     return {"table1": t1, "table2": t2, "table3": t3}
 
 
+def _method_notes(table: Table, layout: Layout) -> list[str]:
+    """What the published file says a table with a row of a method must say (DreamVideo: the
+    paper's ran on another backbone), once per method."""
+    names = dict.fromkeys(parse_variant_key(table.variants[r]).name for r in table.rows)
+    return [f"{name}: {layout.method_notes[name]}" for name in names if name in layout.method_notes]
+
+
 def _reference_note(records: Sequence[Mapping[str, Any]], layout: Layout) -> str | None:
     """Table 1's note when the run has the proposed method only with another sweep value."""
     variants = method_variants(records)
@@ -150,7 +157,9 @@ def attach_paper(
         found = paper.values(table.id, table.variants.get(row, row))
         if found is not None:
             table.paper_names[row], table.paper[row] = found
+    known = set(table.notes)
     _add_unmeasured(table, paper, layout or paper.layout)
+    table.notes += [n for n in _method_notes(table, layout or paper.layout) if n not in known]
     table.paper_dataset_dd = paper.dataset_dynamic_degree(table.id)
     where = f"{paper.source.get('citation', 'the paper')}, {spec.get('source_table', table.id)}"
     table.notes.append(f"paper: published values ({where}); Δ = measured − paper")
@@ -281,6 +290,7 @@ def _paper_tables(
         note = _reference_note(records, layout) if table_id == "table1" else None
         if note:
             table.notes.append(note)
+        table.notes += _method_notes(table, layout)
         tables.append(table)
     return tables
 
