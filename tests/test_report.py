@@ -22,6 +22,7 @@ from dualreal_bench.report import (
     load_paper_results,
     method_variants,
     metric_columns,
+    parse_variant_key,
     render,
     render_report,
     split_tables,
@@ -370,6 +371,18 @@ def test_variant_keys_are_read_from_the_method_description():
     (variant,) = method_variants([rec]).values()
     assert variant.name == "lora"
     assert variant.params == {"placeholder": "strip", "target_modules": ["to_q", "to_v"]}
+
+
+def test_row_names_are_variant_keys():
+    """The key, and the store label beside it only when the label says more."""
+    from dualreal_bench.report.variants import row_name
+
+    key = parse_variant_key("dualreal[num_groups=2,steps_scale=0.01]")
+    assert row_name("dualreal", key) == key.key
+    assert row_name("dualreal[steps_scale=0.01]", key) == key.key  # the runner's label
+    assert row_name("dualreal[steps_scale]", key) == key.key
+    assert row_name("mine", key) == f"{key.key} (mine)"  # --name
+    assert row_name("dualreal[seed]", parse_variant_key("dualreal")) == "dualreal (dualreal[seed])"
 
 
 def test_keys_written_before_the_authors_defaults_are_re_derived():
@@ -816,6 +829,10 @@ def test_compare_paper_missing_methods_render_in_every_format(tmp_path):
     mb_paper = cells[[c[0] for c in cells].index("motionbooth") + 1]
     assert mb_paper[0] == "↳ paper (MotionBooth)" and mb_paper[1] == "0.3170"
     assert mb_paper[7] == "10.95 (-1.07)"
+    # nothing measured: no difference row under it; the measured DualReal row has one
+    names = [c[0] for c in cells]
+    assert names[names.index("motionbooth") + 2] == "lora"
+    assert names[names.index("dualreal") + 2] == "↳ Δ"
     _check_latex(render(t1, "latex"))
     flat = {r["name"]: r for r in json.loads(render(t1, "json"))["rows"]}
     assert flat["motionbooth"]["method"] is None and flat["motionbooth"]["clip_t"] is None

@@ -54,9 +54,9 @@ class DatasetDD:
         """ "12.02 (48 reference clips of 21 motions)" ."""
         if self.mean is None:
             return "unknown (the records carry no reference-clip values)"
-        text = (
-            f"{self.mean:.{digits}f} ({self.n_clips} reference clips of {len(self.motions)} motions"
-        )
+        clips = f"{self.n_clips} reference clip{'s' if self.n_clips != 1 else ''}"
+        motions = f"{len(self.motions)} motion{'s' if len(self.motions) != 1 else ''}"
+        text = f"{self.mean:.{digits}f} ({clips} of {motions}"
         if self.missing:
             text += f"; none yet for {', '.join(self.missing)}"
         return text + ")"

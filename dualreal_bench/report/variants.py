@@ -245,7 +245,10 @@ def row_name(label: str, variant: Variant) -> str:
     if label in (key, variant.name):
         return key
     # the runner's default label: the name and the options set on the command line
-    # (``dualreal[steps_scale]``), when the key shows each of them
+    # (``dualreal[steps_scale=0.01]``, or their names alone), when the key shows each of them
+    written = parse_variant_key(label)
+    if written.name == variant.name and variant.extends(written):
+        return key
     name, bracket, rest = label.partition("[")
     if name == variant.name and bracket and rest.endswith("]"):
         if set(rest[:-1].split(",")) <= set(variant.params):

@@ -68,7 +68,7 @@ def _paper_text(table: Table, row: str, col: Column, delta: bool) -> str:
         )
 
     text = one(col.field)
-    if col.paren:
+    if col.paren and not (text == "-" and one(col.paren) == "-"):
         text += f" ({one(col.paren)})"
     return text
 
@@ -140,7 +140,8 @@ def n_lead(table: Table) -> int:
 
 
 def body(table: Table, style: Style) -> list[tuple[list[str], str]]:
-    """[(cells, kind)] with kind "row" / "paper" / "delta": the rows every text renderer prints."""
+    """[(cells, kind)] with kind "row" / "paper" / "delta": the rows every text renderer prints
+    (a published row the run did not measure has no "delta")."""
     marks = table.rank_marks()
     out = []
     for row in table.rows:
@@ -154,5 +155,6 @@ def body(table: Table, style: Style) -> list[tuple[list[str], str]]:
             out.append(
                 (lead + ["↳ paper" + (f" ({name})" if name else ""), *published, ""], "paper")
             )
-            out.append((lead + ["↳ Δ", *deltas, ""], "delta"))
+            if row not in table.unmeasured:  # nothing measured to take a difference of
+                out.append((lead + ["↳ Δ", *deltas, ""], "delta"))
     return out
