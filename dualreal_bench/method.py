@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "dualreal_bench.methods"
+#: which generation of the bundled methods' defaults a variant key is relative to (2: the
+#: authors' defaults, issue 12). The report re-derives the keys of records without it over the
+#: defaults that changed (dualreal_bench.report.variants.DEFAULT_CHANGES)
+VARIANT_VERSION = 2
 
 # name -> "module:Class"; resolved only when asked for.
 BUILTIN_METHODS: dict[str, str] = {
@@ -271,12 +275,14 @@ class Method(abc.ABC):
 
     def describe(self) -> dict[str, Any]:
         """What a record stores about this method: ``name``, ``class``, ``config`` (resolved,
-        in JSON form), ``variant`` (:meth:`variant_key`) and ``label``."""
+        in JSON form), ``variant`` (:meth:`variant_key`), ``variant_version`` (the generation of
+        defaults the key is relative to, :data:`VARIANT_VERSION`) and ``label``."""
         return {
             "name": self.name,
             "class": f"{type(self).__module__}:{type(self).__qualname__}",
             "config": self.resolved_config(),
             "variant": self.variant_key(),
+            "variant_version": VARIANT_VERSION,
             "label": self.label(),
         }
 

@@ -41,7 +41,7 @@ from torch import nn
 
 from dualreal_bench.errors import ConfigError
 
-from ._common.config import PlaceholderMode, TrainingConfig
+from ._common.config import ClipSampling, PlaceholderMode, TrainingConfig
 from ._common.data import TrainingData, apply_placeholder
 from ._common.loop import check_state
 from ._common.optim import OptimizerSettings
@@ -63,9 +63,9 @@ DIMENSIONS = ("identity", "motion")
 class SequentialConfig(TrainingConfig):
     """Options of :class:`SequentialMethod` (sources: the DualReal paper's supplement for the
     schedule; diffusers' CogVideoX fine-tuning scripts for the optimizer settings: AdamW betas
-    0.9/0.95, weight decay 1e-4, eps 1e-8, --max_grad_norm 1.0, a constant schedule). Warm-up
-    and batches are not stated for the baselines (none; DualReal's 1 and 3); the captions are
-    DualReal's."""
+    0.9/0.95, weight decay 1e-4, eps 1e-8, --max_grad_norm 1.0, a constant schedule, frame
+    sampling and the 720x480 stretch). Warm-up and batches are not stated for the baselines
+    (none; DualReal's 1 and 3); the identity captions are the authors' ("dog *")."""
 
     method_name: ClassVar[str] = "sequential"
     step_fields: ClassVar[tuple[str, ...]] = ("identity_steps", "motion_steps")
@@ -84,6 +84,10 @@ class SequentialConfig(TrainingConfig):
     gradient_checkpointing: bool | None = None
     #: what " *" becomes: "keep" (DreamBooth's identifier token) or "strip"
     placeholder: PlaceholderMode = "keep"
+    #: clip frames as the official CogVideoX fine-tuning scripts sample them (the authors'
+    #: script for this row is not published): every floor(N / 49)-th frame, the first 49
+    #: (THUDM finetune/train_cogvideox_lora.py, VideoDataset)
+    clip_frames: ClipSampling = "stride"
 
 
 class SequentialMethod(StagedMethod):

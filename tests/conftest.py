@@ -78,3 +78,15 @@ def smoke_run(tmp_path_factory):
     config = RunConfig(method="base", suite="smoke", num_prompts=1, output_dir=str(out),
                        progress=False, run_id="smoke")  # fmt: skip
     return out, "smoke", Runner(config).run()
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (the tiny models are faster so on a shared machine),
+    the previous count restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -121,6 +121,7 @@ def test_cli_json_and_errors(capsys):
     assert result["profile"] == "tiny" and result["resolved"] == {
         "num_groups": 1,
         "controller": True,
+        "vae_tiling": "off",  # the authors' untiled decode (no CUDA device to size it by)
     }
     assert result["trainable_total"] == sum(result["trainable_parameters"].values()) > 0
     assert (

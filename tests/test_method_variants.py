@@ -62,7 +62,8 @@ def described(name, backbone, overrides=()):
 # ---- DualReal: the group count actually used, and the variant key --------------------------
 def test_default_dualreal_on_tiny_is_labelled_with_its_two_groups(backbone):
     d = described("dualreal", backbone)
-    assert set(d) == {"name", "class", "config", "variant", "label"}
+    assert set(d) == {"name", "class", "config", "variant", "variant_version", "label"}
+    assert d["variant_version"] == 2  # the generation of defaults the key is relative to
     assert d["name"] == "dualreal"
     assert d["class"] == "dualreal_bench.methods.dualreal.method:DualRealMethod"
     assert d["config"]["num_groups"] == 2 and d["config"]["controller"] is True
@@ -144,6 +145,16 @@ def test_variant_keys_are_stable(cogvideox_5b):
             "lora[fusion_weights=[0.5,1.0]]",
             "lora (fusion_weights=[0.5,1.0])",
         ),
+        # issue 12: the authors' factor averaging is the default; peft's delta sum is a variant
+        # whose own weights (1, 1) are part of it, and the authors' (0.5, 0.5) are no variant
+        ("lora", ["fusion=delta_sum"], "lora[fusion=delta_sum]", "lora (fusion=delta_sum)"),
+        (
+            "lora",
+            ["fusion=delta_sum", "fusion_weights=1.0,1.0"],
+            "lora[fusion=delta_sum]",
+            "lora (fusion=delta_sum)",
+        ),
+        ("lora", ["fusion_weights=0.5,0.5"], "lora", "lora"),
         (
             "lora",
             ["rank=4", "placeholder=strip"],
@@ -168,7 +179,10 @@ def test_baseline_variant_keys(backbone, name, overrides, key, label):
     d = described(name, backbone, overrides)
     assert (d["name"], d["variant"], d["label"]) == (name, key, label)
     config = get_method_class(name).config_class().with_overrides(overrides)
-    assert d["config"] == json.loads(json.dumps(config.to_dict()))  # nothing resolved
+    resolved = {}  # LoRA resolves unset fusion weights to its fusion's own
+    if name == "lora":
+        resolved["fusion_weights"] = list(config.resolved_fusion_weights)
+    assert d["config"] == json.loads(json.dumps({**config.to_dict(), **resolved}))
 
 
 @dataclasses.dataclass
@@ -197,6 +211,7 @@ def test_default_describe_of_a_third_party_method(backbone):
         "class": f"{__name__}:_Toy",
         "config": {"seed": 2, "volume": 5, "home": "/x"},
         "variant": "toy[volume=5]",
+        "variant_version": 2,
         "label": "toy (volume=5)",
     }
     assert _Toy(backbone).variant_key() == "toy"
@@ -225,7 +240,12 @@ def test_dualreal_capabilities(backbone):
     try:
         groups = method.parameter_groups()
         assert set(groups) == {"identity adapters", "motion adapters", "controller"}
-        assert method.resolved_options() == {"num_groups": 2, "controller": True}
+        # vae_tiling: "auto" resolves to the authors' untiled decode off CUDA
+        assert method.resolved_options() == {
+            "num_groups": 2,
+            "controller": True,
+            "vae_tiling": "off",
+        }
         assert list(method.auxiliary_models()) == ["image encoder (tiny open_clip, visual tower)"]
         with method.inspection_context(2):
             assert method.model.condition.shape == (2, 16)
@@ -274,10 +294,52 @@ DEFAULTS_BEFORE = json.loads(
 )
 
 
+#: what issue 12 changed on purpose (the authors' choices; README "Where a default follows the
+#: authors' code"): every other default is as before
+ISSUE_12_CHANGES = {
+    "dreamvideo": {
+        "identity_prompt": "{class_noun} *",
+        "motion_lr": 1e-05,
+        "motion_batch_size": 2,
+        "p_image_zero": 0.0,
+        "clip_frames": "first",
+        "clip_resize": "crop",
+    },
+    "dualreal": {
+        "identity_prompt": "{class_noun} *",
+        "clip_frames": "first",
+        "clip_resize": "stretch",
+        "condition_preprocess": "authors",
+        "trainable_dtype": "auto",
+        "vae_tiling": "auto",
+    },
+    "lora": {
+        "identity_prompt": "{class_noun} *",
+        "clip_frames": "stride",
+        "clip_resize": "stretch",
+        "fusion": "avg_factors",
+        "fusion_weights": None,
+    },
+    "sequential": {
+        "identity_prompt": "{class_noun} *",
+        "clip_frames": "stride",
+        "clip_resize": "stretch",
+    },
+}
+
+
 @pytest.mark.parametrize("name", sorted(DEFAULTS_BEFORE))
 def test_config_defaults_are_unchanged_by_the_shared_base(name):
+    """The defaults as before, but for what issue 12 changed, which the report's key history
+    (DEFAULT_CHANGES) lists wherever an old record could be mistaken for a new one."""
+    from dualreal_bench.report.variants import DEFAULT_CHANGES
+
     config = get_method_class(name).config_class()
-    assert json.loads(json.dumps(config.to_dict())) == DEFAULTS_BEFORE[name]
+    expected = {**DEFAULTS_BEFORE[name], **ISSUE_12_CHANGES.get(name, {})}
+    assert json.loads(json.dumps(config.to_dict())) == expected
+    for option, (old, now) in DEFAULT_CHANGES.get(name, {}).items():
+        assert expected[option] == now
+        assert DEFAULTS_BEFORE[name].get(option, old) == old
 
 
 def test_training_configs_share_one_base():

@@ -57,6 +57,11 @@ class MetricDeclaration:
     paren: str | None = None
     #: digits a table prints and ranks the value at
     digits: int = DEFAULT_DIGITS
+    #: False for a field the report derives from a table row's averages (the paper's signed
+    #: dynamic-degree deviation): the evaluator does not output it and records do not hold it
+    per_video: bool = True
+    #: a signed deviation: printed with its sign ("+2.94") and ranked by its absolute value
+    signed: bool = False
 
     def __post_init__(self) -> None:
         if self.group not in ("text", "identity", "motion"):
@@ -126,16 +131,30 @@ DECLARATIONS: tuple[MetricDeclaration, ...] = (
         "1.0",
         "motion",
         "mean over ~8 fps frame pairs of the top-5% RAFT flow magnitude (px)",
-        paren="dynamic_degree_dev",
+        paren="dynamic_degree_dataset_dev",
+        digits=2,  # as the paper prints it: "14.96 (+2.94)"
     ),
     MetricDeclaration(
-        "dynamic_degree_dev",
+        "dynamic_degree_dataset_dev",
         "DD dev.",
         False,
         "1.0",
         "motion",
-        "|DD - mean DD of the motion's reference clips| (px)",
+        "the paper's deviation: a row's mean DD minus the average DD of the suite's motion "
+        "clips (signed, between averages; computed by the report, report/dynamics.py)",
         table="paren",
+        per_video=False,
+        signed=True,
+    ),
+    MetricDeclaration(
+        "dynamic_degree_dev",
+        "DD abs. dev. per video",
+        False,
+        "1.0",
+        "motion",
+        "per video: |DD - mean DD of its motion's reference clips| (px); not the paper's "
+        "deviation, which the report computes between averages (dynamic_degree_dataset_dev)",
+        table="hidden",
     ),
     MetricDeclaration(
         "dynamic_degree_bool",
@@ -156,8 +175,9 @@ def declared() -> dict[str, MetricDeclaration]:
 
 
 def metric_fields() -> tuple[str, ...]:
-    """Every declared field, in declaration order: what the evaluator outputs and records hold."""
-    return tuple(d.name for d in DECLARATIONS)
+    """Every per-video field, in declaration order: what the evaluator outputs and records hold
+    (fields the report derives from averages, ``per_video=False``, are not among them)."""
+    return tuple(d.name for d in DECLARATIONS if d.per_video)
 
 
 def get_metric(name: str) -> MetricDeclaration:

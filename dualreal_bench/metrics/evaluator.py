@@ -231,7 +231,7 @@ class Evaluator:
             )
 
     def metric_versions(self) -> dict[str, str]:
-        versions = {name: d.version for name, d in declared().items()}
+        versions = {name: d.version for name, d in declared().items() if d.per_video}
         interp = identity_of(self.encoders.interpolator) or ""
         if interp.startswith("blend"):
             versions["motion_smoothness"] += "+blend-interpolator"

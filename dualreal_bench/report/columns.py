@@ -66,6 +66,8 @@ class Column:
     paren: str | None = None  # a second field shown in parentheses ("0.5120 (0.0340)")
     rank_by: str | None = None  # the field whose direction ranks the column (default: field)
     in_paper: bool = True  # False: a measure the paper does not report (an addition)
+    rank_abs: bool = False  # rank by the absolute value of the rank field (a signed deviation)
+    paren_signed: bool = False  # the value in parentheses printed with its sign ("+2.94")
 
     @property
     def rank_field(self) -> str:
@@ -89,14 +91,17 @@ def _column(d: MetricDeclaration) -> Column:
         paren=dev.name,
         rank_by=dev.name,
         in_paper=d.in_paper,
+        rank_abs=dev.signed,
+        paren_signed=dev.signed,
     )
 
 
 def metric_columns() -> list[Column]:
     """Table 1's columns in the paper's order, directions from the declarations.
 
-    Dynamic degree is one column showing the degree with its deviation from the motion's
-    reference clips in parentheses, ranked by the deviation.
+    Dynamic degree is one column showing the degree with the paper's signed deviation from
+    the dataset average in parentheses ("14.96 (+2.94)"), ranked by the deviation's absolute
+    value, printed at the paper's two digits.
     """
     return [_column(d) for d in declared().values() if d.table == "column"]
 

@@ -15,7 +15,11 @@ table layout (:mod:`.paper`), never parsed from its label nor from a method's op
   backbone; ``dualreal`` and ``dualreal[steps_scale=0.1]`` are the paper's n = 7), when the
   run has more than one value.
 
-Published numbers attach to rows by equal variant keys.
+Every row is printed under its variant key (:func:`.variants.row_name`), so a reader can tell
+from the table which config produced it. Published numbers attach to rows by equal variant
+keys: ``lora[fusion=delta_sum]`` or a shortened ``dualreal[steps_scale=0.1]`` is never paired
+with the paper's row; with ``--compare-paper`` a published row the run has no measured row of
+(MotionBooth before it has run) is shown with empty measured cells.
 """
 
 from __future__ import annotations
@@ -28,10 +32,10 @@ from typing import Any
 
 from ..errors import ConfigError, DataError
 from ..store import ResultStore, expected_videos
-from .aggregate import Table, aggregate, load_records, planned_cases
+from .aggregate import Cell, Table, aggregate, load_records, planned_cases
 from .columns import Column, column_fields, metric_columns
 from .paper import Layout, PaperResults, load_paper_results, row_order_key, shipped_layout
-from .variants import Variant, method_variants
+from .variants import Variant, method_variants, parse_variant_key, row_name
 
 BREAKDOWNS = ("case", "identity", "motion")
 
@@ -80,7 +84,7 @@ def _ablation_rows(
             continue
         for i, (ablation, name) in enumerate(layout.ablations):
             if variants[lb].extends(ablation):
-                found.append((i, pos, lb, f"{name} ({lb})"))
+                found.append((i, pos, lb, f"{name}: {row_name(lb, variants[lb])}"))
                 break
     return [(lb, shown) for _, _, lb, shown in sorted(found)]
 
@@ -95,18 +99,29 @@ def split_tables(
     reference, _ = _reference_rows(labels, variants, layout)
     t2 = _ablation_rows(labels, variants, layout, set(reference))
     if t2:
-        t2 += [(lb, f"{layout.full_label} ({lb})") for lb in reference]
+        t2 += [(lb, f"{layout.full_label}: {row_name(lb, variants[lb])}") for lb in reference]
     swept = {lb: layout.sweep_value(variants[lb]) for lb in labels}
     swept = {lb: v for lb, v in swept.items() if v is not None}
     t3: list[tuple[str, str]] = []
     if layout.sweep is not None and len({json.dumps(v) for v in swept.values()}) > 1:
         t3 = [
-            (lb, f"{layout.sweep.label(swept[lb])} ({lb})")
+            (lb, f"{layout.sweep.label(swept[lb])}: {row_name(lb, variants[lb])}")
             for lb in sorted(swept, key=lambda lb: (_sortable(swept[lb]), lb))
         ]
     ablations = {lb for lb, _ in t2}
-    t1 = [(lb, lb) for lb in labels if lb in reference or (lb not in swept and lb not in ablations)]
+    t1 = [
+        (lb, row_name(lb, variants[lb]))
+        for lb in labels
+        if lb in reference or (lb not in swept and lb not in ablations)
+    ]
     return {"table1": t1, "table2": t2, "table3": t3}
+
+
+def _method_notes(table: Table, layout: Layout) -> list[str]:
+    """What the published file says a table with a row of a method must say (DreamVideo: the
+    paper's ran on another backbone), once per method."""
+    names = dict.fromkeys(parse_variant_key(table.variants[r]).name for r in table.rows)
+    return [f"{name}: {layout.method_notes[name]}" for name in names if name in layout.method_notes]
 
 
 def _reference_note(records: Sequence[Mapping[str, Any]], layout: Layout) -> str | None:
@@ -122,8 +137,15 @@ def _reference_note(records: Sequence[Mapping[str, Any]], layout: Layout) -> str
 # ---- the published numbers --------------------------------------------------------------------
 
 
-def attach_paper(table: Table, paper: PaperResults, suite: str | None, profile: str | None) -> None:
-    """Put the published values beside ``table``'s rows (by variant key) and say what they are."""
+def attach_paper(
+    table: Table,
+    paper: PaperResults,
+    suite: str | None,
+    profile: str | None,
+    layout: Layout | None = None,
+) -> None:
+    """Put the published values beside ``table``'s rows (by variant key), add the published
+    rows the run has no measured row of (empty measured cells), and say what they are."""
     table.paper = {}
     if not paper.transcribed:
         table.notes.append(
@@ -135,8 +157,18 @@ def attach_paper(table: Table, paper: PaperResults, suite: str | None, profile: 
         found = paper.values(table.id, table.variants.get(row, row))
         if found is not None:
             table.paper_names[row], table.paper[row] = found
+    known = set(table.notes)
+    _add_unmeasured(table, paper, layout or paper.layout)
+    table.notes += [n for n in _method_notes(table, layout or paper.layout) if n not in known]
+    table.paper_dataset_dd = paper.dataset_dynamic_degree(table.id)
     where = f"{paper.source.get('citation', 'the paper')}, {spec.get('source_table', table.id)}"
     table.notes.append(f"paper: published values ({where}); Δ = measured − paper")
+    if spec.get("caption"):
+        table.notes.append(f"paper's caption: {spec['caption']}")
+    for row in table.rows:
+        published = paper.row(table.id, table.variants.get(row, row)) or {}
+        for field, note in (published.get("notes") or {}).items():
+            table.notes.append(f"paper, {published.get('paper_name')}, {field}: {note}")
     if spec.get("suite") and suite and spec["suite"] != suite:
         table.notes.append(
             f"measured on suite {suite!r}, published on suite {spec['suite']!r}: "
@@ -148,7 +180,43 @@ def attach_paper(table: Table, paper: PaperResults, suite: str | None, profile: 
         )
     missing = [table.label(r) for r in table.rows if r not in table.paper]
     if missing:
-        table.notes.append(f"no published row for: {', '.join(missing)}")
+        table.notes.append(f"no published row of the same variant for: {', '.join(missing)}")
+    if table.unmeasured:
+        names = [table.label(r) for r in table.rows if r in table.unmeasured]
+        table.notes.append(
+            f"published rows not run here (empty measured cells): {', '.join(names)}"
+        )
+
+
+def _add_unmeasured(table: Table, paper: PaperResults, layout: Layout) -> None:
+    """A row for each published variant of the table that no measured row is: empty measured
+    cells beside the published values. Table 1 keeps the paper's row order."""
+    have = set(table.variants.values())
+    fields = [*column_fields(table.columns), *table.extra_fields]
+    for key in paper.published_variants(table.id):
+        if key in have:
+            continue
+        row = f"paper:{key}"
+        table.rows.append(row)
+        table.unmeasured.add(row)
+        table.display[row] = key
+        table.methods[row] = None
+        table.variants[row] = key
+        table.expected_rows[row] = 0
+        for f in fields:
+            table.cells[(row, f)] = Cell(None, 0, 0, False)
+        table.paper_names[row], table.paper[row] = paper.values(table.id, key)
+    if table.id == "table1" and table.unmeasured:
+        position = {r: i for i, r in enumerate(table.rows)}
+        table.rows.sort(
+            key=lambda r: (
+                layout.order_key(
+                    table.methods.get(r) or table.variants[r],
+                    parse_variant_key(table.variants[r]),
+                ),
+                position[r],
+            )
+        )
 
 
 # ---- building a run's report ------------------------------------------------------------------
@@ -222,6 +290,7 @@ def _paper_tables(
         note = _reference_note(records, layout) if table_id == "table1" else None
         if note:
             table.notes.append(note)
+        table.notes += _method_notes(table, layout)
         tables.append(table)
     return tables
 
@@ -290,7 +359,9 @@ def breakdown(
         for label in labels:
             row = f"{group} | {label}"
             out.rows.append(row)
-            out.display[row] = label
+            out.display[row] = row_name(label, variants[label])
+            if label in sub.dataset_dd:
+                out.dataset_dd[row] = sub.dataset_dd[label]
             out.methods[row] = label
             out.variants[row] = variants[label].key
             out.groups[row] = group

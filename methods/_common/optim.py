@@ -1,8 +1,10 @@
 """AdamW and its learning-rate schedule, as the methods' sources configure them.
 
 AdamW is torch's, or bitsandbytes' ``AdamW8bit`` (2 bytes of state per parameter instead of
-8) for ``optimizer="adamw8bit"`` and for ``"auto"`` on CUDA when bitsandbytes is installed
-(DualReal's code: ``--use_8bit_adam``). The schedules are diffusers': a linear warm-up, then
+8) for ``optimizer="adamw8bit"`` and for ``"auto"`` on CUDA (DualReal's code:
+``--use_8bit_adam``); bitsandbytes is an optional extra (``pip install -e ".[bnb]"``), and
+"auto" on CUDA without it is an error saying so rather than a quiet switch to another
+optimizer (``--set optimizer=adamw`` chooses torch's, and says so in the variant key). The schedules are diffusers': a linear warm-up, then
 constant or a cosine decay to 0 (DualReal's ``cosine_with_restarts`` with one cycle is the
 same curve).
 """
@@ -57,16 +59,7 @@ def make_optimizer(
     bitsandbytes installed), torch's AdamW otherwise."""
     kind = settings.optimizer
     if kind == "auto":
-        kind = "adamw"
-        if device.type == "cuda":
-            try:
-                import bitsandbytes  # noqa: F401
-
-                kind = "adamw8bit"
-            except ImportError:
-                logger.info(
-                    "bitsandbytes is not installed: training with torch AdamW (32-bit states)"
-                )
+        kind = "adamw8bit" if device.type == "cuda" else "adamw"
     kwargs = {
         "lr": settings.learning_rate,
         "betas": tuple(settings.adam_betas),
@@ -78,7 +71,9 @@ def make_optimizer(
             import bitsandbytes as bnb
         except ImportError:
             raise ConfigError(
-                "optimizer=adamw8bit needs bitsandbytes (pip install bitsandbytes)"
+                f"optimizer={settings.optimizer}: bitsandbytes' AdamW8bit (as the authors trained, "
+                "--use_8bit_adam) needs bitsandbytes, which is not installed: "
+                'pip install -e ".[bnb]", or --set optimizer=adamw for torch\'s AdamW'
             ) from None
         return bnb.optim.AdamW8bit(list(params), **kwargs)
     return torch.optim.AdamW(list(params), **kwargs)

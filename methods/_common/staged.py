@@ -60,6 +60,9 @@ class StagedMethod(Method):
             placeholder=self.caption_placeholder(),
             image_encoder=self.condition_encoder(),
             seed=cfg.seed,
+            clip_frames=cfg.clip_frames,
+            clip_resize=cfg.clip_resize,
+            condition_preprocess=getattr(cfg, "condition_preprocess", "clip"),
         )
 
     def train(self, case: Case) -> dict[str, Any]:

@@ -11,9 +11,10 @@ subject and a motion apart and composes them at inference:
    inference configs load ``identity_adapter_index: 500``);
 3. motion learning -- the *motion adapter*, trained on the clips and conditioned on the image
    embedding of a random frame of the clip ("appearance guidance", so that the adapter does
-   not absorb the clips' appearance); the image embedding and the caption are each zeroed
-   with probability 0.5 (``motionLearning``: p_image_zero 0.5, p_zero 0.5, lr 4e-5; DualReal's
-   supplement: 600 steps, VGen: ``motion_adapter_index: 600``);
+   not absorb the clips' appearance); the caption is replaced by the empty prompt with
+   probability 0.5 (DualReal's supplement: 600 steps, batch 2, lr 1e-5, as VGen's
+   ``playingGuitar_motionLearning.yaml``: p_zero 0.5, p_image_zero 0; VGen's
+   ``motion_adapter_index: 600``);
 4. inference: both adapters active, the motion adapter conditioned on the embedding of the
    subject's (first) image.
 
@@ -49,7 +50,7 @@ from .._common.image_encoder import ImageEncoder, condition_encoder
 from .._common.loop import LossFn, Stage, check_state
 from .._common.optim import OptimizerSettings
 from .._common.staged import StagedMethod
-from .config import DreamVideoConfig
+from .config import DreamVideoConfig, StagePlan
 from .layers import PlaceholderToken
 from .model import DreamVideoModel
 
@@ -158,11 +159,8 @@ class DreamVideoMethod(StagedMethod):
         else the subject's class noun (``data.class_noun``).
         """
         cfg = self.config
-        steps = {
-            "textual_inversion": cfg.scaled(cfg.textual_inversion_steps) if self.token else 0,
-            "identity": cfg.scaled(cfg.identity_steps),
-            "motion": cfg.scaled(cfg.motion_steps),
-        }
+        plan = {p.name: p for p in cfg.schedule(textual_inversion=self.token is not None)}
+        steps = {name: p.steps for name, p in plan.items()}
         if steps["motion"] and data.motion_conditions is None:
             raise ConfigError(
                 "dreamvideo: the motion adapter needs the clips' image embeddings (no image encoder)"
@@ -178,7 +176,7 @@ class DreamVideoMethod(StagedMethod):
                 k: sum(p.numel() for p in v) for k, v in self.parameter_groups().items()
             }
         }
-        builders = self._stage_builders(data, steps)
+        builders = self._stage_builders(data, plan)
         self.model.train()
         try:
             stats |= self.run_stages(
@@ -206,30 +204,26 @@ class DreamVideoMethod(StagedMethod):
         token.initialise(backbone.tokenizer, backbone.text_encoder, word)
 
     def _stage_builders(
-        self, data: TrainingData, steps: dict[str, int]
+        self, data: TrainingData, plan: dict[str, StagePlan]
     ) -> dict[str, Callable[[], Stage]]:
-        """Each stage, built when it starts: textual inversion (adapters off), the identity
-        adapter (captioned with the token as learned), the motion adapter (conditioned)."""
+        """Each stage, built when it starts, as ``plan`` (:meth:`DreamVideoConfig.schedule`)
+        says: textual inversion (adapters off), the identity adapter (captioned with the token
+        as learned), the motion adapter (conditioned)."""
         cfg, model, token = self.config, self.model, self.token
         warmup = cfg.scaled(cfg.lr_warmup_steps)
+        steps = {name: p.steps for name, p in plan.items()}
 
-        def stage(name: str, params: list, latents: list, batch: int, fn: LossFn, lr: float):
-            settings = OptimizerSettings.from_config(cfg, lr)
+        def stage(name: str, params: list, latents: list, fn: LossFn) -> Stage:
+            p = plan[name]
+            settings = OptimizerSettings.from_config(cfg, p.learning_rate)
             return Stage(
-                name, steps[name], params, latents, batch, fn, settings, min(warmup, steps[name])
+                name, p.steps, params, latents, p.batch_size, fn, settings, min(warmup, p.steps)
             )
 
         def textual_inversion() -> Stage:
             model.weights = (None, None)
             params = [token.embedding] if token else []
-            return stage(
-                "textual_inversion",
-                params,
-                data.identity_latents,
-                cfg.identity_batch_size,
-                self._token_loss(data),
-                cfg.textual_inversion_lr,
-            )
+            return stage("textual_inversion", params, data.identity_latents, self._token_loss(data))
 
         def identity() -> Stage:
             model.weights = (1.0, None)
@@ -241,11 +235,9 @@ class DreamVideoMethod(StagedMethod):
                 "identity",
                 model.identity_parameters(),
                 data.identity_latents,
-                cfg.identity_batch_size,
                 lambda idx, latents, gen: self.backbone.training_loss(
                     latents, embeds, generator=gen
                 ),
-                cfg.identity_lr,
             )
 
         def motion() -> Stage:
@@ -254,9 +246,7 @@ class DreamVideoMethod(StagedMethod):
                 "motion",
                 model.motion_parameters(),
                 data.motion_latents,
-                cfg.motion_batch_size,
                 self._motion_loss(data, steps),
-                cfg.motion_lr,
             )
 
         return {"textual_inversion": textual_inversion, "identity": identity, "motion": motion}
