@@ -107,12 +107,12 @@ class SubjectAttentionStore:
             self.positions = None
 
     def add(self, query: torch.Tensor, key: torch.Tensor, text_length: int) -> None:
-        positions = self.positions.to(query.device)
-        if bool((positions >= text_length).any()):
+        if bool((self.positions.cpu() >= text_length).any()):
             raise ValueError(
-                f"{self.owner}: subject token positions {positions.tolist()} fall outside the "
-                f"{text_length} text tokens"
+                f"{self.owner}: subject token positions {self.positions.tolist()} fall outside "
+                f"the {text_length} text tokens"
             )
+        positions = self.positions.to(query.device)
         fn = subject_attention_explicit if self.explicit else subject_attention
         self.maps.append(fn(query, key, text_length, positions))
 
