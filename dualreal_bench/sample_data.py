@@ -275,9 +275,13 @@ def render_swing_clip(
     clip: _SwingClip, num_frames: int = VIDEO_FRAMES, size=VIDEO_SIZE
 ) -> np.ndarray:
     """The frames of one swing clip: uint8 (num_frames, H, W, 3)."""
+    return _render(_swing_background, _draw_swing_frame, clip, num_frames, size)
+
+
+def _render(background, draw, clip: _SwingClip, num_frames: int, size) -> np.ndarray:
     h, w = size
-    background, x, y = _swing_background(clip, h, w)
-    return np.stack([_draw_swing_frame(background, x, y, clip, t, h, w) for t in range(num_frames)])
+    img, x, y = background(clip, h, w)
+    return np.stack([draw(img, x, y, clip, t, h, w) for t in range(num_frames)])
 
 
 def _draw_wave_frame(background, x, y, clip: _SwingClip, t: int, h: int, w: int) -> np.ndarray:
@@ -305,9 +309,7 @@ def render_wave_clip(
     clip: _SwingClip, num_frames: int = VIDEO_FRAMES, size=VIDEO_SIZE
 ) -> np.ndarray:
     """The frames of one waving clip: uint8 (num_frames, H, W, 3)."""
-    h, w = size
-    background, x, y = _outdoor_background(clip, h, w)
-    return np.stack([_draw_wave_frame(background, x, y, clip, t, h, w) for t in range(num_frames)])
+    return _render(_outdoor_background, _draw_wave_frame, clip, num_frames, size)
 
 
 def render_toy_images() -> list[np.ndarray]:
@@ -354,22 +356,19 @@ def _generate(root: Path) -> None:
         rel = image_dir / f"{i:02d}.png"
         write_image(root / rel, image)
         files.append(rel.as_posix())
-    motion_dir = Path("motions") / SMOKE_MOTION
-    for i, clip in enumerate(SWING_CLIPS):
-        rel = motion_dir / "videos" / f"clip_{i:02d}.mp4"
-        write_video(root / rel, render_swing_clip(clip), fps=VIDEO_FPS)
+    motions = (
+        (SMOKE_MOTION, SMOKE_MOTION_PROMPT, SWING_CLIPS, render_swing_clip),
+        (OTHER_MOTION, OTHER_MOTION_PROMPT, WAVE_CLIPS, render_wave_clip),
+    )
+    for name, prompt, clips, render in motions:
+        motion_dir = Path("motions") / name
+        for i, clip in enumerate(clips):
+            rel = motion_dir / "videos" / f"clip_{i:02d}.mp4"
+            write_video(root / rel, render(clip), fps=VIDEO_FPS)
+            files.append(rel.as_posix())
+        rel = motion_dir / "prompts.txt"
+        (root / rel).write_text("".join(f"{prompt}\n" for _ in clips))
         files.append(rel.as_posix())
-    rel = motion_dir / "prompts.txt"
-    (root / rel).write_text("".join(f"{SMOKE_MOTION_PROMPT}\n" for _ in SWING_CLIPS))
-    files.append(rel.as_posix())
-    other_dir = Path("motions") / OTHER_MOTION
-    for i, clip in enumerate(WAVE_CLIPS):
-        rel = other_dir / "videos" / f"clip_{i:02d}.mp4"
-        write_video(root / rel, render_wave_clip(clip), fps=VIDEO_FPS)
-        files.append(rel.as_posix())
-    rel = other_dir / "prompts.txt"
-    (root / rel).write_text("".join(f"{OTHER_MOTION_PROMPT}\n" for _ in WAVE_CLIPS))
-    files.append(rel.as_posix())
     marker = {
         "version": SAMPLE_DATA_VERSION,
         "identity": SMOKE_IDENTITY,
