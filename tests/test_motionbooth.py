@@ -485,7 +485,7 @@ def test_preservation_clips_are_other_motions_only(tmp_path, backbone):
         "a person is riding a bike",
         "a person is playing guitar",  # the manifest's action where there is no prompts.txt
     ]
-    pool = PreservationPool(backbone, clips)
+    pool = PreservationPool.from_clips(backbone, clips)
     assert len(pool) == 3 and pool.encoded == 0
     latents = pool.latents(2)
     assert latents.shape == (1, 3, 4, 8, 8) and pool.encoded == 1  # resized to 64x64

@@ -112,43 +112,64 @@ def folder_clips(folder: str | Path) -> list[PreservationClip]:
 
 
 class PreservationPool:
-    """Unrelated clips and their captions, encoded on first use.
+    """Unrelated clips, their caption embeddings, and their latents, encoded on first use.
+
+    Build it with :meth:`from_clips` (the clips are read and VAE-encoded the first time they are
+    drawn) or :meth:`from_tensors` (ready latents: tests and benchmarks on synthetic data).
 
     Args:
-        clips: the clips (``PreservationClip``), or ready latents for tests and benchmarks
-            (``latents=`` with ``captions=``).
-        backbone: encodes the clips and the captions.
+        embeds: one ``(1, L, D)`` caption embedding per clip.
+        captions: one caption per clip (statistics).
+        clips: the clips behind them (empty for ready latents).
+        latents: ready ``(1, F, C, h, w)`` latents by clip index.
+        backbone: encodes the clips that have no latents yet.
         seed: seeds each clip's VAE posterior sample (``seed`` + the clip's index), so a clip's
             latent does not depend on when it is first drawn.
     """
 
     def __init__(
         self,
-        backbone: Backbone,
-        clips: Sequence[PreservationClip] = (),
+        embeds: Sequence[torch.Tensor],
+        captions: Sequence[str],
         *,
+        clips: Sequence[PreservationClip] = (),
+        latents: dict[int, torch.Tensor] | None = None,
+        backbone: Backbone | None = None,
         seed: int = 0,
-        latents: Sequence[torch.Tensor] | None = None,
-        captions: Sequence[str] | None = None,
     ) -> None:
-        self.backbone = backbone
-        self.clips = list(clips)
-        self.seed = seed
-        self._latents: dict[int, torch.Tensor] = {}
-        if latents is not None:
-            self._latents = dict(enumerate(latents))
-            captions = list(captions or [])
-            if len(captions) != len(latents):
-                raise ValueError("PreservationPool: one caption per latent")
-        else:
-            captions = [c.caption for c in self.clips]
-        self.captions = list(captions)
-        if not self.captions:
+        if not embeds:
             raise DataError("no unrelated clips to preserve the motion prior with")
-        distinct = sorted(set(self.captions))
-        embeds = backbone.encode_prompts(distinct)
-        self._embeds = {c: embeds[i : i + 1] for i, c in enumerate(distinct)}
+        if len(captions) != len(embeds) or (clips and len(clips) != len(embeds)):
+            raise ValueError("PreservationPool: one caption (and clip) per embedding")
+        self._embeds = list(embeds)
+        self.captions = list(captions)
+        self.clips = list(clips)
+        self._latents = dict(latents or {})
+        self.backbone = backbone
+        self.seed = seed
         self.encoded = 0  # clips encoded so far (statistics)
+
+    @classmethod
+    def from_clips(
+        cls, backbone: Backbone, clips: Sequence[PreservationClip], *, seed: int = 0
+    ) -> PreservationPool:
+        """A pool of ``clips``; each distinct caption is encoded once, here."""
+        if not clips:
+            raise DataError("no unrelated clips to preserve the motion prior with")
+        captions = [c.caption for c in clips]
+        distinct = sorted(set(captions))
+        encoded = backbone.encode_prompts(distinct)
+        by_caption = {c: encoded[i : i + 1] for i, c in enumerate(distinct)}
+        embeds = [by_caption[c] for c in captions]
+        return cls(embeds, captions, clips=clips, backbone=backbone, seed=seed)
+
+    @classmethod
+    def from_tensors(
+        cls, latents: Sequence[torch.Tensor], embeds: Sequence[torch.Tensor]
+    ) -> PreservationPool:
+        """A pool of ready ``(1, F, C, h, w)`` latents with ``(1, L, D)`` caption embeddings."""
+        captions = [f"<embedding {i}>" for i in range(len(embeds))]
+        return cls(embeds, captions, latents=dict(enumerate(latents)))
 
     def __len__(self) -> int:
         return len(self.captions)
@@ -156,6 +177,8 @@ class PreservationPool:
     def latents(self, index: int) -> torch.Tensor:
         """``(1, F, C, h, w)`` of clip ``index`` (read and encoded the first time)."""
         if index not in self._latents:
+            if self.backbone is None:
+                raise ValueError(f"PreservationPool: no latent and no backbone for clip {index}")
             clip = self.clips[index]
             frames = read_clip(self.backbone, clip.path)
             video = self.backbone.preprocess_video(frames)[None]  # (1, 3, T, H, W)
@@ -166,7 +189,7 @@ class PreservationPool:
 
     def embeds(self, index: int) -> torch.Tensor:
         """``(1, L, D)`` caption embedding of clip ``index``."""
-        return self._embeds[self.captions[index]]
+        return self._embeds[index]
 
     def describe(self) -> dict[str, Any]:
         """What the records keep: how many clips of which motions, with which captions."""

@@ -192,7 +192,7 @@ class MotionBoothMethod(FineTunedTransformer, Method):
                         "clips: --set preservation_videos=DIR (clips + captions.json) or "
                         "--set video_loss_weight=0"
                     )
-            videos = PreservationPool(backbone, clips, seed=cfg.seed)
+            videos = PreservationPool.from_clips(backbone, clips, seed=cfg.seed)
         return MotionBoothData(
             image_latents=latents,
             region_masks=regions,
