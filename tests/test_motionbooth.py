@@ -298,6 +298,27 @@ def test_subject_token_positions_with_the_byte_tokenizer(backbone):
         subject_token_positions(tok, "a toy sks", "toy sks", 5)
 
 
+def test_subject_token_positions_with_a_sentencepiece_t5_tokenizer(tmp_path):
+    """CogVideoX's tokenizer is T5's sentencepiece; a tiny one is trained here (no download)."""
+    spm = pytest.importorskip("sentencepiece")
+    from transformers import T5Tokenizer
+
+    text = ["a toy sks is swinging", "a plushie bear sks wearing a hat", "the cat is surfing"]
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(text * 50), model_prefix=str(tmp_path / "spiece"), vocab_size=40, hard_vocab_limit=False,
+        model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1, minloglevel=2,
+    )  # fmt: skip
+    tok = T5Tokenizer.from_pretrained(str(tmp_path), extra_ids=0)
+    prompt = "a plushie bear sks is surfing"
+    positions = subject_token_positions(tok, prompt, "plushie bear sks", 226)
+    ids = tok(prompt, add_special_tokens=False).input_ids
+    assert tok.decode([ids[i] for i in positions]).replace(" ", "") == "plushiebearsks"
+    skipped = set(range(positions[0], positions[-1] + 1)) - set(positions)
+    assert all(not tok.decode([ids[i]]).strip() for i in skipped)  # lone "\u2581" pieces only
+    assert tok.decode(ids[: positions[0]]).strip() == "a"
+    assert tok.decode(ids[positions[-1] + 1 :]).strip() == "is surfing"
+
+
 # ---- masks -----------------------------------------------------------------------------------------
 def _identity(tmp_path: Path) -> list[Path]:
     """Four images, one per source: a mask file (the image also has an alpha: the file wins),
