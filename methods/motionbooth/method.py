@@ -150,14 +150,19 @@ class MotionBoothMethod(FineTunedTransformer, Method):
         gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
         latents = [backbone.encode_images([im], generator=gen) for im in images]
 
-        fallback = self.resolved_mask_fallback()
+        # the masks feed the masked region loss and the cross-attention targets; unused, no
+        # segmentation model is loaded for them
+        used = (
+            cfg.mask_region_loss and cfg.region_loss_weight > 0
+        ) or cfg.cross_attn_loss_weight > 0
+        fallback = self.resolved_mask_fallback() if used else "full_frame"
         masks = subject_masks(
             paths,
             images,
             fallback=fallback,
             segmenter=lambda: sam_segmenter(cfg.mask_model, cfg.mask_model_path, backbone.device),
         )
-        if fallback == "full_frame" and any(m.source == "full_frame" for m in masks):
+        if used and fallback == "full_frame" and any(m.source == "full_frame" for m in masks):
             logger.warning(
                 "motionbooth: %s: full-frame subject masks for images without a mask file or "
                 "alpha channel (mask_fallback=%s on profile %s): the region loss is the plain loss",
