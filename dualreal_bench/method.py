@@ -58,6 +58,7 @@ BUILTIN_METHODS: dict[str, str] = {
     "lora": "dualreal_bench.methods.lora:LoRAMethod",
     "sequential": "dualreal_bench.methods.sequential:SequentialMethod",
     "dreamvideo": "dualreal_bench.methods.dreamvideo:DreamVideoMethod",
+    "motionbooth": "dualreal_bench.methods.motionbooth:MotionBoothMethod",
 }
 
 

@@ -233,6 +233,17 @@ WEIGHTS: dict[str, KnownWeights] = {
             "'{repo}')\" (fills the Hugging Face cache), or `huggingface-cli download {repo} "
             "--local-dir <dir>` and pass that directory",
         ),
+        KnownWeights(
+            "sam-vit-huge",
+            "SAM ViT-H (segment anything)",
+            "motionbooth's subject masks (images without a mask file or an alpha channel)",
+            kind="directory",
+            hf_repo="facebook/sam-vit-huge",
+            repo_files=("config.json",),
+            option="--set mask_model_path=DIR (or mask_model=<another SAM repository>)",
+            hint="on a machine with internet run `huggingface-cli download {repo}`, or put "
+            "masks/<image stem>.png beside the images, or --set mask_fallback=full_frame",
+        ),
     )
 }
 

@@ -29,21 +29,19 @@ back, so the next case (or method) of a run starts from the published model bit 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from torch import nn
 
 from dualreal_bench.errors import ConfigError
 
 from ._common.config import ClipSampling, PlaceholderMode, TrainingConfig
 from ._common.data import TrainingData, apply_placeholder
-from ._common.loop import check_state
+from ._common.finetune import FineTunedTransformer, resolve_mixed_precision, training_setup
 from ._common.optim import OptimizerSettings
 from ._common.staged import StagedMethod
 
@@ -54,7 +52,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["SequentialConfig", "SequentialMethod"]
 
-PREFIX = "transformer."
 #: the two stages, in order
 DIMENSIONS = ("identity", "motion")
 
@@ -90,7 +87,7 @@ class SequentialConfig(TrainingConfig):
     clip_frames: ClipSampling = "stride"
 
 
-class SequentialMethod(StagedMethod):
+class SequentialMethod(FineTunedTransformer, StagedMethod):
     """Full fine-tuning of the transformer: the identity stage, then the motion stage.
 
     Args:
@@ -114,28 +111,9 @@ class SequentialMethod(StagedMethod):
         """Learned parameters: every parameter of the transformer."""
         return {"transformer": list(self.backbone.transformer.parameters())}
 
-    def _keep_original(self) -> None:
-        if self._original is None:
-            self._original = {
-                k: v.detach().to("cpu", copy=True)
-                for k, v in self.backbone.transformer.state_dict().items()
-            }
-
-    def teardown(self) -> None:
-        """Copy the original weights back (bit for bit) and free the copy."""
-        transformer = self.backbone.transformer
-        if self._original is not None:
-            with torch.no_grad():
-                transformer.load_state_dict(self._original, strict=True)
-            self._original = None
-        transformer.requires_grad_(False)
-        transformer.eval()
-
     def resolved_mixed_precision(self) -> str:
         """The mixed precision in use: "bf16" or "no" ("auto" follows the backbone's dtype)."""
-        if self.config.mixed_precision != "auto":
-            return self.config.mixed_precision
-        return "bf16" if self.backbone.dtype in (torch.bfloat16, torch.float16) else "no"
+        return resolve_mixed_precision(self.config.mixed_precision, self.backbone)
 
     # ---- training -------------------------------------------------------------------------
     def caption_placeholder(self) -> str:
@@ -152,7 +130,7 @@ class SequentialMethod(StagedMethod):
         each stage (tests compare the weights there)."""
         cfg = self.config
         transformer = self.backbone.transformer
-        self._keep_original()
+        self.keep_original()
         mixed = self.resolved_mixed_precision()
         checkpointing = (
             bool(transformer.is_gradient_checkpointing)
@@ -168,7 +146,7 @@ class SequentialMethod(StagedMethod):
             "mixed_precision": mixed,
             "gradient_checkpointing": checkpointing,
         }
-        with _training_setup(transformer, fp32=mixed == "bf16", checkpointing=checkpointing):
+        with training_setup(transformer, fp32=mixed == "bf16", checkpointing=checkpointing):
             stats |= self.run_stages(
                 stages,
                 autocast_dtype=torch.bfloat16 if mixed == "bf16" else None,
@@ -187,52 +165,3 @@ class SequentialMethod(StagedMethod):
         texts = [apply_placeholder(p, self.config.placeholder) for p in prompts]
         with torch.no_grad():
             return self.backbone.sample(texts, seed)
-
-    # ---- state ----------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """Every tensor of the fine-tuned transformer, ``transformer.<name>``."""
-        return {
-            PREFIX + k: v.detach().cpu() for k, v in self.backbone.transformer.state_dict().items()
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Load a fine-tuned transformer after checking names, shapes and values; the original
-        weights are kept for :meth:`teardown` (nothing changes on a mismatch)."""
-        transformer = self.backbone.transformer
-        expected = {PREFIX + k: tuple(v.shape) for k, v in transformer.state_dict().items()}
-        check_state("sequential", state, expected)
-        self._keep_original()
-        with torch.no_grad():
-            transformer.load_state_dict(
-                {k[len(PREFIX) :]: v for k, v in state.items()}, strict=True
-            )
-        self._trained = True
-
-
-@contextlib.contextmanager
-def _training_setup(transformer: nn.Module, *, fp32: bool, checkpointing: bool) -> Iterator[None]:
-    """The transformer in training mode, in fp32 (master weights for bf16 autocast) when
-    ``fp32``, with gradient checkpointing as asked; its dtype, checkpointing and eval mode
-    restored afterwards (the weights are :meth:`SequentialMethod.teardown`'s business)."""
-    dtype_before = transformer.dtype
-    checkpointing_before = bool(transformer.is_gradient_checkpointing)
-    try:
-        if fp32 and dtype_before != torch.float32:
-            transformer.to(dtype=torch.float32)
-        _set_checkpointing(transformer, checkpointing)
-        transformer.train()
-        yield
-    finally:
-        transformer.eval()
-        transformer.requires_grad_(False)
-        if transformer.dtype != dtype_before:
-            transformer.to(dtype=dtype_before)
-        _set_checkpointing(transformer, checkpointing_before)
-
-
-def _set_checkpointing(transformer: nn.Module, on: bool) -> None:
-    if bool(transformer.is_gradient_checkpointing) != on:
-        if on:
-            transformer.enable_gradient_checkpointing()
-        else:
-            transformer.disable_gradient_checkpointing()

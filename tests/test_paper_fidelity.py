@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from dualreal_bench.methods._common.config import TrainingConfig
-from dualreal_bench.methods._common.data import _read_clip, clip_indices, identity_caption
+from dualreal_bench.methods._common.data import clip_indices, identity_caption, read_clip
 from dualreal_bench.methods._common.image_encoder import (
     CLIP_MEAN,
     CLIP_STD,
@@ -138,8 +138,8 @@ def test_motion_clips_stretched_or_cropped_to_the_training_size(wide_clip):
     its red quarter; cover + centre crop keeps the middle half, all blue. Both give the
     training size; the raw frames (for the condition image) keep the clip's."""
     backbone = _stub_backbone()
-    raw, stretched = _read_clip(backbone, wide_clip, "first", "stretch")
-    _, cropped = _read_clip(backbone, wide_clip, "first", "crop")
+    raw, stretched = read_clip(backbone, wide_clip, "first", "stretch")
+    _, cropped = read_clip(backbone, wide_clip, "first", "crop")
     assert raw.shape == (9, 32, 64, 3)  # the first 9 frames (1 + 4k), the clip's own size
     assert stretched.shape == cropped.shape == (9, 16, 16, 3)
     red = stretched[:, :, :3].astype(int)
@@ -151,7 +151,7 @@ def test_motion_clips_stretched_or_cropped_to_the_training_size(wide_clip):
     greens = raw[:, :, :, 1].mean(axis=(1, 2))
     np.testing.assert_allclose(greens, 20 * np.arange(9), atol=6)
     with pytest.raises(ConfigError, match="clip_resize"):
-        _read_clip(backbone, wide_clip, "first", "squash")
+        read_clip(backbone, wide_clip, "first", "squash")
 
 
 def test_stride_sampling_is_the_official_lora_scripts():
@@ -167,7 +167,7 @@ def test_stride_sampling_is_the_official_lora_scripts():
 
 def test_stride_sampling_reads_every_kth_frame(wide_clip):
     backbone = _stub_backbone(num_frames=5)
-    raw, frames = _read_clip(backbone, wide_clip, "stride", "stretch")
+    raw, frames = read_clip(backbone, wide_clip, "stride", "stretch")
     # 12 frames, 5 wanted: stride 12 // 5 = 2 -> frames 0, 2, 4, 6, 8
     greens = raw[:, :, :, 1].mean(axis=(1, 2))
     np.testing.assert_allclose(greens, 20 * np.array([0, 2, 4, 6, 8]), atol=6)

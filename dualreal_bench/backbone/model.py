@@ -279,12 +279,31 @@ class Backbone(SamplingMixin):
     ) -> torch.Tensor:
         """CogVideoX's training objective on clean latents ``(B, F, C, h, w)``; a scalar.
 
-        As diffusers' CogVideoX LoRA/fine-tuning scripts compute it: ``t ~ U{0, ..., 999}``
-        (from ``generator``) unless ``timesteps`` is given, ``x_t = add_noise(x_0, eps, t)``,
-        ``v = transformer(x_t, text, t)``, ``x0_hat = sqrt(a_t) x_t - sqrt(1 - a_t) v``
-        (``scheduler.get_velocity(v, x_t, t)``), loss = mean over the batch of
-        ``mean(w_t * (x0_hat - x_0)^2)`` with ``w_t = 1 / (1 - a_t)`` (which makes it the
+        As diffusers' CogVideoX LoRA/fine-tuning scripts compute it: the mean over the batch of
+        the per-sample mean of :meth:`denoising_error` (arguments as there).
+        """
+        error = self.denoising_error(
+            latents, prompt_embeds, generator=generator, timesteps=timesteps, noise=noise
+        )
+        return error.reshape(error.shape[0], -1).mean(dim=1).mean()
+
+    def denoising_error(
+        self,
+        latents: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        timesteps: torch.Tensor | Sequence[int] | int | None = None,
+        noise: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The per-element terms of :meth:`training_loss`: float32 ``(B, F, C, h, w)``.
+
+        ``t ~ U{0, ..., 999}`` (from ``generator``) unless ``timesteps`` is given,
+        ``x_t = add_noise(x_0, eps, t)``, ``v = transformer(x_t, text, t)``,
+        ``x0_hat = sqrt(a_t) x_t - sqrt(1 - a_t) v`` (``scheduler.get_velocity(v, x_t, t)``),
+        term ``= w_t * (x0_hat - x_0)^2`` with ``w_t = 1 / (1 - a_t)`` (which makes the mean the
         v-prediction MSE). ``prompt_embeds`` is ``(B, L, D)`` or ``(1, L, D)`` (broadcast).
+        Methods that weight positions (a subject mask) reduce these terms themselves.
         """
         from diffusers.utils.torch_utils import randn_tensor
 
@@ -319,10 +338,7 @@ class Backbone(SamplingMixin):
         model_pred = self.scheduler.get_velocity(model_output, noisy, t)  # x0 estimate
         alphas_cumprod = self.scheduler.alphas_cumprod.to(device=self.device, dtype=torch.float32)
         weights = (1.0 / (1.0 - alphas_cumprod[t])).view(batch, 1, 1, 1, 1)
-        per_sample = (
-            (weights * (model_pred.float() - latents.float()) ** 2).reshape(batch, -1).mean(dim=1)
-        )
-        return per_sample.mean()
+        return weights * (model_pred.float() - latents.float()) ** 2
 
     # ---- records -----------------------------------------------------------------------
     def fingerprint(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import dataclasses
 import logging
 import random
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -51,6 +52,8 @@ __all__ = [
     "identity_caption",
     "motion_caption",
     "prepare_case_data",
+    "read_clip",
+    "read_motion_caption",
     "stack_batch",
     "trim_to_vae_length",
 ]
@@ -96,17 +99,24 @@ def identity_caption(template: str, case: Case) -> str:
 def motion_caption(template: str, case: Case) -> str:
     """The caption of motion steps: the motion folder's ``prompts.txt`` (the authors' caption
     file, "a person is shooting arrows") when present, else ``template`` filled in."""
-    path = case.motion_dir / MOTION_PROMPTS_FILE if case.motion_dir is not None else None
-    if path is not None and path.is_file():
-        try:
-            lines = [
-                ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines() if ln.strip()
-            ]
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DataError(f"{path}: cannot read the motion captions ({exc})") from None
-        if lines:
-            return lines[0]
+    caption = read_motion_caption(case.motion_dir) if case.motion_dir is not None else None
+    if caption is not None:
+        return caption
     return template.format(class_noun=case.identity.class_noun, action=case.motion.action)
+
+
+def read_motion_caption(motion_dir: Path) -> str | None:
+    """The first non-blank line of ``<motion_dir>/prompts.txt``, or None without one."""
+    path = Path(motion_dir) / MOTION_PROMPTS_FILE
+    if not path.is_file():
+        return None
+    try:
+        lines = [
+            ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines() if ln.strip()
+        ]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read the motion captions ({exc})") from None
+    return lines[0] if lines else None
 
 
 def apply_placeholder(prompt: str, mode: str) -> str:
@@ -151,7 +161,7 @@ def encode_case(
 
     motion_latents, cond_frames, clips_for_cond = [], [], []
     for path in case.video_paths():
-        raw, frames = _read_clip(backbone, path, clip_frames, clip_resize)
+        raw, frames = read_clip(backbone, path, clip_frames, clip_resize)
         video = backbone.preprocess_video(frames)[None]  # (1, 3, T, H, W)
         motion_latents.append(backbone.encode_video(video, generator=gen))
         index = int(rng.integers(frames.shape[0]))  # the frame whose embedding conditions this clip
@@ -196,7 +206,9 @@ def clip_indices(total: int, num_frames: int, sampling: str) -> list[int]:
     raise ConfigError(f"clip_frames={sampling!r}: must be first or stride")
 
 
-def _read_clip(backbone: Backbone, path, sampling: str, resize: str) -> tuple[np.ndarray, ...]:
+def read_clip(
+    backbone: Backbone, path: Path, sampling: str = "first", resize: str = "stretch"
+) -> tuple[np.ndarray, np.ndarray]:
     """``(frames at the clip's own size, frames at the training size)`` of the ``num_frames``
     frames ``sampling`` picks, cut to a VAE length (``1 + 4k``)."""
     bcfg = backbone.config
