@@ -117,3 +117,5 @@ DD_KEYS = (
 )
 #: constants that change the CLIP text embedding of a prompt
 PROMPT_KEYS = ("prompt_placeholder", "prompt_max_chars", "clip_context_length")
+#: constants that change the RAFT flows of a reference clip (the chained-track cache uses them)
+RAFT_FLOW_KEYS = ("dd_target_fps", "raft_iters", "raft_pad_multiple", "dd_reference_size")

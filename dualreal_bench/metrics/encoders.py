@@ -1,4 +1,4 @@
-"""The five networks behind the metrics, behind one factory.
+"""The six networks behind the metrics, behind one factory.
 
 =================  ======================================  ==================================
 role               real (the paper's, as the authors ran)  tiny (tests, smoke runs)
@@ -12,7 +12,16 @@ role               real (the paper's, as the authors ran)  tiny (tests, smoke ru
                    (= raft-things; Dynamic Degree)
 ``interpolator``   AMT-S from VBench (Motion Smoothness)   the two frames' average
                                                            (``"tiny-amt"``: a random AMT-S)
+``motion``         VideoMAE-Base Kinetics-400              the weight-free DIS-flow descriptor
+                   (motion fidelity; not in the paper)     (``"videomae-tiny"``: a random
+                                                           VideoMAE; ``"flow"`` on any profile)
 =================  ======================================  ==================================
+
+The tiny profile's motion descriptor is the weight-free one (:mod:`.motion.flow_backend`), not
+a random VideoMAE: it has no weights to differ between machines, it is validated on the real
+clips (``scripts/motion_fidelity_validation.py``), so a smoke run's motion fidelity ranks a
+video that is a reference clip first, and it costs about 0.2 s per clip. ``"flow"`` makes it the
+motion descriptor of the real profile too (machines without the VideoMAE weights).
 
 :data:`ENCODERS` is that table as a registry of :class:`EncoderRole` s. Each role accepts a
 name (``"real"``, ``"tiny"``, a role's own variant such as ``"tiny-amt"``), a path to a weights
@@ -136,6 +145,20 @@ def tiny_amt_interpolator(seed: int, constants: MetricConstants, device: str = "
     )
 
 
+def flow_motion(seed: int, constants: MetricConstants, device: str = "cpu"):
+    """The weight-free motion descriptor (DIS flow histograms), default motion constants."""
+    from .motion import FlowDescriptor
+
+    return FlowDescriptor()
+
+
+def tiny_videomae_motion(seed: int, constants: MetricConstants, device: str = "cpu"):
+    """A seeded random VideoMAE (2 layers, width 32) of the Kinetics model's architecture."""
+    from .motion.videomae import tiny_videomae
+
+    return tiny_videomae(seed, device=device)
+
+
 # ---- real weights -------------------------------------------------------------------------------
 
 
@@ -233,6 +256,12 @@ def real_interpolator(path: Path, constants: MetricConstants, device: str = "cpu
     )
 
 
+def real_motion(path: Path, constants: MetricConstants, device: str = "cpu"):
+    from .motion.videomae import real_videomae
+
+    return real_videomae(path, device=device)
+
+
 # ---- the roles and the factory -------------------------------------------------------------
 
 
@@ -292,6 +321,15 @@ ENCODERS: Registry[EncoderRole] = Registry(
             tiny_seed=5,
             variants={"tiny-amt": tiny_amt_interpolator},
         ),
+        # motion fidelity's descriptor (beyond the paper); tiny: the weight-free one
+        "motion": EncoderRole(
+            "motion",
+            "videomae-kinetics",
+            flow_motion,
+            real_motion,
+            tiny_seed=6,
+            variants={"flow": flow_motion, "videomae-tiny": tiny_videomae_motion},
+        ),
     },
     error=ConfigError,
 )
@@ -300,13 +338,16 @@ ROLES: tuple[str, ...] = tuple(ENCODERS.names())
 
 @dataclass
 class EncoderSet:
-    """The five networks an :class:`~dualreal_bench.metrics.evaluator.Evaluator` runs."""
+    """The six networks an :class:`~dualreal_bench.metrics.evaluator.Evaluator` runs (``motion``:
+    a motion descriptor, ``__call__(frames) -> (D,)`` with ``center``, ``constants``, ``kind``
+    and ``cache_keys``, as :class:`~.motion.FlowDescriptor`)."""
 
     text_clip: Any
     image_clip: Any
     dino: Any
     flow: Any
     interpolator: Any
+    motion: Any
 
     def identities(self) -> dict[str, str | None]:
         return {role: identity_of(getattr(self, role)) for role in ROLES}

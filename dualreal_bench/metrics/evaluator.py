@@ -11,10 +11,14 @@ videos of one case it
    consecutive pairs), giving the continuous Dynamic Degree, VBench's boolean and the
    deviation from the motion's reference clips;
 3. runs AMT once over the even frames for Motion Smoothness; Temporal Flickering needs no
-   network.
+   network;
+4. beyond the paper (issue 15): runs the motion descriptor once per video for motion fidelity
+   (cosine to the intended motion's reference centroid, the intended motion's rank among every
+   motion of the benchmark, top-1/top-5), and chains the RAFT flows of step 2 into point tracks
+   for trajectory fidelity (no extra flow pass).
 
 Reference values -- identity-image and prompt embeddings, the reference clips' Dynamic Degree
--- are cached in memory for the evaluator's life and, with ``cache_dir``, in the shared
+and chained tracks, the motion descriptor of every clip of every motion -- are cached in memory for the evaluator's life and, with ``cache_dir``, in the shared
 :class:`~dualreal_bench.cache.ArrayCache` under ``<cache_dir>/metrics``. The runner and the CLI
 pass the user cache (:func:`~dualreal_bench.cache.user_cache_dir`), so another run, another run
 id or another process on the machine does not recompute them. A key names all a value depends
@@ -38,15 +42,19 @@ import numpy as np
 import torch
 
 from ..cache import ArrayCache, file_sha256, key_digest
-from ..errors import DataError, MediaError
+from ..errors import ConfigError, DataError, MediaError
+from ..io import as_json
 from ..media import check_video_array, fps_interval, read_image, read_video, resize_frames
 from ..provenance import package_versions
 from . import functional as Fn
-from .constants import DD_KEYS, PROMPT_KEYS, MetricConstants
+from .constants import DD_KEYS, PROMPT_KEYS, RAFT_FLOW_KEYS, MetricConstants
 from .declarations import declared, get_metric, metric_fields
 from .encoders import EncoderSet, identity_of
-from .flow import dd_pair_scores
+from .flow import dd_pair_scores_and_flows
 from .interpolation import ms_interpolations
+from .motion.constants import TRAJ_KEYS
+from .motion.retrieval import motion_similarities, rank_of
+from .motion.trajectory import grid_tracks, trajectory_fidelity
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +62,11 @@ logger = logging.getLogger(__name__)
 #: Bump when the computation behind a cached value changes without a metric version or a
 #: constant changing (cached values of the older code then miss).
 CACHE_VERSION = 1
+
+#: the metric fields of the motion retrieval (their versions name the descriptor backend)
+RETRIEVAL_FIELDS = ("motion_fidelity", "motion_top1", "motion_top5", "motion_fidelity_rank")
+#: the stage of the progress display while reference clips of every motion are described
+MOTION_REFERENCE_STAGE = "motion references (all motions)"
 
 
 def _numerics(encoder: Any) -> list[Any]:
@@ -107,10 +120,11 @@ class _Cache:
 
 
 class Evaluator:
-    """Scores videos of a case with the seven metrics (nine fields).
+    """Scores videos of a case with the seven metrics of the paper and the motion measures
+    beyond it (every declared field, :mod:`.declarations`).
 
     Args:
-        encoders: the five networks (see :func:`~dualreal_bench.metrics.build_evaluator`).
+        encoders: the six networks (see :func:`~dualreal_bench.metrics.build_evaluator`).
         constants: every named constant; recorded with each result.
         cache_dir: root of the persistent cache of reference embeddings and reference-clip
             Dynamic Degrees (``<cache_dir>/metrics``); None keeps them in memory only.
@@ -139,6 +153,18 @@ class Evaluator:
         #: wall-clock and process-CPU seconds per stage since creation (decode excluded)
         self.timings: dict[str, float] = defaultdict(float)
         self.cpu_timings: dict[str, float] = defaultdict(float)
+        motion = self.motion_constants
+        if motion.target_fps != self.constants.dd_target_fps:
+            raise ConfigError(
+                f"motion constant target_fps ({motion.target_fps:g}) must equal the metric "
+                f"constant dd_target_fps ({self.constants.dd_target_fps:g}): trajectory fidelity "
+                "chains the flows of the dynamic-degree pass"
+            )
+
+    @property
+    def motion_constants(self) -> Any:
+        """The :class:`~.motion.MotionConstants` of the motion descriptor (its own)."""
+        return self.encoders.motion.constants
 
     @contextmanager
     def _timed(self, stage: str):
@@ -175,12 +201,20 @@ class Evaluator:
         # 2. references: prompts, identity images, motion clips
         text_embs = self._prompt_embeddings(prompts)
         clip_refs, dino_refs = self._identity_embeddings(case)
+        motion_refs = self.motion_reference_descriptors(case)
         results = []
         for i, frames in enumerate(videos):
             h, w = frames.shape[1:3]
             with self._timed("flow"):
-                dd, dd_bool, dd_info = self._dynamic_degree(frames, fps)
-            ref = self._reference_dd(case, (h, w))
+                dd, dd_bool, dd_info, flows = self._dynamic_degree(frames, fps)
+            ref, ref_tracks = self._reference_dd(case, (h, w), tracks=True)
+            motion, details = self._motion_fidelity(frames, fps, case, motion_refs)
+            with self._timed("trajectory"):
+                motion["trajectory_fidelity"] = trajectory_fidelity(
+                    grid_tracks(flows, self.motion_constants),
+                    list(ref_tracks.values()),
+                    constants=self.motion_constants,
+                )
             with self._timed("flickering"):
                 flickering = Fn.temporal_flickering(frames)
             with self._timed("interpolator"):
@@ -197,6 +231,7 @@ class Evaluator:
                 "dynamic_degree": dd,
                 "dynamic_degree_dev": Fn.dynamic_degree_deviation(dd, list(ref.values()), c),
                 "dynamic_degree_bool": dd_bool,
+                **motion,
             }
             self._check_computed(values)
             results.append(
@@ -211,7 +246,13 @@ class Evaluator:
                             "mean": float(np.mean(list(ref.values()))),
                             "clips": ref,
                         },
+                        "motion_references": {
+                            "motions": len(motion_refs),
+                            "clips": sum(len(v) for v in motion_refs.values()),
+                        },
                     },
+                    # what a value cannot say: the nearest motion and every motion's cosine
+                    "metric_details": {"motion_fidelity": details},
                 }
             )
         return results
@@ -235,13 +276,28 @@ class Evaluator:
         interp = identity_of(self.encoders.interpolator) or ""
         if interp.startswith("blend"):
             versions["motion_smoothness"] += "+blend-interpolator"
+        # values of different descriptors are different measures: the backend is in the version
+        kind = getattr(self.encoders.motion, "kind", "custom")
+        for name in RETRIEVAL_FIELDS:
+            if name in versions:
+                versions[name] += f"+{kind}"
         return versions
 
     def metric_constants(self) -> dict[str, Any]:
+        motion = self.encoders.motion
         return {
             **self.constants.to_dict(),
             "profile": self.profile,
             "encoders": self.encoders.identities(),
+            "motion": {
+                "backend": getattr(motion, "kind", "custom"),
+                "identity": identity_of(motion),
+                "center": bool(motion.center),
+                # trajectory fidelity's tracks: the RAFT flows of the dynamic-degree pass, of the
+                # video and of the intended motion's clips (resized as for dynamic degree)
+                "tracks": "raft (dynamic-degree flows)",
+                "constants": as_json(self.motion_constants.to_record()),
+            },
         }
 
     # ---- image encoders ------------------------------------------------------------------------
@@ -320,13 +376,15 @@ class Evaluator:
         return result[0], result[1]
 
     # ---- motion ----------------------------------------------------------------------------------
-    def _dd_scores(self, frames: np.ndarray) -> list[float]:
+    def _dd_flows(self, frames: np.ndarray) -> tuple[list[float], np.ndarray]:
+        """Dynamic-degree scores of the sampled frames' pairs and their RAFT flows
+        ``(T - 1, H, W, 2)`` (padding cropped)."""
         x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
-        return dd_pair_scores(x, self.encoders.flow, self.constants)
+        return dd_pair_scores_and_flows(x, self.encoders.flow, self.constants)
 
     def _dynamic_degree(
         self, frames: np.ndarray, fps: float | None
-    ) -> tuple[float, bool, dict[str, Any]]:
+    ) -> tuple[float, bool, dict[str, Any], np.ndarray]:
         c = self.constants
         fps = float(fps) if fps else c.generated_fps
         step = fps_interval(fps, c.dd_target_fps)
@@ -336,7 +394,7 @@ class Evaluator:
                 f"dynamic degree: {len(frames)} frames at {fps:g} fps give fewer than 2 at "
                 f"{c.dd_target_fps:g} fps"
             )
-        scores = self._dd_scores(sampled)
+        scores, flows = self._dd_flows(sampled)
         h, w = frames.shape[1:3]
         dd, dd_bool = Fn.dynamic_degree(scores, h, w, len(sampled), c)
         thres, count_num = Fn.dynamic_degree_params(h, w, len(sampled), c)
@@ -347,7 +405,7 @@ class Evaluator:
             "thres": thres,
             "count_num": count_num,
         }
-        return dd, dd_bool, info
+        return dd, dd_bool, info, flows
 
     def reference_dynamic_degrees(
         self, case: Any, size: tuple[int, int] | None = None
@@ -358,47 +416,57 @@ class Evaluator:
         ``dd_reference_size="video"``, resized (cover + centre crop) to ``size``, the
         evaluated videos' ``(H, W)``, so that pixel displacements are comparable.
         """
-        return self._reference_dd(case, size)
+        return self._reference_dd(case, size)[0]
 
-    def _reference_dd(self, case: Any, size: tuple[int, int] | None) -> dict[str, float]:
+    def _reference_dd(
+        self, case: Any, size: tuple[int, int] | None, *, tracks: bool = False
+    ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """(Dynamic Degree of each reference clip of the case's motion, and with ``tracks`` the
+        clip's grid tracks chained through the same RAFT flows), by file name; one RAFT pass
+        per clip that misses either."""
         c, flow = self.constants, self.encoders.flow
         paths = list(case.video_paths())
         if not paths:
             raise DataError(f"motion {case.motion.name!r} has no reference clips")
         target = list(size) if (c.dd_reference_size == "video" and size is not None) else None
         ident = identity_of(flow)
+        persistent = ident is not None
         # the clip's bytes, the flow network, how it computes, the DD definition and constants,
         # the size the clip is resized to (the key's other parts: see _Cache)
-        keys = {
-            path: [
-                ident or id(flow),
-                _numerics(flow),
-                get_metric("dynamic_degree").version,
-                c.digest(*DD_KEYS),
-                target,
-                file_sha256(path),
-            ]
-            for path in paths
+        base = [ident or id(flow), _numerics(flow)]
+        dd_version = get_metric("dynamic_degree").version
+        dd_keys = {
+            p: [*base, dd_version, c.digest(*DD_KEYS), target, file_sha256(p)] for p in paths
         }
-        out = {
-            path: self.cache.get("reference_dd", keys[path], persistent=ident is not None)
-            for path in paths
+        mc = self.motion_constants
+        track_keys = {
+            p: [*base, c.digest(*RAFT_FLOW_KEYS), mc.digest(*TRAJ_KEYS), target, file_sha256(p)]
+            for p in paths
         }
-        missing = [path for path, hit in out.items() if hit is None]
+        dd = {p: self.cache.get("reference_dd", dd_keys[p], persistent) for p in paths}
+        tr = {p: self.cache.get("reference_tracks", track_keys[p], persistent) for p in paths}
+        missing = [p for p in paths if dd[p] is None or (tracks and tr[p] is None)]
         for done, path in enumerate(missing):
             self._report_progress("reference clips", done, len(missing))
             logger.info(
                 "dynamic degree of reference clip %s (motion %s)", path.name, case.motion.name
             )
-            value = np.float64(np.mean(self._reference_scores(path, target)))
-            out[path] = self.cache.put(
-                "reference_dd", keys[path], value, persistent=ident is not None
+            scores, flows = self._reference_flows(path, target)
+            dd[path] = self.cache.put(
+                "reference_dd", dd_keys[path], np.float64(np.mean(scores)), persistent
             )
+            track = grid_tracks(flows, mc).astype(np.float32)
+            tr[path] = self.cache.put("reference_tracks", track_keys[path], track, persistent)
         if missing:
             self._report_progress("reference clips", len(missing), len(missing))
-        return {path.name: float(value) for path, value in out.items()}
+        return (
+            {p.name: float(v) for p, v in dd.items()},
+            {p.name: tr[p] for p in paths} if tracks else {},
+        )
 
-    def _reference_scores(self, path: Path, target: list[int] | None) -> list[float]:
+    def _reference_flows(
+        self, path: Path, target: list[int] | None
+    ) -> tuple[list[float], np.ndarray]:
         c = self.constants
         frames = read_video(path, sampling="fps", target_fps=c.dd_target_fps)
         if target is not None:
@@ -406,7 +474,57 @@ class Evaluator:
         if len(frames) < 2:
             raise MediaError(f"{path}: fewer than 2 frames at {c.dd_target_fps:g} fps")
         with self._timed("reference_flow"):
-            return self._dd_scores(frames)
+            return self._dd_flows(frames)
+
+    # ---- motion fidelity (beyond the paper) --------------------------------------------------------
+    def motion_reference_descriptors(self, case: Any) -> dict[str, np.ndarray]:
+        """``{motion: (n_clips, D)}``: the motion descriptor of every reference clip of every
+        motion of the benchmark (:meth:`~dualreal_bench.spec.Case.motion_references`), each clip
+        sampled at about ``target_fps``. Computed once per clip: cached by the clip's bytes, the
+        backend's identity and the constants the descriptor depends on."""
+        backend = self.encoders.motion
+        mc = self.motion_constants
+        refs = case.motion_references()
+        ident = identity_of(backend)
+        persistent = ident is not None
+        numerics = _numerics(backend) if hasattr(backend, "model") else None  # torch backends
+        base = [ident or id(backend), numerics, mc.digest(*backend.cache_keys)]
+        paths = list(dict.fromkeys(p for clips in refs.values() for p in clips))
+        keys = {p: [*base, file_sha256(p)] for p in paths}
+        got = {p: self.cache.get("motion_descriptors", keys[p], persistent) for p in paths}
+        missing = [p for p in paths if got[p] is None]
+        for done, path in enumerate(missing):
+            self._report_progress(MOTION_REFERENCE_STAGE, done, len(missing))
+            frames = read_video(path, sampling="fps", target_fps=mc.target_fps)
+            with self._timed("reference_motion"):
+                desc = np.asarray(backend(frames), np.float64)
+            got[path] = self.cache.put("motion_descriptors", keys[path], desc, persistent)
+        if missing:
+            self._report_progress(MOTION_REFERENCE_STAGE, len(missing), len(missing))
+        return {m: np.stack([got[p] for p in clips]) for m, clips in refs.items()}
+
+    def _motion_fidelity(
+        self, frames: np.ndarray, fps: float | None, case: Any, refs: dict[str, np.ndarray]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(the retrieval fields of one video, its details: the nearest motion and the cosine
+        to every motion's centroid). Ties rank the intended motion first."""
+        backend = self.encoders.motion
+        step = fps_interval(
+            float(fps) if fps else self.constants.generated_fps, self.motion_constants.target_fps
+        )
+        with self._timed("motion_descriptor"):
+            desc = backend(frames[::step])
+        sims = motion_similarities(desc, refs, center=backend.center)
+        intended = case.motion.name
+        rank = rank_of(sims, intended)
+        nearest = intended if rank == 1 else max(sims, key=lambda m: sims[m])
+        values = {
+            "motion_fidelity": sims[intended],
+            "motion_top1": rank == 1,
+            "motion_top5": rank <= 5,
+            "motion_fidelity_rank": float(rank),
+        }
+        return values, {"nearest": nearest, "rank": rank, "similarities": sims}
 
     def _report_progress(self, stage: str, step: int, total: int) -> None:
         if self.progress_callback is not None:

@@ -18,12 +18,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..errors import MediaError
 from .constants import MetricConstants
-from .functional import pad_to_multiple, top_fraction_magnitude
+from .functional import pad_to_multiple, top_fraction_magnitude, unpad
 
 RAFT_LARGE_FILE = "raft_large_C_T_V1-22a6c225.pth"  # torchvision Raft_Large_Weights.C_T_V1
 RAFT_ORIGINAL_FILE = (
@@ -94,9 +95,20 @@ def dd_pair_scores(frames: torch.Tensor, flow_fn, constants: MetricConstants) ->
     ``frames (T, 3, H, W)`` float32 in ``[0, 255]`` (unpadded); ``flow_fn`` as :class:`RaftFlow`.
     As VBench: pad to a multiple of 8, take the flow on the padded frames, score the padded flow.
     """
-    padded, _ = pad_to_multiple(frames, constants.raft_pad_multiple)
+    return dd_pair_scores_and_flows(frames, flow_fn, constants)[0]
+
+
+def dd_pair_scores_and_flows(
+    frames: torch.Tensor, flow_fn, constants: MetricConstants
+) -> tuple[list[float], np.ndarray]:
+    """:func:`dd_pair_scores` and the flows behind them, for other measures to reuse (the
+    chained tracks of ``trajectory_fidelity``): float32 ``(T - 1, H, W, 2)`` (x, y) in pixels,
+    the padding cropped off (RAFT gives ``(T - 1, 2, H + pad, W + pad)`` on the padded frames)."""
+    padded, pads = pad_to_multiple(frames, constants.raft_pad_multiple)
     flows = flow_fn(padded)
-    return [float(v) for v in top_fraction_magnitude(flows, constants.dd_top_fraction)]
+    scores = [float(v) for v in top_fraction_magnitude(flows, constants.dd_top_fraction)]
+    cropped = unpad(torch.as_tensor(flows), pads).permute(0, 2, 3, 1)
+    return scores, cropped.to(torch.float32).cpu().numpy()
 
 
 # ---- checkpoints ----------------------------------------------------------------------------

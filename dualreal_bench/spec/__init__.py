@@ -30,6 +30,7 @@ from .data_root import (
     CLASS_NOUN_FILE,
     DATA_ROOT_ENV,
     MOTION_PROMPTS_FILE,
+    motion_clips,
     resolve_data_root,
 )
 from .files import benchmark_dir
@@ -90,6 +91,7 @@ __all__ = [
     "load_motions",
     "load_prompt_vocab",
     "load_suites",
+    "motion_clips",
     "preflight",
     "prompts_match_motion",
     "read_cases_file",

@@ -33,6 +33,7 @@ from .data_root import (
     MOTION_PROMPTS_FILE,
     list_media,
     locate,
+    motion_clips,
     sample_data_root,
     search_roots,
 )
@@ -107,6 +108,16 @@ class Case:
     def video_paths(self) -> list[Path]:
         """The motion's reference clips, sorted. DataError if there are none."""
         return list_media(self.videos_dir, "videos")
+
+    def motion_references(self) -> dict[str, list[Path]]:
+        """Every motion of the benchmark this case's motion belongs to, with its clips:
+        ``{name: sorted clips}`` of the motions folder holding the case's motion (the data
+        root's 21 motions; the smoke suite's sample data has 2), the case's own motion included.
+        What motion fidelity ranks the intended motion among. DataError if its own has no clip.
+        """
+        out = motion_clips(Path(self.motion_dir).parent)
+        out[self.motion.name] = self.video_paths()  # the case's own (its folder may be elsewhere)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description (for run records and ``inspect``)."""

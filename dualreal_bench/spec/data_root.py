@@ -79,6 +79,22 @@ def list_media(folder: Path, kind: str, *, allow_empty: bool = False) -> list[Pa
     return list(lister(folder, allow_empty=allow_empty))
 
 
+def motion_clips(motions_dir: Path) -> dict[str, list[Path]]:
+    """Every motion of a data root's ``motions/`` folder: ``{name: its sorted clips}``, names
+    sorted case-insensitively (``Archery`` .. ``playingGuitar``). A folder without a
+    ``videos/`` folder, or whose ``videos/`` holds no clip, is not a motion and is left out."""
+    motions_dir = Path(motions_dir)
+    if not motions_dir.is_dir():
+        raise DataError(f"{motions_dir}: no such motions folder")
+    out: dict[str, list[Path]] = {}
+    for folder in sorted(motions_dir.iterdir(), key=lambda p: (p.name.lower(), p.name)):
+        if (folder / "videos").is_dir():
+            clips = list_media(folder / "videos", "videos", allow_empty=True)
+            if clips:
+                out[folder.name] = clips
+    return out
+
+
 def search_roots(data_root: str | Path | None) -> tuple[Path, ...]:
     """Where identity and motion folders are looked up: the resolved root, then the root as
     given when it differs (``/work/shared/data`` finds ``black_poodle`` in its own

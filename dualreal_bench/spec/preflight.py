@@ -34,8 +34,10 @@ def _stat_key(path: Path) -> tuple[str, int, int]:
 def preflight(cases: Iterable[Case]) -> None:
     """Decode every reference image and probe (decode) every reference clip of ``cases``
     before any work, so one bad file fails the run in seconds, not hours in (MediaError naming
-    the file). Results are cached per file (path, size, mtime) in this process. Cases without
-    data folders (test doubles) are skipped."""
+    the file). The clips of every motion beside a case's (:meth:`Case.motion_references`: motion
+    fidelity ranks the intended motion among all of them) are probed too. Results are cached
+    per file (path, size, mtime) in this process. Cases without data folders (test doubles)
+    are skipped."""
     for case in cases:
         if not (hasattr(case, "image_paths") and hasattr(case, "video_paths")):
             continue
@@ -45,3 +47,7 @@ def preflight(cases: Iterable[Case]) -> None:
             _check_image(*_stat_key(path))
         for path in case.video_paths():
             _check_clip(*_stat_key(path))
+        if hasattr(case, "motion_references"):
+            for clips in case.motion_references().values():
+                for path in clips:
+                    _check_clip(*_stat_key(path))

@@ -33,7 +33,6 @@ from .trajectory import (
     trajectory_fidelity,
     trajectory_score,
 )
-from .videomae import VideoMAEDescriptor, build_videomae
 
 __all__ = [
     "MOTION_BACKENDS",
@@ -76,6 +75,8 @@ def build_motion_backend(
     ``constants.target_fps``), ``identity`` (cache key) and ``center`` (pass it to
     :func:`motion_fidelity`).
     """
+    from .videomae import build_videomae  # torch and transformers: only when asked for
+
     constants = constants or MotionConstants()
     if spec == "flow":
         return FlowDescriptor(constants)
@@ -89,3 +90,11 @@ def build_motion_backend(
         f"unknown motion backend {spec!r}; choose one of {', '.join(MOTION_BACKENDS)} "
         "or give a VideoMAE checkpoint directory"
     )
+
+
+def __getattr__(name: str) -> Any:  # lazy: the declarations import this package without torch
+    if name in ("VideoMAEDescriptor", "build_videomae"):
+        from . import videomae
+
+        return getattr(videomae, name)
+    raise AttributeError(name)

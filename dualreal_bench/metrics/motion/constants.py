@@ -191,3 +191,7 @@ FLOW_DESCRIPTOR_KEYS = FLOW_KEYS + tuple(
     for f in dataclasses.fields(MotionConstants)
     if f.name.startswith("flow_") and f.name not in FLOW_KEYS
 )
+#: fields that change a VideoMAE descriptor (besides the weights)
+VIDEOMAE_KEYS = ("target_fps",) + tuple(
+    f.name for f in dataclasses.fields(MotionConstants) if f.name.startswith("videomae_")
+)

@@ -288,11 +288,16 @@ class FlowDescriptor:
     """The weight-free backend with the learned one's interface: ``__call__(frames) -> (D,)``,
     an ``identity`` for caches (the version and the descriptor's constants) and ``center``."""
 
+    #: the backend's name in records (``metric_constants.motion.backend``)
+    kind = "flow"
+
     def __init__(self, constants: MotionConstants | None = None) -> None:
         from .constants import FLOW_DESCRIPTOR_KEYS
 
         self.constants = constants or MotionConstants()
         c = self.constants
+        #: the constants a descriptor depends on (reference caches key on their digest)
+        self.cache_keys = ("target_fps", *FLOW_DESCRIPTOR_KEYS)
         self.center = c.flow_center
         self.identity = (
             f"dis-flow-hist:{c.VERSION}:{c.flow_short_side}px-{c.flow_dis_preset}:"

@@ -37,7 +37,7 @@ import torch
 
 from ...errors import ConfigError, MediaError, WeightsError
 from ...weights import WEIGHTS, find_weights, weights_identity
-from .constants import MotionConstants
+from .constants import VIDEOMAE_KEYS, MotionConstants
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,11 @@ def window_indices(num_frames: int, window: int, max_windows: int) -> list[list[
 
 class VideoMAEDescriptor:
     """``__call__(frames uint8 (T, H, W, 3)) -> (D,) float64`` unit descriptor (see the module doc)."""
+
+    #: the backend's name in records (``metric_constants.motion.backend``)
+    kind = "videomae"
+    #: the constants a descriptor depends on besides the weights (reference caches key on them)
+    cache_keys = VIDEOMAE_KEYS
 
     def __init__(
         self,
