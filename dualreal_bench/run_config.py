@@ -10,6 +10,7 @@ from typing import Any
 from .config import Config
 from .devices import check_device
 from .errors import ConfigError
+from .metrics import MOTION_BACKEND_CHOICES
 from .spec import CUSTOM_SUITE
 from .store import check_label
 
@@ -46,6 +47,9 @@ class RunConfig(Config):
     profile: str = "tiny"  # backbone profile
     backbone_overrides: tuple[str, ...] = ()  # "key=value" for BackboneConfig
     metrics_profile: str | None = None  # encoders: "tiny" for the tiny backbone, else "real"
+    # motion fidelity's descriptor: "flow" (weight-free) | "videomae"; None: the metrics
+    # profile's (tiny: flow, real: VideoMAE Kinetics-400)
+    motion_backend: str | None = None
     data_root: str | None = None
     prompt_file: str | None = None
     cases_file: str | None = None  # CSV "identity,motion" instead of a suite (suite "custom")
@@ -82,6 +86,11 @@ class RunConfig(Config):
             raise ConfigError(f"--num-prompts {self.num_prompts}: must be >= 1")
         if self.device is not None:
             check_device(self.device, "--device")
+        if self.motion_backend is not None and self.motion_backend not in MOTION_BACKEND_CHOICES:
+            raise ConfigError(
+                f"--motion-backend {self.motion_backend!r}: choose one of "
+                f"{', '.join(MOTION_BACKEND_CHOICES)}"
+            )
         if self.name is not None:
             check_label(self.name)
         if self.cases_file is not None and self.suite != CUSTOM_SUITE:

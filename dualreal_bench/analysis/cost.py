@@ -6,6 +6,7 @@ backbone, and projects them onto the suite before anyone commits a cluster to it
     device-hours = cases  x (data preparation + planned steps x step time)
                  + videos x generation time
                  + videos x evaluation time + motions x reference-clip scoring
+                 + describing every motion's clips once (motion fidelity)
     disk         = cases  x state size + videos x (mp4 + record + provenance + extras)
 
 ``videos = cases x prompts per case x seeds``. The planned steps come from the method
@@ -191,6 +192,10 @@ def _measure_evaluation(
             metrics_profile, device=out["metrics_device"], cache_dir=tmp / "cache", progress=False
         )
         out["evaluator_load_seconds"] = time.perf_counter() - t0
+        # motion fidelity describes every clip of every motion once (then the user cache has it)
+        t0 = time.perf_counter()
+        evaluator.motion_reference_descriptors(case)
+        out["motion_references_seconds"] = time.perf_counter() - t0
         frames = read_video(mp4)
         t0 = time.perf_counter()
         evaluator.evaluate_video(frames, prompt=case.prompts[0], case=case)
@@ -309,6 +314,7 @@ def project(out: dict[str, Any]) -> dict[str, Any]:
         evaluation = (
             videos * out["evaluation_seconds"]
             + out["motions"] * out["reference_seconds_per_motion"]
+            + out.get("motion_references_seconds", 0.0)
         )
     parts = {"training": train, "generation": gen, "evaluation": evaluation}
     known = [v for v in parts.values() if v is not None]

@@ -116,6 +116,10 @@ def _unit_table(result: dict[str, Any]) -> Table:
         ("evaluation: one video", _s(result.get("evaluation_seconds"))),
         ("evaluation: metric encoders on", result.get("metrics_device") or "n/a"),
         ("evaluation: reference clips per motion", _s(result.get("reference_seconds_per_motion"))),
+        (
+            "evaluation: every motion's clips (once)",
+            _s(result.get("motion_references_seconds")),
+        ),
         ("state per case", _b(result.get("state_bytes"))),
         ("mp4 per video", _b(result.get("mp4_bytes"))),
         ("record per video", _b(result.get("record_bytes"))),

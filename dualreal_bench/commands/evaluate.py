@@ -37,7 +37,7 @@ from ..provenance import now_iso
 from ..records import Record, make_record
 from ..spec import CUSTOM_SUITE, Case, build_case, build_cases, get_suite, load_suites
 from ..store import ResultStore
-from .run import add_device_arg
+from .run import add_device_arg, add_motion_backend_arg
 
 if TYPE_CHECKING:  # the evaluator module imports torch
     from ..metrics.evaluator import Evaluator
@@ -90,6 +90,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--weights-dir", help="folder holding the metric weights (see README)")
     add_device_arg(p)
+    add_motion_backend_arg(p)
     p.add_argument(
         "--seed", type=int, default=0, help="seed recorded for <index>.mp4 names (default: 0)"
     )
@@ -222,6 +223,7 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=user_cache_dir(),
         weights_dir=args.weights_dir,
         progress=not args.quiet,
+        motion_backend=args.motion_backend,
     )
     common = {"run_id": store.run_id, "method_label": label, "method": description}
     common |= {"case": case, "suite": suite}
@@ -305,6 +307,12 @@ def _score_chunk(
                 metric_constants=values.get("metric_constants", {}),
                 backbone=None,
                 timestamps={"evaluated": now_iso()},
-                extra={**extra, "fps": group_fps},
+                extra={**extra, "fps": group_fps, **_details(values)},
             )
     return [records[j] for j in range(len(chunk))]
+
+
+def _details(values: dict[str, Any]) -> dict[str, Any]:
+    """The record's ``metric_details`` (motion fidelity's nearest motion), when the evaluator
+    gave them."""
+    return {"metric_details": values["metric_details"]} if "metric_details" in values else {}

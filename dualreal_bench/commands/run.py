@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import ConfigError
+from ..metrics import MOTION_BACKEND_CHOICES
 from ..run_config import RunConfig
 from ..runner import Runner
 from ..spec import CUSTOM_SUITE
@@ -100,6 +101,16 @@ def add_device_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_motion_backend_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--motion-backend",
+        choices=MOTION_BACKEND_CHOICES,
+        help="motion fidelity's descriptor (a measure beyond the paper): flow (weight-free, "
+        "OpenCV DIS) or videomae (Kinetics-400 weights; random with the tiny metrics profile); "
+        "default: flow with the tiny metrics profile, videomae with the real one",
+    )
+
+
 def add_common_data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--suite", default=None, help="paper | ablation | full | smoke (default: smoke)"
@@ -136,6 +147,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--no-evaluate", dest="evaluate", action="store_false", help="train and generate only"
     )
     add_device_arg(p)
+    add_motion_backend_arg(p)
     p.add_argument(
         "--cases",
         dest="cases_file",
@@ -202,6 +214,7 @@ def run(args: argparse.Namespace) -> int:
         profile=args.profile,
         backbone_overrides=tuple(args.backbone_overrides),
         metrics_profile=args.metrics_profile,
+        motion_backend=args.motion_backend,
         data_root=args.data_root,
         prompt_file=args.prompt_file,
         num_prompts=args.num_prompts,

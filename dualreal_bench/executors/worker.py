@@ -113,6 +113,7 @@ class CaseWorker:
                 cache_dir=Path(cfg.cache_dir) if cfg.cache_dir else user_cache_dir(),
                 progress=cfg.progress,
                 seed=METRICS_SEED,
+                motion_backend=cfg.motion_backend,
             )
         return self._evaluator
 
@@ -358,6 +359,8 @@ class CaseWorker:
         cfg = self.config
         stamps = {"generated": info["generated"]} if "generated" in info else {}
         stamps["evaluated"] = now_iso()
+        # per-video results that are no metric value (motion fidelity's nearest motion)
+        details = {"metric_details": result["metric_details"]} if "metric_details" in result else {}
         return make_record(
             run_id=self.store.run_id,
             method_label=self.label,
@@ -379,6 +382,7 @@ class CaseWorker:
                 "seeds": self._seeds(case, prompt_index, seed),
                 "determinism": determinism_flags(),
                 "execution": self._execution,
+                **details,
             },
         )
 
@@ -400,7 +404,8 @@ class CaseWorker:
 @contextlib.contextmanager
 def _reference_progress(evaluator: Evaluator, progress: RunProgress | None) -> Iterator[None]:
     """While the block runs, a progress row for the reference clips the evaluator scores (the
-    slow part of a cold first run; none when they come from the cache)."""
+    slow part of a cold first run: the case's motion clips, and once per machine every motion's
+    clips for motion fidelity; none when they come from the cache)."""
     if not progress:
         yield
         return

@@ -1,4 +1,5 @@
-"""The paper's seven metrics (nine result fields), computed in one shared pass per video.
+"""The paper's seven metrics (nine result fields) and the motion measures beyond the paper,
+computed in one shared pass per video.
 
 >>> from dualreal_bench.metrics import build_evaluator
 >>> ev = build_evaluator("tiny")                      # or "real" (local weights, see encoders.py)
@@ -15,6 +16,9 @@ Definitions (see :mod:`.functional`; constants in :class:`.MetricConstants`):
 - Dynamic Degree: RAFT flow of frames sampled at about 8 fps, mean over pairs of the top-5%
   flow magnitude (the authors' continuous variant), VBench's boolean, and the deviation from
   the mean over the motion's reference clips.
+- Beyond the paper (``in_paper=False``, :mod:`.motion`): motion fidelity (cosine of a motion
+  descriptor to the intended motion's reference centroid; the intended motion's rank among all
+  motions, top-1/top-5) and trajectory fidelity (point tracks chained through the RAFT flows).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..devices import check_device, resolve_device
+from ..errors import ConfigError
 from ..registry import Registry
 from .constants import MetricConstants
 from .declarations import (
@@ -38,6 +43,7 @@ __all__ = [
     "DECLARATIONS",
     "METRICS",
     "METRIC_FIELDS",
+    "MOTION_BACKEND_CHOICES",
     "MetricDeclaration",
     "MetricSpec",
     "MetricConstants",
@@ -46,6 +52,7 @@ __all__ = [
     "declared",
     "get_metric",
     "metric_fields",
+    "motion_encoder_spec",
     "build_evaluator",
     "build_encoders",
     "resolve_metrics_device",
@@ -99,6 +106,26 @@ def resolve_metrics_device(device: str | None, profile: str) -> str:
     return str(resolve_device(check_device(name, "--device")))
 
 
+#: motion fidelity's descriptor backends a run can choose (``--motion-backend``); default: the
+#: metrics profile's (tiny: ``flow``, real: ``videomae``)
+MOTION_BACKEND_CHOICES = ("flow", "videomae")
+
+
+def motion_encoder_spec(motion_backend: str | None, profile: str) -> str | None:
+    """The ``motion`` encoder spec of a backend name on a metrics profile: ``"flow"`` (the
+    weight-free descriptor, any profile), ``"videomae"`` (real: the Kinetics weights; tiny: a
+    random VideoMAE, explicitly); None: the profile's own."""
+    if motion_backend is None:
+        return None
+    if motion_backend not in MOTION_BACKEND_CHOICES:
+        raise ConfigError(
+            f"motion backend {motion_backend!r}: choose one of {', '.join(MOTION_BACKEND_CHOICES)}"
+        )
+    if motion_backend == "flow":
+        return "flow"
+    return "videomae-tiny" if PROFILES.get(profile).encoders == "tiny" else "real"
+
+
 def build_encoders(
     profile: str = "tiny",
     *,
@@ -106,13 +133,17 @@ def build_encoders(
     weights_dir: str | Path | None = None,
     constants: MetricConstants | None = None,
     seed: int = 0,
+    motion_backend: str | None = None,
     **encoder_overrides: Any,
 ):
     """The :class:`~.encoders.EncoderSet` of a profile, with per-role overrides.
 
     ``device``: as :func:`resolve_metrics_device` (default: the profile's).
+    ``motion_backend``: motion fidelity's descriptor, ``"flow"`` or ``"videomae"``
+    (:func:`motion_encoder_spec`; default: the profile's).
     ``encoder_overrides``: ``text_clip=``, ``image_clip=``, ``dino=``, ``flow=``,
-    ``interpolator=``, each ``"tiny"``, ``"real"``, a weights path, or an object.
+    ``interpolator=``, ``motion=``, each ``"tiny"``, ``"real"``, a role's variant (``"flow"``,
+    ``"videomae-tiny"``, ``"tiny-amt"``), a weights path, or an object.
     """
     from .encoders import ENCODERS, EncoderSet, build_encoder
 
@@ -120,6 +151,9 @@ def build_encoders(
     for role in encoder_overrides:
         if role not in ENCODERS:
             raise ENCODERS.unknown(role)
+    motion = motion_encoder_spec(motion_backend, profile)
+    if motion is not None:
+        encoder_overrides.setdefault("motion", motion)
     constants = constants or MetricConstants()
     device = resolve_metrics_device(device, profile)
     built = {
@@ -146,6 +180,7 @@ def build_evaluator(
     constants: MetricConstants | None = None,
     batch_size: int = 32,
     seed: int = 0,
+    motion_backend: str | None = None,
     **encoder_overrides: Any,
 ):
     """An :class:`~.evaluator.Evaluator` with the profile's encoders.
@@ -160,6 +195,8 @@ def build_evaluator(
             reference-clip Dynamic Degrees (``<cache_dir>/metrics``); the runner and the CLI pass
             the user cache (:func:`dualreal_bench.cache.user_cache_dir`); None: memory only.
         constants: override any named constant (recorded with every result).
+        motion_backend: motion fidelity's descriptor, ``"flow"`` (weight-free) or
+            ``"videomae"``; None: the profile's (tiny: flow; real: VideoMAE Kinetics-400).
         encoder_overrides: per-role encoder (see :func:`build_encoders`).
     """
     from .evaluator import Evaluator
@@ -171,6 +208,7 @@ def build_evaluator(
         weights_dir=weights_dir,
         constants=constants,
         seed=seed,
+        motion_backend=motion_backend,
         **encoder_overrides,
     )
     return Evaluator(

@@ -23,6 +23,7 @@ from typing import Any
 from ..store import ResultStore
 from .columns import Column, column_fields, extra_fields
 from .dynamics import DATASET_DEV, DD_FIELD, DatasetDD, case_motion, row_dataset_averages
+from .motion_confusion import motion_count_note
 from .paper import row_order_key
 
 
@@ -211,6 +212,10 @@ def aggregate(
         methods={m: m for m in rows},
         extra_fields=extra,
     )
+    shown_records = [r for r in records if r["method"] in set(rows)]
+    note = motion_count_note(shown_records) if not all(c.in_paper for c in columns) else None
+    if note:
+        table.notes.append(note)
     if DATASET_DEV in shown:
         by_case = {r["case_id"]: r for r in records}
         motions = {case_motion(c, by_case) for c in planned}

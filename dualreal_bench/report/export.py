@@ -63,16 +63,19 @@ NESTED = (
     (("seeds",), "seeds"),
     (("metric_versions",), "metric_version"),
     (("metric_constants",), "metric_constants"),
+    (("metric_details",), "metric_details"),
     (("versions",), "versions"),
     (("git",), "git"),
     (("timestamps",), "timestamps"),
 )
-#: flattened subtrees left out: the backbone's full architecture and scheduler configs, and
-#: each reference clip's dynamic degree (their mean stays: ``metric_constants.dd_reference.mean``)
+#: flattened subtrees left out: the backbone's full architecture and scheduler configs, each
+#: reference clip's dynamic degree (their mean stays: ``metric_constants.dd_reference.mean``)
+#: and a video's cosine to every motion (its nearest motion and rank stay)
 EXCLUDED = (
     "backbone.transformer",
     "backbone.scheduler",
     "metric_constants.dd_reference.clips",
+    "metric_details.motion_fidelity.similarities",
 )
 
 LEADERBOARD_FORMAT = "dualreal-bench-leaderboard"

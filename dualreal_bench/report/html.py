@@ -48,6 +48,9 @@ PLOT_CAPTIONS = {
     "two cases or more. Panels marked (zoomed) do not start at 0.",
     "fidelity_vs_motion": "Identity fidelity against motion quality: a small dot per case, "
     "a large marker per method's mean.",
+    "motion_confusion": "Motion fidelity (beyond the paper): for each method, how many videos "
+    "of each intended motion (rows) were nearest to each motion's reference clips (columns); "
+    "the diagonal is top-1 motion accuracy, colours are the share of the row.",
     "controller_w_id": "StageBlender identity weight w_id of every weight group over the "
     "denoising steps (the paper's Figure 7): mean over the method's videos, min-max band.",
 }

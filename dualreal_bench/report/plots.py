@@ -6,6 +6,8 @@
   values differ by little compared with their size is zoomed to the data (its title says so);
 * :func:`fidelity_figure` — identity fidelity against motion quality, one colour per
   method: a small dot per case and a large marker for the method's mean;
+* :func:`~.motion_confusion.confusion_figure` — intended vs nearest motion per video, one
+  panel per method (motion fidelity, a measure beyond the paper; :mod:`.motion_confusion`);
 * :func:`~.controller_plot.controller_figure` — the StageBlender identity weight ``w_id`` of
   every weight group over the denoising steps (the paper's Figure 7), from the controller
   traces DualReal saves beside each video (:mod:`.controller_plot`).
@@ -32,6 +34,7 @@ from .aggregate import per_case_means
 from .columns import DIGITS, bar_fields, metric_meta
 from .controller_plot import CONTROLLER_KEY, load_controller_traces, plot_controller_curves
 from .figures import DPI, method_colors, new_figure, save_figure, suptitle, wrap_label
+from .motion_confusion import has_motion_details, plot_motion_confusion
 from .paper import row_order_key
 from .tables import Report
 
@@ -290,13 +293,16 @@ def plot_fidelity_vs_motion(
 
 
 def plot_report(report: Report, out_dir: str | Path, *, spread: str = "std") -> list[Path]:
-    """Every plot of a run into ``out_dir``; the controller curves only when traces exist."""
+    """Every plot of a run into ``out_dir``; the controller curves only when traces exist, the
+    motion confusion matrix only when records carry motion fidelity's nearest motion."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [
         plot_metric_bars(report.records, out_dir / "metric_bars.png", spread=spread),
         plot_fidelity_vs_motion(report.records, out_dir / "fidelity_vs_motion.png"),
     ]
+    if has_motion_details(report.records):
+        paths.append(plot_motion_confusion(report.records, out_dir / "motion_confusion.png"))
     traces = load_controller_traces(report.run_dir, report.records)
     if traces:
         paths.append(plot_controller_curves(traces, out_dir / "controller_w_id.png"))

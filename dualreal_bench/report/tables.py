@@ -369,5 +369,6 @@ def breakdown(
             for f in column_fields(list(columns)) + sub.extra_fields:
                 out.cells[(row, f)] = sub.cells[(label, f)]
         out.extra_fields = sub.extra_fields
+        out.notes += [n for n in sub.notes if n not in out.notes]  # motion fidelity's
     out.notes.append(f"one block per {by}; best/second marked within each block")
     return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ...metrics.declarations import declared
 from ..aggregate import Table
 from ..columns import Column
 from ..dynamics import DATASET_DEV
@@ -80,18 +81,40 @@ def _n_videos(table: Table, row: str) -> str:
     return f"{max(counts)}/{table.expected(row)}"
 
 
+#: marks the header of a measure the paper does not report (an addition of this benchmark)
+ADDITION_MARK = "‡"
+
+
 def _header(col: Column) -> str:
     arrow = "" if col.higher_is_better is None else (" ↑" if col.higher_is_better else " ↓")
-    return col.label + arrow
+    return col.label + arrow + ("" if col.in_paper else f" {ADDITION_MARK}")
+
+
+def additions_note(table: Table) -> str | None:
+    """The footnote of a table with columns the paper does not have: what each measures."""
+    added = [c for c in table.columns if not c.in_paper]
+    if not added:
+        return None
+    declared_now = declared()
+    what = "; ".join(
+        f"{c.label}: {declared_now[c.field].description}" if c.field in declared_now else c.label
+        for c in added
+    )
+    return (
+        f"{ADDITION_MARK} not in the DualReal paper, additions of this benchmark (no published "
+        f"value to compare): {what}"
+    )
 
 
 def footer(table: Table) -> list[str]:
-    """The table's footnotes: how to read it, then its own notes."""
+    """The table's footnotes: how to read it, what the columns beyond the paper measure, then
+    its own notes."""
     notes = [
         "best in bold, second underlined; † incomplete (fewer videos than expected): not ranked",
         "mean over each case's videos, then over cases; n = videos behind the row / expected",
     ]
-    return notes + table.notes
+    added = additions_note(table)
+    return notes + ([added] if added else []) + table.notes
 
 
 def caption(table: Table) -> str:

@@ -24,6 +24,7 @@ LATEX_CHARS = {
     "↑": r"$\uparrow$",
     "↓": r"$\downarrow$",
     "†": r"$^\dagger$",
+    "‡": r"$^\ddagger$",
     "↳": r"$\hookrightarrow$",
     "Δ": r"$\Delta$",
     "−": "-",
