@@ -123,7 +123,8 @@ def test_every_registry_of_the_package_uses_it():
     with pytest.raises(RegistryError, match="unknown metrics profile 'rael'. Did you mean 'real'"):
         build_encoders("rael")
     assert METRIC_PROFILES["tiny"].default_device == "cpu"
-    assert ROLES == ("text_clip", "image_clip", "dino", "flow", "interpolator")
+    assert ROLES == ("text_clip", "image_clip", "dino", "flow", "interpolator", "motion")
+    assert ENCODERS["motion"].weights == "videomae-kinetics"  # motion fidelity (issue 15)
     with pytest.raises(ConfigError, match="unknown metric encoder 'flwo'. Did you mean 'flow'"):
         build_encoders("tiny", flwo="tiny")
     assert ENCODERS["flow"].weights == "raft-large"

@@ -825,10 +825,12 @@ def test_compare_paper_missing_methods_render_in_every_format(tmp_path):
     md = render(t1, "markdown")
     cells = _check_markdown(md)
     mb = cells[[c[0] for c in cells].index("motionbooth")]
-    assert mb[1:] == ["-"] * 7 + ["not run"]
+    # the paper's 7 columns, then the 4 of motion fidelity (issue 15: beyond the paper)
+    assert mb[1:] == ["-"] * 11 + ["not run"]
     mb_paper = cells[[c[0] for c in cells].index("motionbooth") + 1]
     assert mb_paper[0] == "↳ paper (MotionBooth)" and mb_paper[1] == "0.3170"
     assert mb_paper[7] == "10.95 (-1.07)"
+    assert mb_paper[8:12] == ["-"] * 4  # no published value of a measure beyond the paper
     # nothing measured: no difference row under it; the measured DualReal row has one
     names = [c[0] for c in cells]
     assert names[names.index("motionbooth") + 2] == "lora"

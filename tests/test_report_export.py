@@ -131,7 +131,8 @@ def test_per_video_long_format(export_store, tmp_path):
         for f in FIELDS:
             row = by[(*_key(rec), f)]
             assert _same(row["value"], rec["metrics"][f])
-            assert row["higher_is_better"] == (f != "dynamic_degree_dev")
+            lower = ("dynamic_degree_dev", "motion_fidelity_rank")
+            assert row["higher_is_better"] == (f not in lower)
     # the long form is the wide one melted
     wide = pd.DataFrame(per_video_rows(rep.records))
     melted = wide.melt(

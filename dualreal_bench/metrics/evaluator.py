@@ -520,8 +520,8 @@ class Evaluator:
         nearest = intended if rank == 1 else max(sims, key=lambda m: sims[m])
         values = {
             "motion_fidelity": sims[intended],
-            "motion_top1": rank == 1,
-            "motion_top5": rank <= 5,
+            "motion_top1": float(rank == 1),  # 0/1: averaged, the top-1 accuracy
+            "motion_top5": float(rank <= 5),
             "motion_fidelity_rank": float(rank),
         }
         return values, {"nearest": nearest, "rank": rank, "similarities": sims}

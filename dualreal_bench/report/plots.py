@@ -30,12 +30,14 @@ from typing import Any
 
 import numpy as np
 
+from ..metrics.declarations import get_metric
 from .aggregate import per_case_means
 from .columns import DIGITS, bar_fields, metric_meta
 from .controller_plot import CONTROLLER_KEY, load_controller_traces, plot_controller_curves
 from .figures import DPI, method_colors, new_figure, save_figure, suptitle, wrap_label
 from .motion_confusion import has_motion_details, plot_motion_confusion
 from .paper import row_order_key
+from .render.common import ADDITION_MARK
 from .tables import Report
 
 logger = logging.getLogger(__name__)
@@ -166,7 +168,8 @@ def _bar_panel(ax, field: str, per_method: list[list[float]], spread: str, color
     _value_labels(ax, heights, errs, low)
     meta = metric_meta(field)
     arrow = "" if meta.higher_is_better is None else (" ↑" if meta.higher_is_better else " ↓")
-    ax.set_title(meta.label + arrow + (" (zoomed)" if zoomed else ""), fontsize=10)
+    added = "" if get_metric(field).in_paper else f" {ADDITION_MARK}"
+    ax.set_title(meta.label + arrow + added + (" (zoomed)" if zoomed else ""), fontsize=10)
     ax.tick_params(axis="x", labelsize=7)
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
@@ -208,9 +211,11 @@ def metric_bars_figure(
         if any_spread
         else "one case per method: no error bars"
     )
+    added = any(not get_metric(f).in_paper for f in fields)
     suptitle(
         fig,
-        f"mean over cases of each case's mean; {errors}; (zoomed): the axis does not start at 0",
+        f"mean over cases of each case's mean; {errors}; (zoomed): the axis does not start at 0"
+        + (f"; {ADDITION_MARK}: not in the paper (motion fidelity)" if added else ""),
     )
     return fig
 
