@@ -70,13 +70,16 @@ def translating_clip(n: int, h: int, w: int, dx: int, dy: int = 0, seed: int = 0
     return np.stack([np.roll(tex, (t * dy, t * dx), axis=(0, 1)) for t in range(n)])
 
 
-def fake_case(images: list[Path], clips: list[Path]):
+def fake_case(images: list[Path], clips: list[Path], other_motions: dict | None = None):
+    """A case double: its motion's clips are the only reference motion unless ``other_motions``
+    (name -> clips) adds more (motion fidelity ranks among them)."""
     return SimpleNamespace(
         case_id="subject__motion",
         identity=SimpleNamespace(name="subject"),
         motion=SimpleNamespace(name="motion"),
         image_paths=lambda: list(images),
         video_paths=lambda: list(clips),
+        motion_references=lambda: {"motion": list(clips), **(other_motions or {})},
     )
 
 
@@ -127,7 +130,17 @@ def test_registry_declares_direction_version_and_label():
         "dynamic_degree",
         "dynamic_degree_dev",
         "dynamic_degree_bool",
+        # beyond the paper (issue 15)
+        "motion_fidelity",
+        "motion_top1",
+        "motion_top5",
+        "motion_fidelity_rank",
+        "trajectory_fidelity",
     )
+    assert [n for n, d in METRICS.items() if not d.in_paper] == [
+        "dynamic_degree_bool",
+        *METRIC_FIELDS[-5:],
+    ]
     for name, spec in METRICS.items():
         assert spec.name == name and spec.label and spec.version
     assert get_metric("clip_t").label == "CLIP-T" and get_metric("clip_t").higher_is_better

@@ -60,6 +60,7 @@ def _case(tmp_path, clip_path):
         motion=SimpleNamespace(name="motion"),
         image_paths=lambda: [image],
         video_paths=lambda: [clip_path],
+        motion_references=lambda: {"motion": [clip_path]},
     )
 
 
@@ -139,8 +140,9 @@ def test_identity_and_prompt_embeddings_come_from_the_shared_cache(tmp_path, raf
         ev = _evaluator(cache)
         b = ev.evaluate_video(video, prompt="toy * swinging", case=case)
     assert a == b
-    # the clip's DD, the prompt, the image for CLIP and for DINO
-    assert ev.cache.hits == {"memory": 0, "disk": 4, "miss": 0}
+    # the clip's DD, its chained tracks and its motion descriptor (issue 15), the prompt, the
+    # image for CLIP and for DINO
+    assert ev.cache.hits == {"memory": 0, "disk": 6, "miss": 0}
     assert raft_calls["n"] == 3  # clip + video, then the video only
 
 

@@ -444,7 +444,10 @@ class Evaluator:
             for p in paths
         }
         dd = {p: self.cache.get("reference_dd", dd_keys[p], persistent) for p in paths}
-        tr = {p: self.cache.get("reference_tracks", track_keys[p], persistent) for p in paths}
+        tr = {
+            p: self.cache.get("reference_tracks", track_keys[p], persistent) if tracks else None
+            for p in paths
+        }
         missing = [p for p in paths if dd[p] is None or (tracks and tr[p] is None)]
         for done, path in enumerate(missing):
             self._report_progress("reference clips", done, len(missing))
@@ -455,6 +458,7 @@ class Evaluator:
             dd[path] = self.cache.put(
                 "reference_dd", dd_keys[path], np.float64(np.mean(scores)), persistent
             )
+            # the tracks come free with the flows: kept even when not asked for
             track = grid_tracks(flows, mc).astype(np.float32)
             tr[path] = self.cache.put("reference_tracks", track_keys[path], track, persistent)
         if missing:
