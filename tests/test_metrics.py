@@ -520,6 +520,7 @@ def test_missing_real_weights_name_the_file_and_how_to_get_them(tmp_path, monkey
         ("image_clip", "laion400m_e32"),
         ("text_clip", "ViT-B-32.pt"),
         ("dino", "dino-vits16"),
+        ("motion", "videomae-base-finetuned-kinetics"),  # motion fidelity (issue 15)
     ]:
         with pytest.raises(WeightsError, match=fragment) as info:
             find_weights(ENCODERS[role].weights, weights_dir=tmp_path / "weights")
