@@ -223,15 +223,16 @@ WEIGHTS: dict[str, KnownWeights] = {
         KnownWeights(
             "videomae-kinetics",
             "VideoMAE-Base Kinetics-400",
-            "motion fidelity's learned descriptor",
+            "motion fidelity's learned descriptor (metric encoder motion)",
             kind="directory",
+            files=("videomae-base-finetuned-kinetics",),
             hf_repo="MCG-NJU/videomae-base-finetuned-kinetics",
             repo_files=("config.json",),
-            option="a checkpoint directory (build_videomae(<dir>))",
+            option=_METRICS_OPTION.format(role="motion") + ", or --motion-backend flow",
             hint='on a machine with internet: python -c "from transformers import '
             "VideoMAEForVideoClassification; VideoMAEForVideoClassification.from_pretrained("
             "'{repo}')\" (fills the Hugging Face cache), or `huggingface-cli download {repo} "
-            "--local-dir <dir>` and pass that directory",
+            "--local-dir <weights_dir>/videomae-base-finetuned-kinetics`",
         ),
         KnownWeights(
             "sam-vit-huge",
