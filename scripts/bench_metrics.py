@@ -18,8 +18,18 @@ The separate pass needs VBench's code: ``--vbench-oracle DIR`` (or
 ``$DUALREAL_BENCH_VBENCH_ORACLE``), a ``pip install --no-deps --target DIR vbench==0.1.5``
 plus its light imports (see tests/test_metrics_parity.py).
 
+The shared pass includes the motion measures beyond the paper (issue 15); the script reports
+it with and without them: ``motion_fidelity`` (one descriptor pass per video:
+``--motion-backend flow``, the weight-free DIS descriptor, or ``videomae``, VideoMAE-Base with
+random weights -- the cost of the Kinetics model) and ``trajectory_fidelity`` (tracks chained
+through the dynamic-degree RAFT flows: no flow pass of its own). Describing every motion's
+reference clips is a one-time cost (cached per machine): timed separately, on 3 synthetic
+motions, or on the benchmark's clips with ``--motions-dir <data root>/motions``.
+
     python scripts/bench_metrics.py --videos 2            # the figures in the closing note
     python scripts/bench_metrics.py --videos 1 --frames 17 --height 240 --width 320   # quick
+    python scripts/bench_metrics.py --skip-separate --motion-backend videomae \
+        --motions-dir ../shared/data/dualreal_benchmark/motions
 """
 
 from __future__ import annotations
@@ -45,8 +55,8 @@ def synthetic_video(n: int, h: int, w: int, seed: int) -> np.ndarray:
     return np.clip(frames.astype(np.int16) + noise, 0, 255).astype(np.uint8)
 
 
-def build_real_arch_encoders(constants, device: str):
-    """The paper's five architectures with seeded random weights."""
+def build_real_arch_encoders(constants, device: str, motion: str = "flow"):
+    """The paper's five architectures with seeded random weights, and the motion descriptor."""
     import open_clip
     from transformers import ViTConfig, ViTModel
 
@@ -77,11 +87,30 @@ def build_real_arch_encoders(constants, device: str):
         build_raft_large(), iters=constants.raft_iters, identity="bench-raft", device=device
     )
     amt = AmtInterpolator(build_amt_s(), identity="bench-amt", device=device)
-    return EncoderSet(text, image, dino, flow, amt)
+    return EncoderSet(text, image, dino, flow, amt, build_motion_backend(motion, device))
 
 
-def fake_case(tmp: Path, size: tuple[int, int]):
+def build_motion_backend(name: str, device: str):
+    """motion fidelity's descriptor: the weight-free one, or VideoMAE-Base (Kinetics-400
+    classifier architecture, random weights: the cost of the real model)."""
+    from dualreal_bench.metrics.motion import FlowDescriptor
+
+    if name == "flow":
+        return FlowDescriptor()
+    from transformers import VideoMAEConfig, VideoMAEForVideoClassification
+
+    from dualreal_bench.metrics.motion import VideoMAEDescriptor
+
+    torch.manual_seed(0)
+    model = VideoMAEForVideoClassification(VideoMAEConfig(use_mean_pooling=True, num_labels=400))
+    return VideoMAEDescriptor(model, identity="bench-videomae-base", device=device)
+
+
+def fake_case(tmp: Path, size: tuple[int, int], motions_dir: Path | None = None):
+    """Identity images, the case's reference clip, and the motions ranked among: 3 synthetic
+    ones (the case's and two drifting otherwise), or every motion of ``motions_dir``."""
     from dualreal_bench.media import write_image, write_video
+    from dualreal_bench.spec import motion_clips
 
     images = [tmp / f"ref{i}.png" for i in range(4)]
     for i, p in enumerate(images):
@@ -90,12 +119,22 @@ def fake_case(tmp: Path, size: tuple[int, int]):
         )
     clip = tmp / "ref_clip.mp4"
     write_video(clip, synthetic_video(3, *size, seed=99), fps=8)
+    motions = {"bench": [clip]}
+    if motions_dir is not None:
+        motions |= motion_clips(motions_dir)
+    else:
+        frames = synthetic_video(17, *size, seed=200)
+        for k, clip_frames in ((1, frames[:, ::-1]), (2, frames[::-1])):  # flipped, reversed
+            other = tmp / f"other{k}.mp4"
+            write_video(other, np.ascontiguousarray(clip_frames), fps=8)
+            motions[f"other{k}"] = [other]
     return SimpleNamespace(
         case_id="bench__bench",
         identity=SimpleNamespace(name="bench"),
         motion=SimpleNamespace(name="bench"),
         image_paths=lambda: images,
         video_paths=lambda: [clip],
+        motion_references=lambda: motions,
     )
 
 
@@ -195,6 +234,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--vbench-oracle", default=os.environ.get("DUALREAL_BENCH_VBENCH_ORACLE"))
     ap.add_argument("--skip-separate", action="store_true", help="time the shared pass only")
+    ap.add_argument(
+        "--motion-backend",
+        choices=("flow", "videomae"),
+        default="flow",
+        help="motion fidelity's descriptor (videomae: VideoMAE-Base, random weights)",
+    )
+    ap.add_argument(
+        "--motions-dir",
+        type=Path,
+        help="rank among this motions folder's motions (default: 3 synthetic ones)",
+    )
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -211,10 +261,10 @@ def main(argv: list[str] | None = None) -> int:
 
     size = (args.height, args.width)
     constants = MetricConstants()
-    enc = build_real_arch_encoders(constants, args.device)
+    enc = build_real_arch_encoders(constants, args.device, args.motion_backend)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        case = fake_case(tmp, size)
+        case = fake_case(tmp, size, args.motions_dir)
         paths, prompts = [], []
         for i in range(args.videos):
             p = tmp / f"video{i:03d}.mp4"
@@ -228,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         ev = Evaluator(enc, constants, progress=False)
+        t0 = time.process_time()
+        ev.motion_reference_descriptors(case)  # once per machine (the user cache keeps them)
+        t_refs, n_refs = time.process_time() - t0, sum(map(len, case.motion_references().values()))
         ev.evaluate_videos(
             [(read_video(paths[0])[:5], prompts[0])], case
         )  # warm: references, prompt cache
@@ -245,6 +298,17 @@ def main(argv: list[str] | None = None) -> int:
         )
         for stage, sec in sorted(ev.cpu_timings.items(), key=lambda kv: -kv[1]):
             print(f"  {stage:22s} {sec:8.1f} s")
+        mf, tf = ev.cpu_timings.get("motion_fidelity", 0.0), ev.cpu_timings.get("trajectory", 0.0)
+        without = shared - mf - tf
+        print(
+            f"\nmotion measures (beyond the paper), {args.motion_backend} descriptor: "
+            f"motion_fidelity {mf / args.videos:.2f} s/video, trajectory_fidelity "
+            f"{tf / args.videos:.3f} s/video (no flow pass: the dynamic-degree flows)\n"
+            f"shared pass without them: {without:.1f} CPU s; with them: {shared:.1f} CPU s "
+            f"(+{100 * (shared - without) / without:.1f} %)\n"
+            f"every motion's reference clips, once (then cached): {t_refs:.1f} CPU s for "
+            f"{n_refs} clips of {len(case.motion_references())} motions"
+        )
 
         if args.skip_separate:
             return 0

@@ -516,9 +516,9 @@ class Evaluator:
         step = fps_interval(
             float(fps) if fps else self.constants.generated_fps, self.motion_constants.target_fps
         )
-        with self._timed("motion_descriptor"):
+        with self._timed("motion_fidelity"):  # the descriptor pass and the comparison
             desc = backend(frames[::step])
-        sims = motion_similarities(desc, refs, center=backend.center)
+            sims = motion_similarities(desc, refs, center=backend.center)
         intended = case.motion.name
         rank = rank_of(sims, intended)
         nearest = intended if rank == 1 else max(sims, key=lambda m: sims[m])
