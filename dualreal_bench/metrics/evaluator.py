@@ -207,13 +207,14 @@ class Evaluator:
             h, w = frames.shape[1:3]
             with self._timed("flow"):
                 dd, dd_bool, dd_info, flows = self._dynamic_degree(frames, fps)
+            with self._timed("trajectory"):  # the flows chained into tracks, then let go
+                tracks = grid_tracks(flows, self.motion_constants)
+                del flows
             ref, ref_tracks = self._reference_dd(case, (h, w), tracks=True)
             motion, details = self._motion_fidelity(frames, fps, case, motion_refs)
             with self._timed("trajectory"):
                 motion["trajectory_fidelity"] = trajectory_fidelity(
-                    grid_tracks(flows, self.motion_constants),
-                    list(ref_tracks.values()),
-                    constants=self.motion_constants,
+                    tracks, list(ref_tracks.values()), constants=self.motion_constants
                 )
             with self._timed("flickering"):
                 flickering = Fn.temporal_flickering(frames)
