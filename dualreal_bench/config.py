@@ -161,6 +161,38 @@ def parse_value(tp: Any, text: str, key: str) -> Any:
     raise ConfigError(f"--set {key}: cannot parse values of type {tp}")
 
 
+#: units :func:`parse_size` reads (binary and decimal)
+SIZE_UNITS = {
+    "b": 1,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+}
+
+
+def parse_size(text: str, key: str = "size") -> int:
+    """``"24GiB"``, ``"24 GB"``, ``"22.5gib"``, ``"1048576"`` -> bytes (GiB = 2**30, GB = 10**9;
+    a bare number is bytes). A :class:`ConfigError` naming ``key`` otherwise."""
+    raw = str(text).strip().lower().replace(" ", "")
+    number = raw.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = raw[len(number) :] or "b"
+    try:
+        value = float(number)
+    except ValueError:
+        value = float("nan")
+    if unit not in SIZE_UNITS or not value > 0 or value == float("inf"):
+        raise ConfigError(
+            f"{key}={text!r}: expected a positive size such as 24GiB, 24GB or 22.5GiB "
+            f"(units: {', '.join(SIZE_UNITS)})"
+        )
+    return int(value * SIZE_UNITS[unit])
+
+
 # ---- self-description -----------------------------------------------------------------------
 
 

@@ -57,6 +57,51 @@ BUILTIN_METHODS: dict[str, str] = {
 }
 
 
+@dataclasses.dataclass(frozen=True)
+class MemorySettings:
+    """How a method's training spends device memory, chosen without changing what it computes
+    (``--set memory_budget=24GiB`` has :mod:`dualreal_bench.analysis.budget` choose them; a
+    method takes them through :meth:`Method.configure_memory`).
+
+    Attributes:
+        micro_batch: items per forward/backward pass; ``None`` = the whole batch (the gradient
+            is the whole batch's either way).
+        offload_encoders: the text encoder and the VAE wait in CPU RAM while the loop runs on
+            cached latents and embeddings (the backbone's ``offload="encoders"``).
+        gradient_checkpointing: the transformer's blocks recompute their activations in backward.
+        optimizer: ``"adamw"`` or ``"adamw8bit"``, what the config's optimizer resolves to.
+    """
+
+    micro_batch: int | None = None
+    offload_encoders: bool = False
+    gradient_checkpointing: bool = False
+    optimizer: str = "adamw"
+
+
+@dataclasses.dataclass
+class MemoryStage:
+    """One kind of training step, as the memory model sees it (:meth:`Method.memory_stages`).
+
+    Attributes:
+        name: "identity", "motion", "joint: motion step", ...
+        trainable: the parameters that get gradients and optimizer states in this stage.
+        batch_size: items per optimizer step.
+        frames: pixel frames per item: 1 for images (1-frame videos), ``None`` for the
+            backbone's ``num_frames`` (clips).
+        context: ``context(batch) -> context manager`` in which one transformer forward runs as
+            this stage's does (e.g. the motion adapters conditioned); ``None`` for none.
+        text_encoder: the loop runs the text encoder with gradients (textual inversion), so it
+            stays on the device during the stage.
+    """
+
+    name: str
+    trainable: list[Any]
+    batch_size: int = 1
+    frames: int | None = None
+    context: Callable[[int], contextlib.AbstractContextManager[None]] | None = None
+    text_encoder: bool = False
+
+
 @dataclasses.dataclass
 class MethodConfig(Config):
     """Options shared by every method. Subclasses add their own fields.
@@ -216,6 +261,23 @@ class Method(abc.ABC):
         """Frozen helper models the method loads besides the backbone, ``{description:
         parameter count}`` (``inspect``). Default: none."""
         return {}
+
+    def memory_stages(self) -> list[MemoryStage]:
+        """The kinds of training step this method takes, for the memory model (its peak is the
+        largest stage's). Default: one stage training every parameter of
+        :meth:`parameter_groups` on batches of ``motion_batch_size`` clips (1 where the config
+        has none) in :meth:`inspection_context`."""
+        params = [p for group in self.parameter_groups().values() for p in group]
+        batch = int(getattr(self.config, "motion_batch_size", 1) or 1)
+        return [MemoryStage("train", params, batch, None, self.inspection_context)]
+
+    def configure_memory(self, settings: MemorySettings) -> None:
+        """Train with ``settings`` (micro-batches, offloaded encoders, checkpointing, optimizer)
+        from here on. Default: a :class:`ConfigError` (the method cannot)."""
+        raise ConfigError(
+            f"{self.name or type(self).__name__}: cannot train under memory settings "
+            "(micro-batches, offloaded encoders); remove memory_budget"
+        )
 
     # ---- the variant ---------------------------------------------------------------------
     def resolved_options(self) -> dict[str, Any]:

@@ -28,21 +28,22 @@ transformer is left with its original modules and weights.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 
 from dualreal_bench.errors import ConfigError
+from dualreal_bench.method import MemoryStage
 
 from ._common.config import PlaceholderMode, TrainingConfig
 from ._common.data import TrainingData, apply_placeholder
 from ._common.loop import check_state
-from ._common.optim import OptimizerSettings
 from ._common.staged import StagedMethod
 
 if TYPE_CHECKING:
@@ -223,6 +224,28 @@ class LoRAMethod(StagedMethod):
         """Remove both adapters; the transformer has its original modules and weights again."""
         self._remove_adapters()
 
+    def memory_stages(self) -> list[MemoryStage]:
+        """The identity stage (identity LoRA, images) and the motion stage (motion LoRA, clips),
+        each with its adapter alone active."""
+        params = self._adapter_parameters()
+        return [
+            self.dimension_memory_stage(dim, list(params[dim].values()), self._only(dim))
+            for dim in DIMENSIONS
+        ]
+
+    def _only(self, dim: str) -> Callable[[int], contextlib.AbstractContextManager[None]]:
+        @contextlib.contextmanager
+        def active(batch_size: int) -> Iterator[None]:
+            transformer = self.backbone.transformer
+            before = list(transformer.active_adapters())
+            transformer.set_adapters([self.adapter_names[dim]], [1.0])
+            try:
+                yield
+            finally:
+                transformer.set_adapters(before)
+
+        return active
+
     # ---- training -------------------------------------------------------------------------
     def caption_placeholder(self) -> str:
         return self.config.placeholder
@@ -235,7 +258,7 @@ class LoRAMethod(StagedMethod):
         cfg = self.config
         transformer = self.backbone.transformer
         params = self._adapter_parameters()
-        settings = OptimizerSettings.from_config(cfg, cfg.learning_rate)
+        settings = self.optimizer_settings(cfg.learning_rate)
         stats: dict[str, Any] = {
             "trainable_parameters": {
                 k: sum(p.numel() for p in v) for k, v in self.parameter_groups().items()

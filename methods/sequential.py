@@ -40,11 +40,12 @@ import torch
 from torch import nn
 
 from dualreal_bench.errors import ConfigError
+from dualreal_bench.method import MemoryStage
 
 from ._common.config import PlaceholderMode, TrainingConfig
 from ._common.data import TrainingData, apply_placeholder
 from ._common.loop import check_state
-from ._common.optim import OptimizerSettings
+from ._common.memory import set_checkpointing
 from ._common.staged import StagedMethod
 
 if TYPE_CHECKING:
@@ -133,6 +134,12 @@ class SequentialMethod(StagedMethod):
             return self.config.mixed_precision
         return "bf16" if self.backbone.dtype in (torch.bfloat16, torch.float16) else "no"
 
+    def memory_stages(self) -> list[MemoryStage]:
+        """The identity stage (images) and the motion stage (clips), each training every
+        parameter of the transformer."""
+        params = list(self.backbone.transformer.parameters())
+        return [self.dimension_memory_stage(dim, params) for dim in DIMENSIONS]
+
     # ---- training -------------------------------------------------------------------------
     def caption_placeholder(self) -> str:
         return self.config.placeholder
@@ -151,12 +158,12 @@ class SequentialMethod(StagedMethod):
         self._keep_original()
         mixed = self.resolved_mixed_precision()
         checkpointing = (
-            bool(transformer.is_gradient_checkpointing)
+            self.memory_settings().gradient_checkpointing
             if cfg.gradient_checkpointing is None
             else cfg.gradient_checkpointing
         )
         params = list(transformer.parameters())
-        settings = OptimizerSettings.from_config(cfg, cfg.learning_rate)
+        settings = self.optimizer_settings(cfg.learning_rate)
 
         stages = [self.dimension_stage(data, dim, params, settings) for dim in DIMENSIONS]
         stats: dict[str, Any] = {
@@ -215,7 +222,7 @@ def _training_setup(transformer: nn.Module, *, fp32: bool, checkpointing: bool) 
     try:
         if fp32 and dtype_before != torch.float32:
             transformer.to(dtype=torch.float32)
-        _set_checkpointing(transformer, checkpointing)
+        set_checkpointing(transformer, checkpointing)
         transformer.train()
         yield
     finally:
@@ -223,12 +230,4 @@ def _training_setup(transformer: nn.Module, *, fp32: bool, checkpointing: bool) 
         transformer.requires_grad_(False)
         if transformer.dtype != dtype_before:
             transformer.to(dtype=dtype_before)
-        _set_checkpointing(transformer, checkpointing_before)
-
-
-def _set_checkpointing(transformer: nn.Module, on: bool) -> None:
-    if bool(transformer.is_gradient_checkpointing) != on:
-        if on:
-            transformer.enable_gradient_checkpointing()
-        else:
-            transformer.disable_gradient_checkpointing()
+        set_checkpointing(transformer, checkpointing_before)

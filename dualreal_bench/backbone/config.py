@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 from ..config import Config
 from ..devices import check_device
@@ -11,6 +12,10 @@ from .profiles import get_profile
 
 SCHEDULERS = ("dpm", "ddim")  # CogVideoXDPMScheduler, CogVideoXDDIMScheduler
 DTYPES = ("float32", "bfloat16", "float16")
+#: "none": every model stays on the device; "encoders": the text encoder and the VAE live in CPU
+#: RAM and come to the device only while they run (encoding a case before training, prompts and
+#: decoding in generation), so a training loop on cached latents and embeddings never holds them
+OFFLOADS = ("none", "encoders")
 
 
 @dataclasses.dataclass
@@ -43,6 +48,8 @@ class BackboneConfig(Config):
     vae_slicing: bool | None = None  # encode/decode a batch one video at a time
     vae_tiling: bool | None = None  # encode/decode in overlapping spatial tiles
     cpu_offload: bool | None = None  # sampling: diffusers' model CPU offload (needs CUDA)
+    # "encoders": text encoder + VAE on the device only while they run (see OFFLOADS)
+    offload: Literal["none", "encoders"] = "none"
     max_sequence_length: int | None = None  # T5 tokens, padded (CogVideoX: 226)
     seed: int = 0  # seeds the tiny profile's random initialisation
     progress_bar: bool = False  # show the sampler's progress bar
@@ -95,6 +102,13 @@ class BackboneConfig(Config):
             raise ConfigError(
                 f"cpu_offload=true needs a CUDA device, but device={self.device!r}; "
                 "set device=cuda (or auto) or cpu_offload=false"
+            )
+        if self.offload not in OFFLOADS:
+            raise ConfigError(f"offload={self.offload!r}: must be one of {', '.join(OFFLOADS)}")
+        if self.offload != "none" and self.cpu_offload:
+            raise ConfigError(
+                f"offload={self.offload} and cpu_offload=true contradict: diffusers' model CPU "
+                "offload already moves every model on and off the device; choose one"
             )
         max_len = transformer["max_text_seq_length"]
         if not _is_int(self.max_sequence_length) or not 1 <= self.max_sequence_length <= max_len:

@@ -10,13 +10,20 @@ Shapes used throughout (CogVideoX 1.0, diffusers layout):
 Methods attach adapters to ``backbone.transformer`` (hooks, processors, wrapped sub-modules);
 :meth:`Backbone.training_loss` and :meth:`Backbone.sample` both run that very module object, so
 whatever is attached takes part in training and in generation.
+
+With ``offload="encoders"`` the text encoder and the VAE wait in CPU RAM and come to the device
+only while they run (:meth:`Backbone.on_device`): a training loop on latents and prompt
+embeddings encoded before it never holds them, and generation brings the text encoder for the
+prompts, then the VAE for decoding, never both next to the denoising transformer's activations.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +45,11 @@ from .loading import (
 from .profiles import Profile, get_profile
 
 logger = logging.getLogger(__name__)
+
+#: the modules ``offload="encoders"`` keeps off the device between uses
+ENCODERS = ("text_encoder", "vae")
+#: where they wait
+OFFLOAD_DEVICE = torch.device("cpu")
 
 TORCH_DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -69,16 +81,19 @@ class Backbone:
         self.tokenizer = components.tokenizer
         self.scheduler = components.scheduler
         self.model_dir: Path | None = components.model_dir
+        #: how many open :meth:`on_device` blocks hold each encoder on the device
+        self._holds = dict.fromkeys(ENCODERS, 0)
         self._setup()
 
     def _setup(self) -> None:
-        for module in (self.transformer, self.vae, self.text_encoder):
+        for name in ("transformer", *ENCODERS):
+            module = getattr(self, name)
             module.requires_grad_(False)
             module.eval()
             if module.dtype != self.dtype:  # loaders already give the configured dtype
                 module.to(dtype=self.dtype)
-            if not self.config.cpu_offload:  # with offload, accelerate hooks place them
-                module.to(self.device)
+            if not self.config.cpu_offload:  # with cpu_offload, accelerate hooks place them
+                module.to(self._home(name))
         if self.config.gradient_checkpointing:
             self.transformer.enable_gradient_checkpointing()
         if self.config.vae_slicing:
@@ -94,6 +109,44 @@ class Backbone:
             # installs accelerate's offload hooks on the modules themselves, so encoders and
             # the training loss move each module to the GPU when it runs, as sampling does
             self.build_pipeline()
+
+    # ---- where the encoders are ---------------------------------------------------------
+    def _home(self, name: str) -> torch.device:
+        """Where module ``name`` waits between uses: the CPU for an offloaded encoder."""
+        if name in ENCODERS and self.config.offload == "encoders":
+            return OFFLOAD_DEVICE
+        return self.device
+
+    @contextlib.contextmanager
+    def on_device(self, *names: str) -> Iterator[None]:
+        """The encoders ``names`` ("text_encoder", "vae") on the device for the block.
+
+        With ``offload="encoders"`` each comes from CPU RAM when the first open block needs it
+        and goes back when the last one closes (blocks nest); otherwise nothing moves."""
+        unknown = sorted(set(names) - set(ENCODERS))
+        if unknown:
+            raise ValueError(f"on_device: unknown module(s) {unknown}; choose from {ENCODERS}")
+        for name in names:
+            if self._holds[name] == 0 and self._home(name) != self.device:
+                getattr(self, name).to(self.device)
+            self._holds[name] += 1
+        try:
+            yield
+        finally:
+            for name in names:
+                self._holds[name] -= 1
+                if self._holds[name] == 0 and self._home(name) != self.device:
+                    getattr(self, name).to(self._home(name))
+
+    def set_offload(self, mode: str) -> None:
+        """Switch ``offload`` ("none" or "encoders", see :class:`BackboneConfig`) and place the
+        encoders accordingly (those held by an open :meth:`on_device` block stay until it ends)."""
+        if mode == self.config.offload:
+            return
+        self.config = self.config.with_overrides({"offload": mode})
+        for name in ENCODERS:
+            if self._holds[name] == 0 and not self.config.cpu_offload:
+                getattr(self, name).to(self._home(name))
 
     # ---- geometry ----------------------------------------------------------------------
     @property
@@ -169,7 +222,8 @@ class Backbone:
                 f"encode_video: {h}x{w} pixels; height and width must be multiples of {multiple}"
             )
         x = videos.to(device=self.device, dtype=self.vae.dtype)
-        posterior = self.vae.encode(x).latent_dist
+        with self.on_device("vae"):
+            posterior = self.vae.encode(x).latent_dist
         latents = posterior.sample(generator) if sample_posterior else posterior.mode()
         latents = latents * self.vae.config.scaling_factor  # (B, C, F, h, w)
         return latents.permute(0, 2, 1, 3, 4).contiguous().to(self.dtype)  # (B, F, C, h, w)
@@ -209,7 +263,7 @@ class Backbone:
                     if int((row != self.tokenizer.pad_token_id).sum()) > length
                 ],
             )
-        with torch.set_grad_enabled(grad):
+        with self.on_device("text_encoder"), torch.set_grad_enabled(grad):
             embeds = self.text_encoder(ids.to(self.device))[0]
         return embeds.to(dtype=self.dtype, device=self.device)
 
@@ -284,8 +338,6 @@ class Backbone:
         ``mean(w_t * (x0_hat - x_0)^2)`` with ``w_t = 1 / (1 - a_t)`` (which makes it the
         v-prediction MSE). ``prompt_embeds`` is ``(B, L, D)`` or ``(1, L, D)`` (broadcast).
         """
-        from diffusers.utils.torch_utils import randn_tensor
-
         batch = latents.shape[0]
         latents = latents.to(device=self.device, dtype=self.dtype)
         prompt_embeds = prompt_embeds.to(device=self.device, dtype=self.dtype)
@@ -297,8 +349,7 @@ class Backbone:
             )
         num_train = int(self.scheduler.config.num_train_timesteps)
         if timesteps is None:
-            gen_device = generator.device if generator is not None else torch.device("cpu")
-            t = torch.randint(0, num_train, (batch,), generator=generator, device=gen_device)
+            t = self._draw_timesteps(batch, generator)
         else:
             t = torch.as_tensor(timesteps).reshape(-1)
             if t.numel() == 1:
@@ -309,9 +360,7 @@ class Backbone:
                 f"training_loss: timesteps must be {batch} integers in [0, {num_train})"
             )
         if noise is None:
-            noise = randn_tensor(
-                latents.shape, generator=generator, device=self.device, dtype=self.dtype
-            )
+            noise = self._draw_noise(latents.shape, generator)
         noisy = self.scheduler.add_noise(latents, noise, t)
         model_output = self.forward_transformer(noisy, prompt_embeds, t)
         model_pred = self.scheduler.get_velocity(model_output, noisy, t)  # x0 estimate
@@ -322,12 +371,33 @@ class Backbone:
         )
         return per_sample.mean()
 
+    def draw_training_noise(
+        self, latents: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The timesteps ``(B,)`` and the noise (the shape of ``latents``) that
+        :meth:`training_loss` would draw from ``generator`` for ``latents`` ``(B, F, C, h, w)``,
+        in its order. Drawing them for a whole batch and slicing gives every micro-batch
+        exactly the draws the whole batch would get."""
+        t = self._draw_timesteps(latents.shape[0], generator).to(self.device)
+        return t, self._draw_noise(latents.shape, generator)
+
+    def _draw_timesteps(self, batch: int, generator: torch.Generator | None) -> torch.Tensor:
+        num_train = int(self.scheduler.config.num_train_timesteps)
+        gen_device = generator.device if generator is not None else torch.device("cpu")
+        return torch.randint(0, num_train, (batch,), generator=generator, device=gen_device)
+
+    def _draw_noise(self, shape: Sequence[int], generator: torch.Generator | None) -> torch.Tensor:
+        from diffusers.utils.torch_utils import randn_tensor
+
+        return randn_tensor(tuple(shape), generator=generator, device=self.device, dtype=self.dtype)
+
     # ---- decoding and sampling ---------------------------------------------------------
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor) -> list[np.ndarray]:
         """Latents ``(B, F, C, h, w)`` -> one uint8 ``(T, H, W, 3)`` video per item."""
         z = latents.to(device=self.device, dtype=self.vae.dtype).permute(0, 2, 1, 3, 4)
-        video = self.vae.decode(z / self.vae.config.scaling_factor).sample  # (B, 3, T, H, W)
+        with self.on_device("vae"):
+            video = self.vae.decode(z / self.vae.config.scaling_factor).sample  # (B, 3, T, H, W)
         video = (video.float() / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 4, 1).cpu().numpy()
         return [_to_uint8(v) for v in video]
 
@@ -343,9 +413,7 @@ class Backbone:
 
     def build_pipeline(self, scheduler: Any = None) -> Any:
         """A ``CogVideoXPipeline`` over this backbone's modules (the same objects, adapters included)."""
-        from diffusers import CogVideoXPipeline
-
-        pipe = CogVideoXPipeline(
+        pipe = _pipeline_class()(
             tokenizer=self.tokenizer,
             text_encoder=self.text_encoder,
             vae=self.vae,
@@ -399,7 +467,9 @@ class Backbone:
             embeds = (
                 self.encode_prompts([prompt]) if prompt_embeds is None else prompt_embeds[i : i + 1]
             )
-            out = pipe(
+            # the pipeline's own steps, split so that an offloaded text encoder and VAE come to
+            # the device each for its part only: prompts (above), denoising, decoding (below)
+            latents = pipe(
                 prompt_embeds=embeds.to(device=self.device, dtype=self.dtype),
                 negative_prompt_embeds=negative,
                 height=cfg.height,
@@ -409,13 +479,17 @@ class Backbone:
                 guidance_scale=guidance,
                 use_dynamic_cfg=cfg.use_dynamic_cfg,
                 generator=torch.Generator(device="cpu").manual_seed(int(seed)),
-                output_type="np",
+                output_type="latent",
                 max_sequence_length=cfg.max_sequence_length,
                 attention_kwargs=attention_kwargs,
                 callback_on_step_end=callback_on_step_end,
                 callback_on_step_end_tensor_inputs=list(callback_on_step_end_tensor_inputs),
-            )
-            videos.append(_to_uint8(np.asarray(out.frames[0])))
+            ).frames
+            with torch.no_grad(), self.on_device("vae"):
+                frames = pipe.video_processor.postprocess_video(
+                    video=pipe.decode_latents(latents), output_type="np"
+                )
+            videos.append(_to_uint8(np.asarray(frames[0])))
         return videos
 
     # ---- records -----------------------------------------------------------------------
@@ -497,6 +571,23 @@ def load_backbone(
     backbone = Backbone(config, components)
     logger.info("backbone: %r", backbone)
     return backbone
+
+
+@functools.cache
+def _pipeline_class() -> type:
+    """``CogVideoXPipeline`` running where the transformer is: diffusers takes the device of
+    the first module it lists (the text encoder), which waits in CPU RAM with
+    ``offload="encoders"``; with accelerate's offload hooks diffusers' own answer stands."""
+    from diffusers import CogVideoXPipeline
+
+    class Pipeline(CogVideoXPipeline):
+        @property
+        def _execution_device(self) -> torch.device:
+            if hasattr(self.transformer, "_hf_hook"):
+                return super()._execution_device
+            return self.transformer.device
+
+    return Pipeline
 
 
 def _resize_crop(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -23,7 +23,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["OptimizerSettings", "make_lr_scheduler", "make_optimizer"]
+__all__ = [
+    "OPTIMIZERS",
+    "OptimizerSettings",
+    "make_lr_scheduler",
+    "make_optimizer",
+    "resolve_optimizer",
+]
+
+#: what ``optimizer`` resolves to
+OPTIMIZERS = ("adamw", "adamw8bit")
 
 
 @dataclasses.dataclass
@@ -55,18 +64,7 @@ def make_optimizer(
 ) -> torch.optim.Optimizer:
     """AdamW as configured: bitsandbytes' AdamW8bit for "adamw8bit" (or "auto" on CUDA with
     bitsandbytes installed), torch's AdamW otherwise."""
-    kind = settings.optimizer
-    if kind == "auto":
-        kind = "adamw"
-        if device.type == "cuda":
-            try:
-                import bitsandbytes  # noqa: F401
-
-                kind = "adamw8bit"
-            except ImportError:
-                logger.info(
-                    "bitsandbytes is not installed: training with torch AdamW (32-bit states)"
-                )
+    kind = resolve_optimizer(settings.optimizer, device)
     kwargs = {
         "lr": settings.learning_rate,
         "betas": tuple(settings.adam_betas),
@@ -82,6 +80,21 @@ def make_optimizer(
             ) from None
         return bnb.optim.AdamW8bit(list(params), **kwargs)
     return torch.optim.AdamW(list(params), **kwargs)
+
+
+def resolve_optimizer(kind: str, device: torch.device) -> str:
+    """What ``optimizer=kind`` trains with on ``device``: "adamw8bit" for "auto" on CUDA when
+    bitsandbytes is installed, else "adamw"; an explicit choice as it is."""
+    if kind != "auto":
+        return kind
+    if torch.device(device).type == "cuda":
+        try:
+            import bitsandbytes  # noqa: F401
+
+            return "adamw8bit"
+        except ImportError:
+            logger.info("bitsandbytes is not installed: training with torch AdamW (32-bit states)")
+    return "adamw"
 
 
 def make_lr_scheduler(

@@ -11,12 +11,13 @@ import numpy as np
 import torch
 
 from dualreal_bench.errors import ConfigError
-from dualreal_bench.method import Method, variant_value
+from dualreal_bench.method import MemoryStage, Method, variant_value
 
 from .._common.data import TrainingData
 from .._common.hooks import adapter_device
 from .._common.image_encoder import ImageEncoder, condition_encoder, condition_encoder_parameters
 from .._common.loop import check_state
+from .._common.memory import TrainingMemory
 from .config import PAPER_NUM_BLOCKS, DualRealConfig
 from .model import DualRealModel, resolve_num_groups
 from .training import prepare_training_data, train_model
@@ -38,7 +39,7 @@ ABLATION_LABELS = {
 }
 
 
-class DualRealMethod(Method):
+class DualRealMethod(TrainingMemory, Method):
     """DualReal (ICCV 2025): dual-aware adapters on every DiT block, the StageBlender
     controller, and gradient-masked joint identity/motion training.
 
@@ -109,6 +110,29 @@ class DualRealMethod(Method):
         finally:
             self.model.condition = None
 
+    def memory_stages(self) -> list[MemoryStage]:
+        """The joint loop's two kinds of step (identity: images, motion: conditioned clips),
+        each training every adapter and the controller (the mask drops one dimension's
+        gradients only after backward); ``dual_aware=false``: the identity phase, then the
+        motion phase, each training its own adapters."""
+        cfg, model = self.config, self.model
+        identity = model.dimension_parameters("identity")
+        motion = model.dimension_parameters("motion")
+        if cfg.dual_aware:
+            identity = motion = identity + motion + model.controller_parameters()
+        prefix = "joint: " if cfg.dual_aware else ""
+
+        @contextlib.contextmanager
+        def unconditioned(batch_size: int) -> Iterator[None]:
+            yield
+
+        return [
+            MemoryStage(f"{prefix}identity", identity, cfg.identity_batch_size, 1, unconditioned),
+            MemoryStage(
+                f"{prefix}motion", motion, cfg.motion_batch_size, None, self.inspection_context
+            ),
+        ]
+
     def _image_encoder(self) -> ImageEncoder | None:
         if not self.config.motion_condition:
             return None
@@ -122,12 +146,13 @@ class DualRealMethod(Method):
         if self._trained:
             raise ConfigError("dualreal: train() may be called once per method instance")
         injected = self.image_encoder is not None
-        data = prepare_training_data(
-            self.backbone, case, self.config, self._image_encoder(), seed=self.config.seed
-        )
-        if not injected:
-            self.image_encoder = None  # only the embeddings are needed from here on: free it
-        return self.fit(data)
+        with self.memory_setup():
+            data = prepare_training_data(
+                self.backbone, case, self.config, self._image_encoder(), seed=self.config.seed
+            )
+            if not injected:
+                self.image_encoder = None  # only the embeddings are needed from here on: free it
+            return self.fit(data)
 
     def fit(
         self, data: TrainingData, *, step_callback: Callable[[str, int], None] | None = None
@@ -148,15 +173,17 @@ class DualRealMethod(Method):
             if step_callback is not None:
                 step_callback(kind, step)
 
-        stats = train_model(
-            self.model,
-            self.backbone,
-            data,
-            self.config,
-            seed=self.config.seed,
-            progress=progress,
-            step_callback=on_step,
-        )
+        with self.memory_setup() as memory:
+            stats = train_model(
+                self.model,
+                self.backbone,
+                data,
+                self.config,
+                seed=self.config.seed,
+                progress=progress,
+                step_callback=on_step,
+                memory=memory,
+            )
         self._trained = True
         stats.update(
             {

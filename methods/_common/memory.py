@@ -1,0 +1,96 @@
+"""How a training method spends device memory: the settings it trains under and the backbone
+set up for them.
+
+A method's :class:`~dualreal_bench.method.MemorySettings` come from its config and its backbone
+(``micro_batch``, ``optimizer``; the backbone's ``offload`` and ``gradient_checkpointing``), or,
+under ``memory_budget``, from the plan :mod:`dualreal_bench.analysis.budget` makes, handed in
+through :meth:`~dualreal_bench.method.Method.configure_memory`. None of them changes what is
+computed: micro-batches accumulate the whole batch's gradient with the whole batch's random
+draws, offloaded encoders are never used by the loop, checkpointed blocks recompute the same
+values; the optimizer is what ``optimizer`` resolves to on the device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from dualreal_bench.errors import ConfigError
+from dualreal_bench.method import MemorySettings
+
+from .optim import OPTIMIZERS, resolve_optimizer
+
+if TYPE_CHECKING:
+    from dualreal_bench.backbone import Backbone
+
+    from .config import TrainingConfig
+
+__all__ = ["TrainingMemory"]
+
+
+class TrainingMemory:
+    """The memory side of a :class:`~dualreal_bench.method.Method` with a
+    :class:`~.config.TrainingConfig` (mixed into the bundled training methods)."""
+
+    config: TrainingConfig
+    backbone: Backbone
+    name: str
+    _memory: MemorySettings | None = None
+
+    def configure_memory(self, settings: MemorySettings) -> None:
+        """Train with ``settings`` from here on (what ``memory_budget``'s plan chose)."""
+        if settings.micro_batch is not None and settings.micro_batch < 1:
+            raise ConfigError(f"{self.name}: micro_batch must be >= 1, got {settings.micro_batch}")
+        if settings.optimizer not in OPTIMIZERS:
+            raise ConfigError(
+                f"{self.name}: optimizer {settings.optimizer!r}: must be one of "
+                f"{', '.join(OPTIMIZERS)}"
+            )
+        self._memory = settings
+
+    def memory_settings(self) -> MemorySettings:
+        """The settings training uses: those given to :meth:`configure_memory`, else the
+        config's and the backbone's."""
+        if self._memory is not None:
+            return self._memory
+        cfg = self.config
+        if cfg.memory_budget is not None:
+            raise ConfigError(
+                f"{self.name}: memory_budget={cfg.memory_budget} is resolved into settings by "
+                "dualreal_bench.analysis.budget.apply_memory_budget(method) (the runner does it); "
+                "call it before train()"
+            )
+        transformer = self.backbone.transformer
+        return MemorySettings(
+            micro_batch=cfg.micro_batch,
+            offload_encoders=self.backbone.config.offload == "encoders",
+            gradient_checkpointing=bool(getattr(transformer, "is_gradient_checkpointing", False)),
+            optimizer=resolve_optimizer(cfg.optimizer, self.backbone.device),
+        )
+
+    @contextlib.contextmanager
+    def memory_setup(self) -> Iterator[MemorySettings]:
+        """The backbone set up for :meth:`memory_settings` while training: the encoders
+        offloaded (and left so: generation brings them back when it needs them) and the
+        transformer's checkpointing as chosen (restored afterwards)."""
+        settings = self.memory_settings()
+        backbone = self.backbone
+        if settings.offload_encoders:
+            backbone.set_offload("encoders")
+        transformer = backbone.transformer
+        before = bool(transformer.is_gradient_checkpointing)
+        set_checkpointing(transformer, settings.gradient_checkpointing)
+        try:
+            yield settings
+        finally:
+            set_checkpointing(transformer, before)
+
+
+def set_checkpointing(transformer, on: bool) -> None:
+    """Switch a diffusers transformer's gradient checkpointing on or off."""
+    if bool(transformer.is_gradient_checkpointing) != on:
+        if on:
+            transformer.enable_gradient_checkpointing()
+        else:
+            transformer.disable_gradient_checkpointing()
