@@ -91,7 +91,10 @@ class MemoryStage:
         context: ``context(batch) -> context manager`` in which one transformer forward runs as
             this stage's does (e.g. the motion adapters conditioned); ``None`` for none.
         text_encoder: the loop runs the text encoder with gradients (textual inversion), so it
-            stays on the device during the stage.
+            stays on the device during the stage and the gradient flows back through the
+            transformer to the prompt embeddings.
+        param_dtype: the dtype ``trainable`` trains in when it differs from theirs (sequential
+            fine-tuning's fp32 master weights of a bf16 transformer); ``None``: as they are.
     """
 
     name: str
@@ -100,6 +103,7 @@ class MemoryStage:
     frames: int | None = None
     context: Callable[[int], contextlib.AbstractContextManager[None]] | None = None
     text_encoder: bool = False
+    param_dtype: Any = None
 
 
 @dataclasses.dataclass

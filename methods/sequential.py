@@ -138,7 +138,11 @@ class SequentialMethod(StagedMethod):
         """The identity stage (images) and the motion stage (clips), each training every
         parameter of the transformer."""
         params = list(self.backbone.transformer.parameters())
-        return [self.dimension_memory_stage(dim, params) for dim in DIMENSIONS]
+        fp32 = torch.float32 if self.resolved_mixed_precision() == "bf16" else None
+        return [
+            dataclasses.replace(self.dimension_memory_stage(dim, params), param_dtype=fp32)
+            for dim in DIMENSIONS
+        ]
 
     # ---- training -------------------------------------------------------------------------
     def caption_placeholder(self) -> str:

@@ -361,6 +361,20 @@ class Backbone:
             )
         if noise is None:
             noise = self._draw_noise(latents.shape, generator)
+        return self.velocity_loss(latents, prompt_embeds, t, noise)
+
+    def velocity_loss(
+        self,
+        latents: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        timesteps: torch.Tensor,
+        noise: torch.Tensor,
+    ) -> torch.Tensor:
+        """:meth:`training_loss` for checked inputs on the device: latents ``(B, F, C, h, w)``,
+        prompt embeddings ``(B, L, D)``, timesteps ``(B,)`` long, noise like the latents (the
+        memory model runs it on the meta device, where nothing can be checked)."""
+        batch = latents.shape[0]
+        t = timesteps
         noisy = self.scheduler.add_noise(latents, noise, t)
         model_output = self.forward_transformer(noisy, prompt_embeds, t)
         model_pred = self.scheduler.get_velocity(model_output, noisy, t)  # x0 estimate

@@ -13,8 +13,12 @@ values; the optimizer is what ``optimizer`` resolves to on the device.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
+
+import torch
+from torch.utils.checkpoint import checkpoint
 
 from dualreal_bench.errors import ConfigError
 from dualreal_bench.method import MemorySettings
@@ -26,7 +30,7 @@ if TYPE_CHECKING:
 
     from .config import TrainingConfig
 
-__all__ = ["TrainingMemory"]
+__all__ = ["TrainingMemory", "checkpointed", "set_checkpointing"]
 
 
 class TrainingMemory:
@@ -94,3 +98,29 @@ def set_checkpointing(transformer, on: bool) -> None:
             transformer.enable_gradient_checkpointing()
         else:
             transformer.disable_gradient_checkpointing()
+
+
+@contextlib.contextmanager
+def checkpointed(layers: Iterable[torch.nn.Module]) -> Iterator[None]:
+    """Gradient checkpointing of ``layers`` for the block (each keeps its inputs and recomputes
+    its activations in backward; the values are the same): the text encoder's blocks while
+    textual inversion backpropagates through them. Nothing else about the modules changes
+    (no training mode, so no dropout)."""
+    layers = list(layers)
+
+    def wrap(forward):
+        @functools.wraps(forward)
+        def run(*args, **kwargs):
+            if not torch.is_grad_enabled():
+                return forward(*args, **kwargs)
+            return checkpoint(forward, *args, use_reentrant=False, **kwargs)
+
+        return run
+
+    for layer in layers:
+        layer.forward = wrap(layer.forward)
+    try:
+        yield
+    finally:
+        for layer in layers:
+            del layer.forward  # the class's forward again

@@ -103,3 +103,8 @@ class PlaceholderToken(nn.Module):
 
     def occurs_in(self, tokenizer: Any, prompt: str) -> bool:
         return self.token_id in tokenizer(prompt, add_special_tokens=True).input_ids
+
+
+def text_encoder_layers(backbone: Backbone) -> list[nn.Module]:
+    """The blocks of the backbone's T5 encoder (what checkpointing wraps in textual inversion)."""
+    return list(backbone.text_encoder.encoder.block)

@@ -48,9 +48,10 @@ from .._common.data import TrainingData
 from .._common.hooks import adapter_device
 from .._common.image_encoder import ImageEncoder, condition_encoder
 from .._common.loop import LossFn, Stage, StepBatch, check_state, draw_batch
+from .._common.memory import checkpointed
 from .._common.staged import StagedMethod
 from .config import DreamVideoConfig
-from .layers import PlaceholderToken
+from .layers import PlaceholderToken, text_encoder_layers
 from .model import DreamVideoModel
 
 if TYPE_CHECKING:
@@ -160,11 +161,11 @@ class DreamVideoMethod(StagedMethod):
             return context
 
         stages = []
-        if self.token is not None:
+        if cfg.textual_inversion:  # (a meta backbone has no text encoder, hence no token)
             stages.append(
                 MemoryStage(
                     "textual_inversion",
-                    [self.token.embedding],
+                    [self.token.embedding] if self.token is not None else [],
                     cfg.identity_batch_size,
                     1,
                     weights((None, None)),
@@ -236,6 +237,8 @@ class DreamVideoMethod(StagedMethod):
             if name == "textual_inversion" and steps[name]:
                 if event == "start":
                     holds.enter_context(self.backbone.on_device("text_encoder"))
+                    if self.memory_settings().gradient_checkpointing:
+                        holds.enter_context(checkpointed(text_encoder_layers(self.backbone)))
                 else:
                     holds.close()
 
