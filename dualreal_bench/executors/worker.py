@@ -83,6 +83,8 @@ class CaseWorker:
             "backbone_overrides": list(config.backbone_overrides),
         }
         self._description: dict[str, Any] | None = None
+        #: under memory_budget: the settings chosen to fit it, planned once per process
+        self._memory_plan: Any = None
         self._events: EventLog | None = None
         self._execution: dict[str, Any] | None = None
         apply_determinism(config.deterministic)
@@ -199,11 +201,26 @@ class CaseWorker:
         backbone = self.backbone
         seed_global_rngs(global_seed(self.method_config.seed, case.case_id))
         method = self.method_class(backbone, self.method_config)
+        self._plan_memory(method)
         if self._description is None:
             description = as_json(method.describe())
             self.store.describe_method(self.label, self.method_info, description)
             self._description = description
         return method
+
+    def _plan_memory(self, method: Method) -> None:
+        """Under ``memory_budget``, the settings that fit it (micro-batches, offloaded encoders,
+        checkpointing), planned with the memory model once and given to every case's method."""
+        if not method.trains or getattr(self.method_config, "memory_budget", None) is None:
+            return
+        if self._memory_plan is None:
+            # the memory model loads diffusers' models on the meta device: only under a budget
+            from ..analysis.budget import apply_memory_budget
+
+            self._memory_plan = apply_memory_budget(method)
+            logger.info("memory_budget: %s", self._memory_plan.summary()["settings"])
+        else:
+            method.configure_memory(self._memory_plan.settings)
 
     def _prepare(
         self,
@@ -248,6 +265,8 @@ class CaseWorker:
         t0 = time.perf_counter()
         stats = method.train(case) or {}
         seconds = time.perf_counter() - t0
+        if self._memory_plan is not None:
+            stats["memory_plan"] = self._memory_plan.summary()
         atomic_write_json(
             cdir.train_stats,
             {"started": started, "finished": now_iso(), "seconds": seconds, **stats},
