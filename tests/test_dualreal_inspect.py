@@ -147,7 +147,8 @@ def test_cli_table(capsys):
         "controller",
         "trainable total",
         "frozen transformer",
-        "Training memory estimate",
+        "Training memory, one step at its peak",
+        "Generation peak",
         "activations",
     ):
         assert text in out
