@@ -495,7 +495,7 @@ def estimate_training(
             }
         )
     peak = max(out, key=lambda s: s["total_bytes"])
-    weights = frozen + learned_bytes
+    weights = frozen + _nbytes(learned)  # at rest, before training casts any (sequential)
     return {
         "settings": dataclasses.asdict(settings),
         "stages": out,
