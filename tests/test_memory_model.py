@@ -244,3 +244,22 @@ def test_a_run_under_a_budget_records_its_plan(tmp_path):
     stats = json.loads(train.read_text())
     assert stats["memory_plan"]["fits"] and stats["memory_plan"]["settings"]["offload_encoders"]
     assert stats["steps"] == 2 * 3  # the same schedule: 300 + 300 steps scaled by 0.01
+
+
+def test_estimate_projects_the_same_steps_under_the_budget(capsys, monkeypatch, tmp_path):
+    """``estimate`` under the budget: the plan's settings (micro-batches of 1 for DualReal on
+    CogVideoX-5B) and the method's own 1,000 steps; on the tiny backbone the timed steps run
+    under the plan."""
+    from dualreal_bench.analysis.cost import estimate
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # no weights: planned on meta only
+    monkeypatch.delenv("DUALREAL_BENCH_DATA", raising=False)
+    args = ["-q", "estimate", "--suite", "paper", "--method", "dualreal", "--format", "json"]
+    assert main([*args, "--profile", "cogvideox-5b", "--set", "memory_budget=24GiB"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["planned_steps"] == 1000 and out["memory_plan"]["fits"]
+    assert out["memory_plan"]["settings"]["micro_batch"] == 1
+    tiny = estimate(method="lora", profile="tiny", steps=2,
+                    method_overrides=["steps_scale=0.01", "rank=4", "memory_budget=24GiB"])  # fmt: skip
+    assert tiny["planned_steps"] == 6 and tiny["memory_plan"]["fits"]
+    assert tiny["training"]["step_seconds"] is not None

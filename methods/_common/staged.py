@@ -85,6 +85,15 @@ class StagedMethod(TrainingMemory, Method):
             stats["condition_frames"] = data.condition_frames
         return stats
 
+    def planned_train_steps(self) -> int:
+        """Every stage's steps: the config's step counts, each scaled by ``steps_scale``."""
+        cfg = self.config
+        return sum(cfg.scaled(getattr(cfg, field)) for field in self.trained_step_fields())
+
+    def trained_step_fields(self) -> tuple[str, ...]:
+        """The step counts of the stages this config runs (default: all ``step_fields``)."""
+        return self.config.step_fields
+
     def optimizer_settings(self, learning_rate: float) -> OptimizerSettings:
         """The config's AdamW settings at ``learning_rate``, with the optimizer the memory
         settings resolved ("auto" -> "adamw8bit" on CUDA with bitsandbytes, else "adamw")."""

@@ -144,6 +144,13 @@ class DreamVideoMethod(StagedMethod):
             self.image_encoder = None
             self._own_encoder = False
 
+    def trained_step_fields(self) -> tuple[str, ...]:
+        """Textual inversion's steps count only when a token is learned."""
+        fields = self.config.step_fields
+        if self.config.textual_inversion:
+            return fields
+        return tuple(f for f in fields if f != "textual_inversion_steps")
+
     def memory_stages(self) -> list[MemoryStage]:
         """Textual inversion (the token, through the text encoder, on images), the identity
         adapter (images), the motion adapter (clips, conditioned)."""
