@@ -29,7 +29,14 @@ from ..errors import ConfigError
 from ..method import MemorySettings, Method
 from .params import MetaBackbone, build_meta_backbone, meta_helpers
 
-__all__ = ["HEADROOM", "MemoryPlan", "apply_memory_budget", "plan_memory", "target_optimizer"]
+__all__ = [
+    "HEADROOM",
+    "MemoryPlan",
+    "apply_memory_budget",
+    "plan_memory",
+    "target_device",
+    "target_optimizer",
+]
 
 #: left free for the CUDA context and the allocator's fragmentation
 HEADROOM = int(1.5 * 1024**3)
@@ -66,6 +73,13 @@ class MemoryPlan:
         }
 
 
+def target_device(backbone: MetaBackbone) -> torch.device | None:
+    """The device a backbone config names; ``None`` for "auto" (inspecting, it stands for the
+    target: a CUDA device)."""
+    device = backbone.config.device
+    return None if device in (None, "auto") else torch.device(device)
+
+
 def target_optimizer(kind: str, device: torch.device | None) -> str:
     """What ``optimizer=kind`` trains with on ``device``; ``None`` (inspecting without a
     device) assumes the target: CUDA with bitsandbytes installed."""
@@ -96,6 +110,8 @@ def plan_memory(
 
     config = method.config
     helpers = meta_helpers(backbone.config.profile)
+    if device is None:
+        device = target_device(backbone)
     optimizer = target_optimizer(getattr(config, "optimizer", "auto"), device)
     explicit = getattr(config, "micro_batch", None)
     largest = _batches(method)

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..config import parse_size
 from ..method import MemorySettings, Method, MethodConfig, get_method_class
-from .budget import plan_memory, target_optimizer
+from .budget import plan_memory, target_device, target_optimizer
 from .memory import estimate_generation, estimate_training
 from .params import (
     MetaBackbone,
@@ -128,7 +128,7 @@ def default_settings(
         micro_batch=getattr(config, "micro_batch", None),
         offload_encoders=backbone.config.offload == "encoders",
         gradient_checkpointing=bool(backbone.config.gradient_checkpointing),
-        optimizer=target_optimizer(getattr(config, "optimizer", "auto"), None),
+        optimizer=target_optimizer(getattr(config, "optimizer", "auto"), target_device(backbone)),
     )
     changes: dict[str, Any] = {}
     if optimizer is not None:

@@ -51,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _fmt_bytes(n: float) -> str:
-    return f"{n / GIB:,.2f} GiB"
+    return f"{n / GIB:,.2f} GiB" if n >= GIB / 10 or n == 0 else f"{n / 1024**2:,.2f} MiB"
 
 
 def _fmt_count(n: int) -> str:
