@@ -34,7 +34,7 @@ Each configuration runs in its own process, one after the other, under ``nice -n
 
 Usage::
 
-    nice -n 19 python scripts/bench_memory_model.py                 # the 8 default runs
+    nice -n 19 python scripts/bench_memory_model.py                 # the 6 default runs
     python scripts/bench_memory_model.py --runs dualreal:1:on --json out.json
     python scripts/bench_memory_model.py --from-json out.json       # the table again, no runs
 """
@@ -96,7 +96,6 @@ def backbone_overrides(args: argparse.Namespace, checkpointing: bool) -> list[st
 
 def synthetic_data(backbone: Any, cond_dim: int) -> Any:
     import torch
-
     from dualreal_bench.methods._common.data import TrainingData
 
     g = torch.Generator().manual_seed(0)
@@ -349,7 +348,9 @@ def table(results: list[dict[str, Any]]) -> str:
         for row in ROWS:
             m, p = r["measured"][row], r["predicted"][row]
             err = (p - m) / m if m else float("nan")
-            lines.append(f"| {r['run']} | {row} | {m / 2**20:,.1f} | {p / 2**20:,.1f} | {err:+.1%} |")
+            lines.append(
+                f"| {r['run']} | {row} | {m / 2**20:,.1f} | {p / 2**20:,.1f} | {err:+.1%} |"
+            )
     return "\n".join(lines)
 
 
