@@ -92,11 +92,19 @@ class Config:
             pairs = list(overrides.items())
         else:
             pairs = []
+            given: dict[str, str] = {}
             for item in overrides:
                 key, sep, value = item.partition("=")
                 if not sep or not key.strip():
                     raise ConfigError(f"--set {item!r}: expected key=value")
-                pairs.append((key.strip(), value.strip()))
+                key = key.strip()
+                if key in given:  # which one would win is a guess the label could not show
+                    raise ConfigError(
+                        f"--set {key}: given twice ({given[key]!r}, then {item!r}); "
+                        "give each option once"
+                    )
+                given[key] = item
+                pairs.append((key, value.strip()))
         hints = typing.get_type_hints(type(self))
         names = {f.name for f in dataclasses.fields(self)}
         changes: dict[str, Any] = {}
@@ -159,6 +167,19 @@ def parse_value(tp: Any, text: str, key: str) -> Any:
         except ValueError:
             raise ConfigError(f"--set {key}={text!r}: expected {tp.__name__}") from None
     raise ConfigError(f"--set {key}: cannot parse values of type {tp}")
+
+
+#: the largest seed accepted anywhere (numpy's generators take 32-bit seeds, torch's 64-bit)
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(value: object, option: str) -> int:
+    """``value`` if it is an integer seed in ``[0, MAX_SEED]``, else ConfigError naming
+    ``option`` (a seed too large for the random generators fails here, not mid-run)."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SEED:
+        shown = repr(value) if len(repr(value)) <= 30 else repr(value)[:27] + "..."
+        raise ConfigError(f"{option} {shown}: seeds are integers from 0 to {MAX_SEED} (2**32 - 1)")
+    return value
 
 
 # ---- self-description -----------------------------------------------------------------------

@@ -12,6 +12,7 @@ This module is the bottom of the package: it imports nothing of it but the error
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -44,11 +45,22 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
-        failpoint("store_write")
+        failpoint("store_write", tmp_path)
         os.replace(tmp_path, path)
+    except OSError as exc:
+        raise named_os_error(exc, path, tmp_path) from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def named_os_error(exc: OSError, path: Path, *aliases: Path) -> OSError:
+    """``exc`` naming ``path``: a writer's error that names no file (``write()`` on a full
+    disk) or names a temp file standing in for ``path``. Other errors are returned as they
+    are."""
+    if exc.errno is None or exc.filename not in (None, *map(str, aliases), *aliases):
+        return exc
+    return type(exc)(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -83,6 +95,8 @@ def create_exclusive_json(path: Path, obj: Any) -> bool:
             return True
         except FileExistsError:
             return False
+    except OSError as exc:
+        raise named_os_error(exc, path, Path(tmp)) from exc
     finally:
         os.unlink(tmp)
 
@@ -130,18 +144,30 @@ FAILPOINT_ENV = "DUALREAL_BENCH_FAILPOINT"
 _failpoint_hits: dict[str, int] = {}
 
 
-def failpoint(name: str) -> None:
+#: failpoint actions besides the default SIGKILL: an OSError of this errno, as the OS raises it
+FAILPOINT_ERRORS = {"enospc": errno.ENOSPC, "edquot": errno.EDQUOT, "eio": errno.EIO}
+
+
+def failpoint(name: str, path: str | Path | None = None) -> None:
     """Crash-test hook: ``DUALREAL_BENCH_FAILPOINT="<name>:<n>"`` makes the process SIGKILL
-    itself the ``n``-th time it reaches the point ``name`` (1-based). Points: ``train_step``
-    (after each training step), ``generate`` (a video generated, not yet written),
-    ``evaluate`` (a video scored, its record not yet written), ``store_write`` (an atomic
-    write between its temp file and the rename). Unset (always, outside tests): a dict lookup."""
+    itself the ``n``-th time it reaches the point ``name`` (1-based);
+    ``"<name>:<n>:enospc"`` (or ``edquot``, ``eio``) raises that ``OSError`` there instead, as
+    a full disk would, naming ``path`` (the file being written) like the OS does. Points:
+    ``train_step`` (after each training step), ``generate`` (a video generated, not yet
+    written), ``evaluate`` (a video scored, its record not yet written), ``store_write`` (an
+    atomic write between its temp file and the rename), ``video_write`` (a video encoded into
+    its temp file, not yet renamed). Unset (always, outside tests): a dict lookup."""
     spec = os.environ.get(FAILPOINT_ENV)
     if not spec:
         return
-    target, _, count = spec.partition(":")
+    target, _, rest = spec.partition(":")
     if target != name:
         return
+    count, _, action = rest.partition(":")
     _failpoint_hits[name] = _failpoint_hits.get(name, 0) + 1
-    if _failpoint_hits[name] == int(count or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+    if _failpoint_hits[name] != int(count or 1):
+        return
+    if action:
+        code = FAILPOINT_ERRORS[action.lower()]
+        raise OSError(code, os.strerror(code), None if path is None else str(path))
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..config import Config
+from ..config import Config, check_seed
 from ..devices import check_device
 from ..errors import ConfigError
 from .profiles import get_profile
@@ -110,8 +110,7 @@ class BackboneConfig(Config):
                 f"max_sequence_length={self.max_sequence_length}: the {self.profile} transformer's "
                 f"sin-cos positions assume exactly {max_len} text tokens"
             )
-        if not _is_int(self.seed) or self.seed < 0:
-            raise ConfigError(f"seed={self.seed!r}: must be a non-negative integer")
+        check_seed(self.seed, "--backbone-set seed")
 
     @classmethod
     def for_profile(

@@ -160,7 +160,7 @@ def resolve_metrics_device(device: str | None, profile: str) -> str:
     from ..devices import check_device, resolve_device
 
     name = device if device is not None else DEFAULT_DEVICES.get(profile, "auto")
-    return str(resolve_device(check_device(name, "--device")))
+    return str(resolve_device(check_device(name, "--device"), "--device"))
 
 
 def build_encoders(

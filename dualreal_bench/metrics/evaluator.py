@@ -52,6 +52,30 @@ logger = logging.getLogger(__name__)
 #: Bump when the computation behind a cached value changes without a metric version or a
 #: constant changing (cached values of the older code then miss).
 CACHE_VERSION = 1
+#: frames a video needs to be scored: motion smoothness interpolates frame 1 from 0 and 2
+MIN_VIDEO_FRAMES = 3
+
+
+def scorable_problem(num_frames: int, fps: float | None, constants: MetricConstants) -> str | None:
+    """Why a video of ``num_frames`` frames at ``fps`` cannot be scored, or None if it can:
+    the checks :meth:`Evaluator.evaluate_videos` makes, from the frame count alone (so that a
+    run or ``evaluate`` refuses such a video before it writes anything). ``fps`` None or 0:
+    ``constants.generated_fps``, as the evaluator assumes."""
+    from ..media import fps_interval
+
+    if num_frames < MIN_VIDEO_FRAMES:
+        return (
+            f"{num_frames} frame(s); a video needs at least {MIN_VIDEO_FRAMES} to be scored "
+            "(motion smoothness)"
+        )
+    fps = float(fps) if fps else constants.generated_fps
+    sampled = len(range(0, num_frames, fps_interval(fps, constants.dd_target_fps)))
+    if sampled < 2:
+        return (
+            f"{num_frames} frames at {fps:g} fps give {sampled} at about "
+            f"{constants.dd_target_fps:g} fps; dynamic degree needs at least 2"
+        )
+    return None
 
 
 def _numerics(encoder: Any) -> list[Any]:
@@ -238,16 +262,24 @@ class Evaluator:
         return torch.cat(chunks).numpy()
 
     def _frame_embeddings(self, videos: list[np.ndarray]) -> tuple[list[np.ndarray], ...]:
+        """Embeddings of every frame, per video, for the three image encoders. The frames of
+        all videos go through each encoder in shared batches; videos of one frame size are
+        preprocessed together, those of other sizes (``evaluate`` on a folder of mixed
+        resolutions) each on its own, which gives the same pixels."""
         enc = self.encoders
-        all_frames = np.concatenate(videos)
         bounds = np.cumsum([0] + [len(v) for v in videos])
         pixels: dict[Any, torch.Tensor] = {}
+
+        def preprocess(encoder: Any) -> torch.Tensor:
+            if len({v.shape[1:] for v in videos}) == 1:
+                return encoder.preprocess(np.concatenate(videos))
+            return torch.cat([encoder.preprocess(v) for v in videos])
 
         def run(encoder: Any, stage: str) -> list[np.ndarray]:
             key = getattr(encoder, "preprocess_key", id(encoder))
             if key not in pixels:
                 with self._timed(f"{key[0] if isinstance(key, tuple) else stage}_preprocess"):
-                    pixels[key] = encoder.preprocess(all_frames)
+                    pixels[key] = preprocess(encoder)
             with self._timed(stage):
                 emb = self._encode(encoder, pixels[key])
             return [emb[bounds[i] : bounds[i + 1]] for i in range(len(videos))]
@@ -414,8 +446,9 @@ class Evaluator:
         ):
             got = f"{type(frames).__name__} {getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}"
             raise TypeError(f"evaluate_video needs a uint8 (T, H, W, 3) array, got {got}")
-        if len(frames) < 3:
+        if len(frames) < MIN_VIDEO_FRAMES:
             raise MediaError(
-                f"a video needs at least 3 frames to be scored (motion smoothness), got {len(frames)}"
+                f"a video needs at least {MIN_VIDEO_FRAMES} frames to be scored (motion "
+                f"smoothness), got {len(frames)}"
             )
         return frames
