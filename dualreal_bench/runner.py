@@ -164,6 +164,8 @@ class Runner:
             worker.check_devices(needs)  # before anything loads onto them
             for component in sorted(needs):
                 getattr(worker, component)  # loads it; missing weights fail here
+            if "evaluator" in needs:
+                worker.check_scorable()  # the frame size against the loaded optical flow
 
     def _init_store(self, cases: list[Case]) -> None:
         label = self.worker.label

@@ -15,7 +15,13 @@ own videos gives the run's numbers. Records land in
 ``<output-dir>/<run-id>/<method-name>/<case>/records`` beside the runner's, so
 ``dualreal-bench report`` compares them with the built-in methods. A run that ``evaluate``
 creates records the suite and, as its profile, the metrics profile (the generator is
-unknown). Existing records are kept (the command resumes) unless ``--overwrite``.
+unknown). Existing records are kept (the command resumes) unless ``--overwrite``; an invalid
+one (truncated, an incomplete metric set) is moved aside into the case's ``invalid/`` folder and
+scored again. Videos of different sizes and lengths may share the folder.
+
+Everything is checked before the first byte is written: the options (``--fps``, ``--seed``,
+``--batch``, ``--device`` as ``run`` checks them), the case, every video (it must decode and be
+long enough to be scored), the case's reference images and clips, and the encoders' weights.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import math
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -132,11 +140,17 @@ def evaluation_case(
 
 def parse_video_name(path: Path, default_seed: int) -> tuple[int, int]:
     """``(prompt_index, seed)`` from a file name; DataError naming the file otherwise."""
-    from ..errors import DataError
+    from ..config import check_seed
+    from ..errors import ConfigError, DataError
 
     m = _STORE_NAME.match(path.stem)
     if m:
-        return int(m.group(1)), int(m.group(2))
+        index, seed = int(m.group(1)), int(m.group(2))
+        try:
+            check_seed(seed, "seed")
+        except ConfigError as exc:
+            raise DataError(f"{path}: {exc}") from None
+        return index, seed
     m = _INDEX_NAME.match(path.stem)
     if m:
         return int(m.group(1)), default_seed
@@ -166,24 +180,54 @@ def collect_videos(
     return [(i, s, p) for (i, s), p in sorted(items.items())]
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """The options, as ``run`` checks its own (ConfigError naming the option)."""
+    from ..config import check_seed
+    from ..errors import ConfigError
+
+    if args.batch < 1:
+        raise ConfigError(f"--batch {args.batch}: must be at least 1")
+    check_seed(args.seed, "--seed")
+    if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
+        raise ConfigError(f"--fps {args.fps}: must be a positive number of frames per second")
+
+
+def check_videos(videos: list[tuple[int, int, Path]], fps: float | None, evaluator: Any) -> None:
+    """Decode (probe) every video before anything is written: each must read and be long
+    and large enough for ``evaluator`` to score it (DataError naming the file)."""
+    from ..errors import DataError
+    from ..media import probe_video
+
+    for _, _, path in videos:
+        info = probe_video(path)
+        problem = evaluator.scorable_problem(
+            info.num_frames, fps or info.fps, (info.height, info.width)
+        )
+        if problem:
+            raise DataError(f"{path}: {problem}")
+
+
 def run(args: argparse.Namespace) -> int:
+    """Check everything (options, case, videos, reference media, encoders' weights), then
+    write: a bad input leaves the store as it was."""
     from rich.console import Console
 
     from ..cache import user_cache_dir
     from ..errors import DataError
-    from ..media import probe_video, read_video
-    from ..metrics import METRIC_FIELDS, build_evaluator, resolve_metrics_device
-    from ..provenance import now_iso
-    from ..records import make_record
+    from ..metrics import METRIC_FIELDS, MetricConstants, build_evaluator, resolve_metrics_device
+    from ..provenance import now_stamp
+    from ..records import record_problem
+    from ..spec import preflight
     from ..store import ResultStore
 
+    # 1. everything that can fail on bad input, reading only
     directory = Path(args.videos)
     if not directory.is_dir():
         raise DataError(f"{directory}: no such folder (--videos)")
-    if args.batch < 1:
-        raise DataError(f"--batch must be at least 1, got {args.batch}")
+    check_args(args)
     device = resolve_metrics_device(args.device, args.profile)
     store = ResultStore(args.output_dir, args.run_id)
+    store.check_output_root()
     existing = store.run_info() if (store.run_dir / "run.json").is_file() else None
     case, suite = evaluation_case(
         args.identity,
@@ -194,28 +238,27 @@ def run(args: argparse.Namespace) -> int:
         prefer=(existing or {}).get("suite"),
     )
     videos = collect_videos(directory, len(case.prompts), args.seed)
-
-    info = {"suite": suite, "metrics_profile": args.profile}
-    if existing is None:
-        info["profile"] = (
-            args.profile
-        )  # the generator is unknown: the metrics profile stands for it
-    store.check_run(info)
     label = args.method_name
+    cdir = store.case_dir(label, case.case_id)  # the label and the case fit the filesystem
+    info = {"suite": suite, "metrics_profile": args.profile}
+    if existing is None:  # the generator is unknown: the metrics profile stands for it
+        info["profile"] = args.profile
+    store.check_run(info)
     description = {
         "name": label,
         "class": "external",
         "config": {"videos": str(directory.resolve())},
     }
     store.check_method(label, description)
-    store.init_run(info)
-    store.init_method(label, description)
-    plan = store.read_expected(label, (0, 1))
-    store.write_expected(
-        label, (0, 1), {**plan, case.case_id: max(len(videos), plan.get(case.case_id, 0))}
-    )
-    cdir = store.case_dir(label, case.case_id)
-    todo = [v for v in videos if args.overwrite or not cdir.record(v[0], v[1]).is_file()]
+
+    def problem(prompt_index: int, seed: int) -> str | None:
+        key = (label, case.case_id, prompt_index, seed)
+        return record_problem(cdir.record(prompt_index, seed), fields=METRIC_FIELDS, key=key)
+
+    todo = [v for v in videos if args.overwrite or problem(v[0], v[1]) is not None]
+    constants = MetricConstants()
+    if todo:
+        preflight([case], clip_fps=constants.dd_target_fps)  # what the metrics read besides
     logger.info(
         "%s (suite %s): %d video(s), %d to score (%s)",
         case.case_id,
@@ -227,23 +270,69 @@ def run(args: argparse.Namespace) -> int:
     caveat = Console(stderr=True, quiet=args.quiet, soft_wrap=True)
     if args.profile == "tiny":
         caveat.print(
-            "[yellow]tiny metrics profile: random-initialised encoders; the numbers check the pipeline, "
-            "they measure nothing[/]"
+            "[yellow]tiny metrics profile: random-initialised encoders; the numbers check the "
+            "pipeline, they measure nothing[/]"
         )
-    if not todo:
+    evaluator = None
+    if todo:
+        logger.info("loading metric encoders (%s) on %s", args.profile, device)
+        evaluator = build_evaluator(
+            args.profile,
+            device=device,
+            cache_dir=user_cache_dir(),
+            weights_dir=args.weights_dir,
+            progress=not args.quiet,
+            constants=constants,
+        )
+        check_videos(todo, args.fps, evaluator)
+
+    # 2. the store
+    store.init_run(info)
+    store.init_method(label, description)
+    plan = store.read_expected(label, (0, 1))
+    store.write_expected(
+        label, (0, 1), {**plan, case.case_id: max(len(videos), plan.get(case.case_id, 0))}
+    )
+    if evaluator is None:
         print(
             f"{case.case_id}: all {len(videos)} video(s) already scored in {store.run_dir / label}"
         )
         return 0
 
-    logger.info("loading metric encoders (%s) on %s", args.profile, device)
-    evaluator = build_evaluator(
-        args.profile,
-        device=device,
-        cache_dir=user_cache_dir(),
-        weights_dir=args.weights_dir,
-        progress=not args.quiet,
+    # 3. the scores
+    with cdir.lock():
+        stamp = f"{now_stamp()}-{os.getpid()}"
+        for prompt_index, seed, _ in todo:
+            why = problem(prompt_index, seed)
+            if why not in (None, "missing") and not args.overwrite:
+                moved = cdir.set_aside([cdir.record(prompt_index, seed)], stamp)
+                logger.warning("%s; moved to %s, to be redone", why, moved[0])
+        sums = _score(evaluator, store, case, suite, label, description, todo, args, device)
+    means = "  ".join(f"{k}={sums[k] / len(todo):.4f}" for k in METRIC_FIELDS)
+    print(
+        f"{label} on {case.case_id}: scored {len(todo)} video(s) -> {cdir.records}\n  mean {means}"
     )
+    return 0
+
+
+def _score(
+    evaluator: Any,
+    store: Any,
+    case: Any,
+    suite: str,
+    label: str,
+    description: dict[str, Any],
+    todo: list[tuple[int, int, Path]],
+    args: argparse.Namespace,
+    device: str,
+) -> dict[str, float]:
+    """Score ``todo`` in batches of ``--batch`` (videos of one frame rate together), writing
+    each record as soon as it is computed; returns the sum of every metric."""
+    from ..media import probe_video, read_video
+    from ..metrics import METRIC_FIELDS
+    from ..provenance import now_iso
+    from ..records import make_record
+
     sums = {k: 0.0 for k in METRIC_FIELDS}
     for start in range(0, len(todo), args.batch):
         chunk = todo[start : start + args.batch]
@@ -282,8 +371,4 @@ def run(args: argparse.Namespace) -> int:
                 store.write_record(label, case.case_id, record)
                 for k in METRIC_FIELDS:
                     sums[k] += float(metrics[k])
-    means = "  ".join(f"{k}={sums[k] / len(todo):.4f}" for k in METRIC_FIELDS)
-    print(
-        f"{label} on {case.case_id}: scored {len(todo)} video(s) -> {cdir.records}\n  mean {means}"
-    )
-    return 0
+    return sums

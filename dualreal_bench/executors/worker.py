@@ -196,6 +196,21 @@ class CaseWorker:
                 f"fps={config.fps} makes videos of {problem}; change --backbone-set"
             )
 
+    def check_scorable(self) -> None:
+        """With the evaluator loaded: the backbone's videos (frame count, rate and size) can
+        be scored by it (its optical flow has a minimum frame size)."""
+        config = self.backbone_config()
+        check = getattr(self.evaluator, "scorable_problem", None)
+        if config is None or check is None:
+            return
+        problem = check(config.num_frames, config.fps, (config.height, config.width))
+        if problem:
+            raise ConfigError(
+                f"backbone {config.profile} with num_frames={config.num_frames}, "
+                f"fps={config.fps}, {config.height}x{config.width} px makes videos of "
+                f"{problem}; change --backbone-set"
+            )
+
     def check_devices(self, needs: set[str]) -> None:
         """Resolve the devices of the components ``needs`` lists (ResourceError for a device
         this machine does not have) before anything loads onto them."""

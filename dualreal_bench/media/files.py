@@ -3,6 +3,7 @@ checks every reader makes before decoding a file."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from pathlib import Path
@@ -30,21 +31,44 @@ def _list_files(
         raise MediaError(f"{d}: no such directory")
     if not d.is_dir():
         raise MediaError(f"{d}: not a directory")
-    files = [
-        p
-        for p in d.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in extensions
-    ]
+    files = []
+    for p in d.iterdir():
+        if p.name.startswith(".") or p.suffix.lower() not in extensions:
+            continue
+        if not p.is_file():  # named as media but no file: never skipped in silence
+            raise MediaError(f"{p}: {_not_a_file(p)}; remove it or fix it")
+        files.append(p)
     if not files and not allow_empty:
         raise MediaError(f"{d}: no {kind} files (looked for {', '.join(extensions)})")
     return sorted(files, key=_natural_key)
+
+
+def _not_a_file(path: Path) -> str:
+    """What ``path`` is, given it is not a (link to a) regular file."""
+    if path.is_symlink():
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        if not path.exists():
+            try:
+                path.stat()
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    return f"symbolic link loop (-> {target})"
+            return f"broken symbolic link (-> {target}, which does not exist)"
+    if path.is_dir():
+        return "is a directory, not a file"
+    return "not a regular file"
 
 
 def list_images(directory: PathLike, *, allow_empty: bool = False) -> list[Path]:
     """Image files (jpg, jpeg, png, webp, bmp; any case) directly in ``directory``.
 
     Sorted by name with numbers compared numerically; hidden files (``.*``) are skipped.
-    Raises MediaError if the directory is missing or (unless ``allow_empty``) holds no image.
+    Raises MediaError if the directory is missing or (unless ``allow_empty``) holds no image,
+    or if an entry named as an image is not a file (a broken symbolic link, a link loop, a
+    folder): a reference the user meant to give is never skipped in silence.
     """
     return _list_files(directory, IMAGE_EXTENSIONS, "image", allow_empty)
 

@@ -56,13 +56,29 @@ CACHE_VERSION = 1
 MIN_VIDEO_FRAMES = 3
 
 
-def scorable_problem(num_frames: int, fps: float | None, constants: MetricConstants) -> str | None:
+def scorable_problem(
+    num_frames: int,
+    fps: float | None,
+    constants: MetricConstants,
+    size: tuple[int, int] | None = None,
+    min_side: int | None = None,
+) -> str | None:
     """Why a video of ``num_frames`` frames at ``fps`` cannot be scored, or None if it can:
-    the checks :meth:`Evaluator.evaluate_videos` makes, from the frame count alone (so that a
-    run or ``evaluate`` refuses such a video before it writes anything). ``fps`` None or 0:
+    the checks :meth:`Evaluator.evaluate_videos` makes, from the frame count (and ``size``
+    ``(H, W)`` against the optical flow's ``min_side``) alone, so that a run or ``evaluate``
+    refuses such a video before it writes anything. ``fps`` None or 0:
     ``constants.generated_fps``, as the evaluator assumes."""
     from ..media import fps_interval
 
+    if size is not None and min_side is not None:
+        padded = [
+            -(-side // constants.raft_pad_multiple) * constants.raft_pad_multiple for side in size
+        ]
+        if min(padded) < min_side:
+            return (
+                f"frames of {size[0]}x{size[1]} px; the optical flow (RAFT) of dynamic degree "
+                f"needs at least {min_side} px on each side"
+            )
     if num_frames < MIN_VIDEO_FRAMES:
         return (
             f"{num_frames} frame(s); a video needs at least {MIN_VIDEO_FRAMES} to be scored "
@@ -236,6 +252,13 @@ class Evaluator:
                 }
             )
         return results
+
+    def scorable_problem(
+        self, num_frames: int, fps: float | None, size: tuple[int, int] | None = None
+    ) -> str | None:
+        """:func:`scorable_problem` with this evaluator's constants and optical flow."""
+        min_side = getattr(self.encoders.flow, "min_side", None)
+        return scorable_problem(num_frames, fps, self.constants, size, min_side)
 
     def metric_versions(self) -> dict[str, str]:
         from . import METRICS
