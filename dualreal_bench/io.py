@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError
+from .errors import ConfigError, DataError
 
 # ---- atomic writes ---------------------------------------------------------------------
 
@@ -101,6 +101,37 @@ def create_exclusive_json(path: Path, obj: Any) -> bool:
         os.unlink(tmp)
 
 
+# ---- where outputs go (checked before any work) ----------------------------------------------
+
+
+def check_output_dir(path: str | Path, option: str) -> Path:
+    """``path`` as a Path if it is a directory or can be made one; ConfigError naming
+    ``option`` if it, or a folder on its way, is a file (or a broken link). Reads only."""
+    path = Path(path)
+    for folder in (path, *path.parents):
+        if folder.is_dir():
+            return path
+        if folder.exists() or folder.is_symlink():
+            what = "is" if folder == path else f"is inside {folder}, which is"
+            raise ConfigError(
+                f"{option} {path}: {what} not a directory (a file or a broken link); "
+                "choose a folder"
+            )
+    return path
+
+
+def check_output_file(path: str | Path, option: str, example: str = "out") -> Path:
+    """``path`` as a Path if a file can be written there (it is not a directory, and its
+    folder is or can be one); ConfigError naming ``option`` otherwise. Reads only."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(
+            f"{option} {path}: is a directory; give a file name (e.g. {path / example})"
+        )
+    check_output_dir(path.parent, f"{option} {path}: its folder")
+    return path
+
+
 # ---- JSON ---------------------------------------------------------------------------------
 
 
@@ -111,6 +142,15 @@ def read_json(path: Path) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(f"{path}: unreadable JSON ({exc})") from None
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """:func:`read_json` of a file that must hold a JSON object (a store's ``run.json``,
+    ``method.json``, a plan): DataError naming the file if it holds anything else."""
+    doc = read_json(path)
+    if not isinstance(doc, dict):
+        raise DataError(f"{path}: holds {type(doc).__name__} JSON, expected an object")
+    return doc
 
 
 def json_default(obj: Any) -> Any:

@@ -50,10 +50,12 @@ from .errors import ConfigError, DataError
 from .io import (
     as_json,
     atomic_write_json,
+    check_output_dir,
     create_exclusive_json,
     dumps_json,
     named_os_error,
     read_json,
+    read_json_object,
 )
 from .provenance import now_iso, now_stamp
 from .records import SCHEMA_VERSION, Record, check_row
@@ -216,15 +218,7 @@ class ResultStore:
     def check_output_root(self) -> None:
         """ConfigError unless the store's root is a directory or can be made one (reads only):
         ``--output-dir`` naming a file, or a path through a file, is refused before any work."""
-        for folder in (self.root, *self.root.parents):
-            if folder.is_dir():
-                return
-            if folder.exists() or folder.is_symlink():
-                what = "is" if folder == self.root else f"is inside {folder}, which is"
-                raise ConfigError(
-                    f"--output-dir {self.root}: {what} not a directory (a file or a broken "
-                    "link); choose a folder"
-                )
+        check_output_dir(self.root, "--output-dir")
 
     # run- and method-level metadata -------------------------------------------------------
     def check_run(self, info: dict[str, Any]) -> None:
@@ -233,7 +227,7 @@ class ResultStore:
         path = self.run_dir / "run.json"
         if not path.is_file():
             return
-        existing = read_json(path)
+        existing = read_json_object(path)
         for key in ("suite", "profile", "metrics_profile"):
             if key in info and key in existing and existing[key] != info[key]:
                 raise ConfigError(
@@ -247,7 +241,7 @@ class ResultStore:
         meta = {"schema": SCHEMA_VERSION, "run_id": self.run_id, "created": now_iso(), **info}
         if not create_exclusive_json(path, meta):
             self.check_run(info)
-            return read_json(path)
+            return read_json_object(path)
         return meta
 
     def run_info(self) -> dict[str, Any]:
@@ -256,7 +250,7 @@ class ResultStore:
             raise DataError(
                 f"{path}: no such run (run `dualreal-bench run` first or pass --run-id)"
             )
-        return read_json(path)
+        return read_json_object(path)
 
     def check_method(self, label: str, info: Mapping[str, Any]) -> None:
         """Raise if ``label`` exists in this run with another config or class (reads only).
@@ -267,7 +261,7 @@ class ResultStore:
         path = self._method_path(label)
         if not path.is_file():
             return
-        existing = read_json(path)
+        existing = read_json_object(path)
         asked = (as_json(info.get("config")), info.get("class"))
         if (existing.get("config"), existing.get("class")) != asked:
             raise ConfigError(
@@ -294,7 +288,7 @@ class ResultStore:
         described = as_json(description)
         if create_exclusive_json(path, {"label": label, **info, "description": described}):
             return
-        existing = read_json(path)
+        existing = read_json_object(path)
         if existing.get("description") == described:
             return
         if "description" in existing:
@@ -309,7 +303,7 @@ class ResultStore:
     def method_info(self, label: str) -> dict[str, Any]:
         """``method.json`` of ``label`` (empty if the label has none yet)."""
         path = self._method_path(label)
-        return read_json(path) if path.is_file() else {}
+        return read_json_object(path) if path.is_file() else {}
 
     def _method_path(self, label: str) -> Path:
         return self.run_dir / self._label(label) / "method.json"
@@ -321,7 +315,7 @@ class ResultStore:
         path = self._expected_path(label, shard)
         if path.is_file():
             try:
-                if read_json(path) == planned:
+                if read_json_object(path) == planned:
                     return
             except DataError:
                 pass  # unreadable: rewrite it
@@ -330,7 +324,7 @@ class ResultStore:
     def read_expected(self, label: str, shard: tuple[int, int]) -> dict[str, int]:
         """The plan :meth:`write_expected` left for ``shard`` (empty if none)."""
         path = self._expected_path(label, shard)
-        return read_json(path) if path.is_file() else {}
+        return read_json_object(path) if path.is_file() else {}
 
     def _expected_path(self, label: str, shard: tuple[int, int]) -> Path:
         index, count = shard
@@ -455,7 +449,7 @@ def expected_videos(output_dir: str | Path, run_id: str) -> dict[str, dict[str, 
     out: dict[str, dict[str, int]] = {}
     for path in sorted(run_dir.glob("*/expected/*.json")):
         label = path.parent.parent.name
-        for case_id, n in read_json(path).items():
+        for case_id, n in read_json_object(path).items():
             out.setdefault(label, {})[case_id] = max(n, out.get(label, {}).get(case_id, 0))
     return out
 
@@ -469,7 +463,7 @@ def run_status(output_dir: str | Path, run_id: str) -> list[dict[str, Any]]:
     for method_json in sorted(run_dir.glob("*/method.json")):
         label = method_json.parent.name
         try:
-            name = read_json(method_json).get("name")
+            name = read_json_object(method_json).get("name")
         except DataError:
             name = None
         records = sum(

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..errors import ConfigError
-from ..io import atomic_write_text
+from ..io import atomic_write_text, check_output_dir, check_output_file
 from ..report import FORMATS, Report, build_report, render_report
 from ..report.export import leaderboard_text, per_video_rows, require_parquet, rows_text, write_rows
 from ..report.html import write_html_report
@@ -162,10 +162,26 @@ def _breakdowns(args: argparse.Namespace) -> list[str]:
     return [kind for kind, flag in flags if flag]
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Where each output goes, before any work: a file option naming a folder, a folder option
+    naming a file, or a path through a file, is a ConfigError naming the option."""
+    for option, value, example in (
+        ("--html", args.html, "report.html"),
+        ("--out", args.out, "table.txt"),
+        ("--leaderboard", None if args.leaderboard == "-" else args.leaderboard, "board.json"),
+    ):
+        if value:
+            check_output_file(value, option, example)
+    for option, value in (("--plots", args.plots), ("--sheets", args.sheets)):
+        if value:
+            check_output_dir(value, option)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.max_sheets < 1:
         raise ConfigError(f"--max-sheets {args.max_sheets}: must be >= 1")
     _check_export_args(args)
+    _check_outputs(args)
     reports = [
         build_report(
             args.output_dir,
