@@ -35,31 +35,28 @@ def _list_files(
     for p in d.iterdir():
         if p.name.startswith(".") or p.suffix.lower() not in extensions:
             continue
-        if not p.is_file():  # named as media but no file: never skipped in silence
+        if p.is_file():
+            files.append(p)
+        elif p.is_symlink() and not p.is_dir():  # a broken link or a loop: never skipped
             raise MediaError(f"{p}: {_not_a_file(p)}; remove it or fix it")
-        files.append(p)
     if not files and not allow_empty:
         raise MediaError(f"{d}: no {kind} files (looked for {', '.join(extensions)})")
     return sorted(files, key=_natural_key)
 
 
 def _not_a_file(path: Path) -> str:
-    """What ``path`` is, given it is not a (link to a) regular file."""
-    if path.is_symlink():
-        try:
-            target = os.readlink(path)
-        except OSError:
-            target = "?"
-        if not path.exists():
-            try:
-                path.stat()
-            except OSError as exc:
-                if exc.errno == errno.ELOOP:
-                    return f"symbolic link loop (-> {target})"
-            return f"broken symbolic link (-> {target}, which does not exist)"
-    if path.is_dir():
-        return "is a directory, not a file"
-    return "not a regular file"
+    """What the symbolic link ``path`` is, given it leads to no regular file."""
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"symbolic link loop (-> {target})"
+        return f"broken symbolic link (-> {target}, which does not exist)"
+    return f"symbolic link to something that is not a file (-> {target})"
 
 
 def list_images(directory: PathLike, *, allow_empty: bool = False) -> list[Path]:
@@ -67,8 +64,9 @@ def list_images(directory: PathLike, *, allow_empty: bool = False) -> list[Path]
 
     Sorted by name with numbers compared numerically; hidden files (``.*``) are skipped.
     Raises MediaError if the directory is missing or (unless ``allow_empty``) holds no image,
-    or if an entry named as an image is not a file (a broken symbolic link, a link loop, a
-    folder): a reference the user meant to give is never skipped in silence.
+    or if an entry named as an image is a symbolic link that leads to no file (broken, a
+    loop): a reference the user meant to give is never skipped in silence. Folders are
+    skipped.
     """
     return _list_files(directory, IMAGE_EXTENSIONS, "image", allow_empty)
 
