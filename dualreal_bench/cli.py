@@ -24,6 +24,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
+from typing import NoReturn
 
 from . import __version__
 from .errors import user_error
@@ -49,8 +50,17 @@ def _add_global_flags(parser: argparse.ArgumentParser, *, subcommand: bool) -> N
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser whose errors are one line, like every other error of the command
+    (argparse prints the whole usage first), pointing at ``--help``. Subcommands' parsers
+    are of this class too (argparse makes them of the parent's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dualreal-bench",
         description="Benchmark subject+motion customisation of text-to-video diffusion transformers.",
     )

@@ -84,6 +84,8 @@ class RunConfig(Config):
             check_device(self.device, "--device")
         if self.name is not None:
             check_label(self.name)
+        if self.run_id is not None:  # "" too: never a silent fall back to the default id
+            check_label(self.run_id, "run id")
         if self.cases_file is not None and self.suite != CUSTOM_SUITE:
             raise ConfigError(
                 f"--cases {self.cases_file} and --suite {self.suite} contradict: a cases file "

@@ -25,9 +25,11 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .cache import CACHE_ENV, user_cache_dir
 from .executors.local import run_local
 from .executors.ray_executor import run_ray
 from .executors.worker import CaseWorker
+from .io import check_output_dir
 from .progress import make_progress
 from .run_config import RunConfig
 from .spec import Case, build_cases, preflight, read_cases_file, shard_cases
@@ -101,6 +103,16 @@ class Runner:
                 prompt_file=cfg.prompt_file,
                 num_prompts=cfg.num_prompts,
             )
+        short = [c.case_id for c in cases if cfg.num_prompts and len(c.prompts) < cfg.num_prompts]
+        if short:
+            logger.warning(
+                "--num-prompts %d: %d case(s) have fewer prompts (e.g. %s: %d); all of theirs "
+                "are used",
+                cfg.num_prompts,
+                len(short),
+                short[0],
+                len(next(c for c in cases if c.case_id == short[0]).prompts),
+            )
         return shard_cases(cases, *cfg.shard)
 
     # ---- the run -------------------------------------------------------------------------
@@ -151,6 +163,11 @@ class Runner:
         the cases need."""
         cfg, worker = self.config, self.worker
         self.store.check_output_root()
+        if cfg.evaluate:
+            check_output_dir(
+                cfg.cache_dir or user_cache_dir(),
+                "--cache-dir" if cfg.cache_dir else f"the cache folder (${CACHE_ENV})",
+            )
         for case in cases:
             self.store.case_dir(worker.label, case.case_id)  # each name fits the filesystem
         self.store.check_run(self._run_info())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -148,8 +149,14 @@ def _default_run(output_dir: str) -> str:
 def _runs(args: argparse.Namespace) -> list[str]:
     if args.all_runs:
         return list_runs(args.output_dir) or [latest_run(args.output_dir)]  # none: its error
-    if args.run_id:
-        return [r for r in args.run_id.split(",") if r]
+    if args.run_id is not None:
+        runs = [r for r in args.run_id.split(",") if r]
+        twice = sorted({r for r in runs if runs.count(r) > 1})
+        if twice:
+            raise ConfigError(f"--run-id {args.run_id}: {', '.join(twice)} given twice")
+        if not runs:
+            raise ConfigError(f"--run-id {args.run_id!r}: no run id")
+        return runs
     return [_default_run(args.output_dir)]
 
 
@@ -175,6 +182,10 @@ def _check_outputs(args: argparse.Namespace) -> None:
     for option, value in (("--plots", args.plots), ("--sheets", args.sheets)):
         if value:
             check_output_dir(value, option)
+    if args.data_root and not Path(args.data_root).expanduser().is_dir():
+        raise ConfigError(f"--data-root {args.data_root}: no such directory")
+    if not (math.isfinite(args.embed_video_mb) and args.embed_video_mb >= 0):
+        raise ConfigError(f"--embed-video-mb {args.embed_video_mb}: must be a size >= 0 (MB)")
 
 
 def run(args: argparse.Namespace) -> int:
