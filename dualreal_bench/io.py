@@ -60,7 +60,9 @@ def named_os_error(exc: OSError, path: Path, *aliases: Path) -> OSError:
     are."""
     if exc.errno is None or exc.filename not in (None, *map(str, aliases), *aliases):
         return exc
-    return type(exc)(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
+    # OSError(errno, ...) is the errno's subclass (FileNotFoundError...); a library's own
+    # subclass (PyAV's) may not take these arguments
+    return OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

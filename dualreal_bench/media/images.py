@@ -86,8 +86,9 @@ def _load_bounded(im: Image.Image, path: Path) -> Image.Image:
     once is a MediaError naming the file, its size and the limit."""
     w, h = im.size
     if w * h > MAX_IMAGE_PIXELS:
-        factor = math.sqrt(w * h / MAX_IMAGE_PIXELS)
-        im.draft(None, (max(1, math.ceil(w / factor)), max(1, math.ceil(h / factor))))
+        # the smallest JPEG scale that fits (Pillow picks scale w // requested width)
+        scale = next((s for s in (1, 2, 4) if (w // s) * (h // s) <= MAX_IMAGE_PIXELS), 8)
+        im.draft(None, (max(1, w // scale), max(1, h // scale)))
         if im.size[0] * im.size[1] > MAX_DECODE_PIXELS:
             raise MediaError(
                 f"{path}: image is {w}x{h} ({w * h / 1e6:.0f} Mpixels); more than "
