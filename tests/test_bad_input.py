@@ -285,14 +285,21 @@ def _abbreviate(text: str) -> str:
     return re.sub(r"([A-Za-z])\1{20,}", lambda m: f"{m.group(1)}*{len(m.group(0))}", text)
 
 
-@pytest.mark.parametrize("name", CASES)
-def test_bad_input(name, base, tmp_path, capsys, monkeypatch):
+def _fresh(base: Path, tmp: Path, monkeypatch) -> tuple[Path, Path]:
+    """``(data root, store)``: a copy of the one-case data root, and a store holding an
+    earlier run."""
     monkeypatch.setenv("DUALREAL_BENCH_CACHE", shared_env(base)["DUALREAL_BENCH_CACHE"])
-    data = tmp_path / "data"
+    data = tmp / "data"
     shutil.copytree(base / "mini_data_1_copy", data)
     (data / "cases.csv").write_text(f"identity,motion\ntoy_0,{MOTION}\n")
-    out = tmp_path / "results"
+    out = tmp / "results"
     _prior_store(out)
+    return data, out
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_bad_input(name, base, tmp_path, capsys, monkeypatch):
+    data, out = _fresh(base, tmp_path, monkeypatch)
     argv, fragment = _make_case(name, data, tmp_path)
     if "--data-root" not in argv and "--suite" not in argv[:1]:
         argv += ["--data-root", str(data)]
@@ -455,21 +462,16 @@ def _hostile_case(name: str, data: Path, tmp: Path, out: Path):
     # evaluate: everything checked before run.json/method.json are written
     ev = ["--identity", "toy_0", "--motion", MOTION, "--data-root", str(data)]
     ev += ["--metrics-profile", "tiny"]
-    if name == "evaluate: invalid --method-name":
-        argv = [*ev, "--videos", str(_videos_dir(tmp, data)), "--method-name", "../x"]
-        return "evaluate", argv, "invalid method label '../x'", None
-    if name == "evaluate: negative --fps":
-        argv = [*ev, "--videos", str(_videos_dir(tmp, data)), "--fps", "-3"]
-        return "evaluate", argv, "--fps -3.0: must be a positive number", None
-    if name == "evaluate: --fps nan":
-        argv = [*ev, "--videos", str(_videos_dir(tmp, data)), "--fps", "nan"]
-        return "evaluate", argv, "--fps nan: must be a positive number", None
-    if name == "evaluate: negative --seed":
-        argv = [*ev, "--videos", str(_videos_dir(tmp, data)), "--seed", "-1"]
-        return "evaluate", argv, "--seed -1: seeds are integers", None
-    if name == "evaluate: --device cuda without a GPU":
-        argv = [*ev, "--videos", str(_videos_dir(tmp, data)), "--device", "cuda"]
-        return "evaluate", argv, "--device='cuda': CUDA is not available", None
+    bad_options = {  # evaluate's options, checked as run checks its own
+        "evaluate: invalid --method-name": (["--method-name", "../x"], "invalid method label"),
+        "evaluate: negative --fps": (["--fps", "-3"], "--fps -3.0: must be a positive number"),
+        "evaluate: --fps nan": (["--fps", "nan"], "--fps nan: must be a positive number"),
+        "evaluate: negative --seed": (["--seed", "-1"], "--seed -1: seeds are integers"),
+        "evaluate: --device cuda without a GPU": (["--device", "cuda"], "CUDA is not available"),
+    }
+    if name in bad_options:
+        options, frag = bad_options[name]
+        return "evaluate", [*ev, "--videos", str(_videos_dir(tmp, data)), *options], frag, None
     if name == "evaluate: a video that does not decode":
         folder = _videos_dir(tmp, data)
         (folder / "001.mp4").write_bytes(b"\x00" * 300)
@@ -572,12 +574,7 @@ def test_hostile_input(name, base, tmp_path, capsys, monkeypatch):
 
     if "without a GPU" in name and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    monkeypatch.setenv("DUALREAL_BENCH_CACHE", shared_env(base)["DUALREAL_BENCH_CACHE"])
-    data = tmp_path / "data"
-    shutil.copytree(base / "mini_data_1_copy", data)
-    (data / "cases.csv").write_text(f"identity,motion\ntoy_0,{MOTION}\n")
-    out = tmp_path / "results"
-    _prior_store(out)
+    data, out = _fresh(base, tmp_path, monkeypatch)
     command, argv, fragment, watch = _hostile_case(name, data, tmp_path, out)
     if command == "run":
         argv += (

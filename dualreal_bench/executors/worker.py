@@ -96,7 +96,8 @@ class CaseWorker:
         }
         self._description: dict[str, Any] | None = None
         self._events: EventLog | None = None
-        self._good_videos: set[tuple[str, int, int]] = set()  # (path, size, mtime) that decode
+        #: (path, size, mtime) of records and videos found valid (checked once per version)
+        self._good_files: set[tuple[str, int, int]] = set()
         self._execution: dict[str, Any] | None = None
         apply_determinism(config.deterministic)
 
@@ -230,12 +231,22 @@ class CaseWorker:
 
     def record_problem(self, cdir: CaseDir, case: Case, key: tuple[int, int]) -> str | None:
         """None if the record of ``key`` is done (valid and complete), else why not
-        (``"missing"`` or a message naming the file)."""
-        return record_problem(
-            cdir.record(*key),
-            fields=metrics.METRIC_FIELDS,
-            key=(self.label, case.case_id, *key),
+        (``"missing"`` or a message naming the file). A valid record is parsed once per file
+        version in a process (a resumed run asks twice: while checking, then per case)."""
+        path = cdir.record(*key)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return "missing"
+        stamp = (str(path), st.st_size, st.st_mtime_ns)
+        if stamp in self._good_files:
+            return None
+        problem = record_problem(
+            path, fields=metrics.METRIC_FIELDS, key=(self.label, case.case_id, *key)
         )
+        if problem is None:
+            self._good_files.add(stamp)
+        return problem
 
     def video_problem(self, cdir: CaseDir, key: tuple[int, int]) -> str | None:
         """None if the generated video of ``key`` is done (it decodes, with at least one frame,
@@ -246,12 +257,12 @@ class CaseWorker:
             return "missing"
         st = path.stat()
         stamp = (str(path), st.st_size, st.st_mtime_ns)
-        if stamp not in self._good_videos:
+        if stamp not in self._good_files:
             try:
                 probe_video(path)
             except MediaError as exc:
                 return str(exc)
-            self._good_videos.add(stamp)
+            self._good_files.add(stamp)
         info = cdir.generation_info(*key)
         if info.is_file():
             try:
