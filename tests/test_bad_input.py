@@ -11,6 +11,7 @@ the table (case | command | message) the module produces.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -1013,3 +1014,24 @@ def test_a_weights_file_weights_only_refuses_names_the_file(tmp_path):
         assert message.startswith(f"{evil}: ") and "weights_only loading refuses" in message
         assert "\n" not in message and len(message) < 300
     assert not ran.exists()
+
+
+def test_one_damaged_run_is_left_out_of_listings_and_all_run_reports(tmp_path, capsys):
+    """`list runs` and `report --all-runs` name a run whose run.json does not read (or that has
+    no valid record) in a warning and show the others; exit 0."""
+    out = tmp_path / "results"
+    _prior_store(out)  # custom-tiny: its only record lacks every key
+    _report_store(out)  # rep: two methods
+    broken = out / "broken"
+    shutil.copytree(out / "rep", broken)
+    (broken / "run.json").write_text("[")
+    capsys.readouterr()
+    assert cli.main(["list", "runs", "--output-dir", str(out), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert sorted({row["run"] for row in json.loads(captured.out)}) == ["custom-tiny", "rep"]
+    assert f"run broken left out: {broken / 'run.json'}: unreadable JSON" in captured.err
+    assert cli.main(["report", "--output-dir", str(out), "--all-runs", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert {r["run_id"] for r in json.loads(captured.out)["runs"]} == {"rep"}
+    assert "run broken left out of the report" in captured.err
+    assert "run custom-tiny left out of the report" in captured.err

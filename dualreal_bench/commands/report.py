@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..io import atomic_write_text, check_output_dir, check_output_file
 from ..report import FORMATS, Report, build_report, render_report
 from ..report.export import leaderboard_text, per_video_rows, require_parquet, rows_text, write_rows
@@ -193,17 +193,24 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-sheets {args.max_sheets}: must be >= 1")
     _check_export_args(args)
     _check_outputs(args)
-    reports = [
-        build_report(
-            args.output_dir,
-            run_id,
-            _split(args.methods),
-            compare_paper=args.compare_paper,
-            paper_file=args.paper_file,
-            breakdowns=_breakdowns(args),
-        )
-        for run_id in _runs(args)
-    ]
+    reports = []
+    runs = _runs(args)
+    for run_id in runs:
+        try:
+            reports.append(
+                build_report(
+                    args.output_dir,
+                    run_id,
+                    _split(args.methods),
+                    compare_paper=args.compare_paper,
+                    paper_file=args.paper_file,
+                    breakdowns=_breakdowns(args),
+                )
+            )
+        except DataError as exc:  # --all-runs: a damaged run is named and left out
+            if not args.all_runs or (run_id == runs[-1] and not reports):
+                raise
+            logger.warning("run %s left out of the report: %s", run_id, exc)
     paper = reports[0].paper
     if args.compare_paper and paper is not None and not paper.transcribed:
         logger.warning("--compare-paper: the published numbers are %s", paper.status)
