@@ -84,8 +84,11 @@ class Config:
             raise ConfigError(f"{path}: cannot read config: {exc}") from None
         return cls.from_dict(data, source=str(path))
 
-    def with_overrides(self: C, overrides: list[str] | dict[str, str] | None) -> C:
-        """A copy with ``key=value`` overrides applied (values parsed by the field's type)."""
+    def with_overrides(
+        self: C, overrides: list[str] | dict[str, str] | None, option: str = "--set"
+    ) -> C:
+        """A copy with ``key=value`` overrides applied (values parsed by the field's type).
+        ``option``: the command-line option errors name (a key given twice is one)."""
         if not overrides:
             return self
         if isinstance(overrides, dict):
@@ -96,11 +99,11 @@ class Config:
             for item in overrides:
                 key, sep, value = item.partition("=")
                 if not sep or not key.strip():
-                    raise ConfigError(f"--set {item!r}: expected key=value")
+                    raise ConfigError(f"{option} {item!r}: expected key=value")
                 key = key.strip()
                 if key in given:  # which one would win is a guess the label could not show
                     raise ConfigError(
-                        f"--set {key}: given twice ({given[key]!r}, then {item!r}); "
+                        f"{option} {key}: given twice ({given[key]!r}, then {item!r}); "
                         "give each option once"
                     )
                 given[key] = item
@@ -111,10 +114,13 @@ class Config:
         for key, value in pairs:
             if key not in names:
                 raise ConfigError(
-                    f"--set {key}=...: {type(self).__name__} has no option {key!r}; "
+                    f"{option} {key}=...: {type(self).__name__} has no option {key!r}; "
                     f"known: {', '.join(sorted(names))}"
                 )
-            changes[key] = parse_value(hints[key], value, key)
+            try:
+                changes[key] = parse_value(hints[key], value, key)
+            except ConfigError as exc:
+                raise ConfigError(option + str(exc).removeprefix("--set")) from None
         return dataclasses.replace(self, **changes)
 
 

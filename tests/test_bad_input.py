@@ -434,6 +434,9 @@ def _hostile_case(name: str, data: Path, tmp: Path, out: Path):
             "steps_scale=0.2",
         ]
         return "run", argv, "--set steps_scale: given twice", None
+    if name == "repeated --backbone-set key":
+        argv = [*cases, "--backbone-set", "fps=8", "--backbone-set", "fps=16"]
+        return "run", argv, "--backbone-set fps: given twice ('fps=8', then 'fps=16')", None
     if name == "--set value with spaces":
         argv = [*cases, "--method", "lora", "--set", "target_modules=to_q, to_k"]
         return "run", argv, "name this variant with --name LABEL", None
@@ -543,6 +546,7 @@ HOSTILE = [
     "backbone videos too short to score",
     "reference clip with 1 frame at ~8 fps",
     "repeated --set key",
+    "repeated --backbone-set key",
     "--set value with spaces",
     "broken symbolic link among the images",
     "symbolic link loop among the clips",

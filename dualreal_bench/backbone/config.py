@@ -131,10 +131,15 @@ class BackboneConfig(Config):
             rest = [
                 item for item, (k, _) in zip(overrides or [], pairs, strict=True) if k != "profile"
             ]
-        for key, value in pairs:
-            if key == "profile":
-                profile = value.strip()
-        return cls(profile=profile).with_overrides(rest)
+        given = [value.strip() for key, value in pairs if key == "profile"]
+        if len(given) > 1:
+            raise ConfigError(
+                f"--backbone-set profile: given {len(given)} times ({', '.join(given)}); "
+                "give each option once"
+            )
+        if given:
+            profile = given[0]
+        return cls(profile=profile).with_overrides(rest, "--backbone-set")
 
     @property
     def latent_frames(self) -> int:
