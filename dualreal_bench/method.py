@@ -33,14 +33,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from .checkpoint import load_state, save_state
-from .config import Config
+from .config import Config, check_seed
 from .errors import ConfigError, RegistryError
 from .registry import Registry
 
 if TYPE_CHECKING:
     import torch
 
-    from .backbone import Backbone
+    from .backbone import Backbone, BackboneConfig
     from .spec import Case
 
 logger = logging.getLogger(__name__)
@@ -73,6 +73,10 @@ class MethodConfig(Config):
 
     #: seeds training (data order, timesteps, noise, dropout draws)
     seed: int = dataclasses.field(default=0, metadata={"variant": False})
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed, "--set seed")  # whatever validate() a subclass defines
+        super().__post_init__()
 
 
 class Method(abc.ABC):
@@ -125,6 +129,14 @@ class Method(abc.ABC):
             )
         self.backbone = backbone
         self.config = config
+
+    @classmethod  # noqa: B027 - optional hook, not abstract
+    def check_backbone(cls, config: MethodConfig, backbone: BackboneConfig) -> None:
+        """Raise :class:`ConfigError` if ``config`` contradicts the backbone's *shape*, known
+        from its config and profile without loading a weight (DualReal: ``num_groups`` must
+        divide the block count). The runner calls it before it writes anything or loads the
+        backbone, so such a run fails in a second, not after the weights load. The
+        constructor must still refuse what this accepts wrongly. Default: nothing to check."""
 
     @abc.abstractmethod
     def train(self, case: Case) -> dict[str, Any]:

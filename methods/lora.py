@@ -52,6 +52,7 @@ transformer is left with its original modules and weights.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import warnings
 from collections.abc import Callable, Sequence
@@ -69,7 +70,7 @@ from ._common.optim import OptimizerSettings
 from ._common.staged import StagedMethod
 
 if TYPE_CHECKING:
-    from dualreal_bench.backbone import Backbone
+    from dualreal_bench.backbone import Backbone, BackboneConfig
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +160,18 @@ class LoRAConfig(TrainingConfig):
             self._fail(f"fusion_weights must be two numbers (w_id, w_m), got {self.fusion_weights}")
 
 
+@functools.lru_cache(maxsize=8)
+def _transformer_module_names(profile: str) -> frozenset[str]:
+    """Module names of ``profile``'s transformer, built on the meta device (no weights)."""
+    from diffusers import CogVideoXTransformer3DModel
+
+    from dualreal_bench.backbone import get_profile
+
+    with torch.device("meta"):
+        model = CogVideoXTransformer3DModel(**get_profile(profile).transformer)
+    return frozenset(name for name, _ in model.named_modules())
+
+
 class LoRAMethod(StagedMethod):
     """Two LoRA adapters (identity, motion) trained separately, fused at inference (by
     averaging their factors, as the authors, or as a weighted sum of their deltas).
@@ -170,6 +183,25 @@ class LoRAMethod(StagedMethod):
 
     name = "lora"
     config_class = LoRAConfig
+
+    @classmethod
+    def check_backbone(cls, config: LoRAConfig, backbone: BackboneConfig) -> None:
+        """Every entry of ``target_modules`` must name layers of the backbone's transformer
+        (as peft matches them: the module's name or its last dotted parts), checked on the
+        profile's architecture without weights. peft itself refuses only a list that matches
+        nothing, so a misspelt entry among correct ones would adapt fewer layers unnoticed."""
+        names = _transformer_module_names(backbone.profile)
+        unmatched = [
+            t
+            for t in config.target_modules
+            if not any(n == t or n.endswith("." + t) for n in names)
+        ]
+        if unmatched:
+            raise ConfigError(
+                f"lora: target_modules {', '.join(unmatched)} match no layer of the "
+                f"{backbone.profile} transformer (its attention layers: to_q, to_k, to_v, "
+                "to_out.0; feed-forward: ff.net.0.proj, ff.net.2)"
+            )
 
     def __init__(self, backbone: Backbone, config: LoRAConfig | None = None) -> None:
         super().__init__(backbone, config)

@@ -64,7 +64,7 @@ class Backbone(SamplingMixin):
         self.config = config
         self.profile: Profile = get_profile(config.profile)
         self.dtype: torch.dtype = TORCH_DTYPES[config.dtype]
-        self.device: torch.device = resolve_device(config.device)
+        self.device: torch.device = resolve_device(config.device, "--backbone-set device")
         self.transformer = components.transformer
         self.vae = components.vae
         self.text_encoder = components.text_encoder

@@ -22,7 +22,7 @@ from .model import DualRealModel, resolve_num_groups
 from .training import prepare_training_data, train_model
 
 if TYPE_CHECKING:
-    from dualreal_bench.backbone import Backbone
+    from dualreal_bench.backbone import Backbone, BackboneConfig
     from dualreal_bench.spec import Case
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,14 @@ class DualRealMethod(Method):
         self._trained = False
         self._extras: list[dict[str, np.ndarray]] = []
         self.training_data = None  # the last TrainingData (for inspection)
+
+    @classmethod
+    def check_backbone(cls, config: DualRealConfig, backbone: BackboneConfig) -> None:
+        """``num_groups`` must divide the backbone's block count (the profile's ``num_layers``:
+        2 for tiny, 30 for CogVideoX-2B, 42 for 5B), checked before any weight loads."""
+        from dualreal_bench.backbone import get_profile
+
+        resolve_num_groups(config, get_profile(backbone.profile).transformer["num_layers"])
 
     # ---- components ---------------------------------------------------------------------
     @property
