@@ -9,13 +9,13 @@ Heavy pieces (the backbone, metric encoders) live in subpackages and import torc
 
 from __future__ import annotations
 
+from ._version import __version__
 from .config import Config
 from .errors import BenchmarkError, ConfigError, DataError, MediaError, RegistryError, WeightsError
 from .method import Method, MethodConfig, available_methods, build_method, get_method_class
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "__version__",
     "BenchmarkError",
     "Config",
     "ConfigError",

@@ -32,20 +32,24 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ._registry_util import import_target, unknown_name_error
 from .checkpoint import load_state, save_state
-from .config import Config
+from .config import Config, check_seed
 from .errors import ConfigError, RegistryError
+from .registry import Registry
 
 if TYPE_CHECKING:
     import torch
 
-    from .backbone import Backbone
+    from .backbone import Backbone, BackboneConfig
     from .spec import Case
 
 logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "dualreal_bench.methods"
+#: which generation of the bundled methods' defaults a variant key is relative to (2: the
+#: authors' defaults, issue 12). The report re-derives the keys of records without it over the
+#: defaults that changed (dualreal_bench.report.variants.DEFAULT_CHANGES)
+VARIANT_VERSION = 2
 
 # name -> "module:Class"; resolved only when asked for.
 BUILTIN_METHODS: dict[str, str] = {
@@ -54,6 +58,7 @@ BUILTIN_METHODS: dict[str, str] = {
     "lora": "dualreal_bench.methods.lora:LoRAMethod",
     "sequential": "dualreal_bench.methods.sequential:SequentialMethod",
     "dreamvideo": "dualreal_bench.methods.dreamvideo:DreamVideoMethod",
+    "motionbooth": "dualreal_bench.methods.motionbooth:MotionBoothMethod",
 }
 
 
@@ -95,6 +100,9 @@ class MemoryStage:
             transformer to the prompt embeddings.
         param_dtype: the dtype ``trainable`` trains in when it differs from theirs (sequential
             fine-tuning's fp32 master weights of a bf16 transformer); ``None``: as they are.
+        frozen_dtype: the dtype the transformer's other (frozen) parameters are held in during
+            the stage when it differs from theirs (MotionBooth casts the whole transformer to
+            fp32 when it trains only its attentions); ``None``: as they are.
     """
 
     name: str
@@ -104,6 +112,7 @@ class MemoryStage:
     context: Callable[[int], contextlib.AbstractContextManager[None]] | None = None
     text_encoder: bool = False
     param_dtype: Any = None
+    frozen_dtype: Any = None
 
 
 @dataclasses.dataclass
@@ -117,6 +126,10 @@ class MethodConfig(Config):
 
     #: seeds training (data order, timesteps, noise, dropout draws)
     seed: int = dataclasses.field(default=0, metadata={"variant": False})
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed, "--set seed")  # whatever validate() a subclass defines
+        super().__post_init__()
 
 
 class Method(abc.ABC):
@@ -169,6 +182,14 @@ class Method(abc.ABC):
             )
         self.backbone = backbone
         self.config = config
+
+    @classmethod  # noqa: B027 - optional hook, not abstract
+    def check_backbone(cls, config: MethodConfig, backbone: BackboneConfig) -> None:
+        """Raise :class:`ConfigError` if ``config`` contradicts the backbone's *shape*, known
+        from its config and profile without loading a weight (DualReal: ``num_groups`` must
+        divide the block count). The runner calls it before it writes anything or loads the
+        backbone, so such a run fails in a second, not after the weights load. The
+        constructor must still refuse what this accepts wrongly. Default: nothing to check."""
 
     @abc.abstractmethod
     def train(self, case: Case) -> dict[str, Any]:
@@ -337,12 +358,14 @@ class Method(abc.ABC):
 
     def describe(self) -> dict[str, Any]:
         """What a record stores about this method: ``name``, ``class``, ``config`` (resolved,
-        in JSON form), ``variant`` (:meth:`variant_key`) and ``label``."""
+        in JSON form), ``variant`` (:meth:`variant_key`), ``variant_version`` (the generation of
+        defaults the key is relative to, :data:`VARIANT_VERSION`) and ``label``."""
         return {
             "name": self.name,
             "class": f"{type(self).__module__}:{type(self).__qualname__}",
             "config": self.resolved_config(),
             "variant": self.variant_key(),
+            "variant_version": VARIANT_VERSION,
             "label": self.label(),
         }
 
@@ -366,37 +389,37 @@ def _entry_point_methods() -> dict[str, metadata.EntryPoint]:
     return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
+def _check_method_class(name: str, cls: type[Method]) -> None:
+    if getattr(cls, "__abstractmethods__", None):
+        missing = ", ".join(sorted(cls.__abstractmethods__))
+        raise RegistryError(f"method {name!r} ({cls.__qualname__}) does not implement {missing}")
+
+
+#: every method by name: the built-ins (lazy), entry points of :data:`ENTRY_POINT_GROUP`, and
+#: ``module:Class`` / ``path/to/file.py:Class`` targets
+METHODS: Registry[type[Method]] = Registry(
+    "method",
+    BUILTIN_METHODS,
+    base=Method,
+    base_name="dualreal_bench.Method",
+    entry_point_group=ENTRY_POINT_GROUP,
+    entry_points=lambda: _entry_point_methods(),  # looked up on each call (tests replace it)
+    allow_targets=True,
+    check=_check_method_class,
+)
+
+
 def available_methods() -> list[str]:
     """Names of every registered method (built-in and entry points)."""
-    return sorted(set(BUILTIN_METHODS) | set(_entry_point_methods()))
+    return METHODS.available()
 
 
 def get_method_class(name: str) -> type[Method]:
     """Resolve a registered name or a ``module:Class`` target to a :class:`Method` subclass."""
-    if ":" in name:
-        obj = import_target(name)
-    elif name in BUILTIN_METHODS:
-        obj = import_target(BUILTIN_METHODS[name])
-    else:
-        eps = _entry_point_methods()
-        if name not in eps:
-            raise unknown_name_error("method", name, available_methods())
-        try:
-            obj = eps[name].load()
-        except (ImportError, AttributeError) as exc:
-            raise RegistryError(
-                f"method {name!r}: entry point {eps[name].value!r} fails to load: {exc}"
-            ) from exc
-    if not (isinstance(obj, type) and issubclass(obj, Method)):
-        raise RegistryError(
-            f"method {name!r} resolves to {obj!r}, which is not a dualreal_bench.Method subclass"
-        )
-    if getattr(obj, "__abstractmethods__", None):
-        missing = ", ".join(sorted(obj.__abstractmethods__))
-        raise RegistryError(f"method {name!r} ({obj.__qualname__}) does not implement {missing}")
-    if not obj.name:
-        obj.name = name.rpartition(":")[2] if ":" in name else name
-    return obj
+    cls = METHODS.get(name)
+    if not cls.name:
+        cls.name = name.rpartition(":")[2] if ":" in name else name
+    return cls
 
 
 def build_method(name: str, backbone: Backbone, overrides: list[str] | None = None) -> Method:

@@ -61,7 +61,7 @@ def _git(cwd: Path, *args: str) -> str:
 
 def determinism_flags() -> dict[str, Any]:
     """The torch settings that decide whether a rerun reproduces the same bits."""
-    import torch
+    import torch  # on use only: the core, and so the CLI, import this module without torch
 
     return {
         "torch_deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
@@ -75,7 +75,7 @@ def determinism_flags() -> dict[str, Any]:
 
 def execution_info() -> dict[str, Any]:
     """Where and how a record was computed (differs between equivalent runs: compare without it)."""
-    import torch
+    import torch  # on use only (as determinism_flags)
 
     return {
         "host": socket.gethostname(),

@@ -6,6 +6,8 @@ layout::
     <root>/identities/smoke_toy/images/00.png .. 03.png      4 photos of one toy, 256x256
     <root>/motions/smoke_pendulum/videos/clip_00.mp4 .. 02   3 clips of a person on a swing
     <root>/motions/smoke_pendulum/prompts.txt                "a person is swinging back and forth"
+    <root>/motions/smoke_wave/videos/clip_00.mp4 .. 01       2 clips of a person waving an arm
+    <root>/motions/smoke_wave/prompts.txt                    "a person is waving"
     <root>/SAMPLE_DATA_COMPLETE.json                          version + content hash
 
 The toy is a round, red/yellow checkered creature with a blue belly band, green ears, and a
@@ -13,7 +15,9 @@ face (eyes, smile), seen at four poses (rotation, scale, position) on four backg
 clips show a person on a swing, ``theta(t) = A sin(2 pi t / P + phi)``, with a whole number
 of frames per period ``P`` (12, 16 and 20 frames at 12 fps) and different amplitudes, phases
 and backgrounds; the background is static, so frame ``t + P`` equals frame ``t`` up to
-video compression. Everything is a pure function of fixed seeds, so two generations give
+video compression. A second motion (a person standing on the grass, waving one arm with the
+same kind of periodic angle) is not part of the smoke case: it is the root's "other motion",
+what methods that train on unrelated videos (MotionBooth's video preservation) draw from. Everything is a pure function of fixed seeds, so two generations give
 identical pixels (and identical bytes with the same FFmpeg/x264 build).
 
 The identity has no ``eval_pro_50.txt``: the benchmark generates the smoke case's prompts.
@@ -39,10 +43,13 @@ from .media import write_image, write_video
 logger = logging.getLogger(__name__)
 
 #: Bump whenever the generated content changes: a root with another version is regenerated.
-SAMPLE_DATA_VERSION = 1
+SAMPLE_DATA_VERSION = 2
 SMOKE_IDENTITY = "smoke_toy"
 SMOKE_MOTION = "smoke_pendulum"
 SMOKE_MOTION_PROMPT = "a person is swinging back and forth"
+#: a motion of the root that no smoke case uses (the unrelated clips some methods train on)
+OTHER_MOTION = "smoke_wave"
+OTHER_MOTION_PROMPT = "a person is waving"
 MARKER_NAME = "SAMPLE_DATA_COMPLETE.json"
 
 IMAGE_SIZE = 256  # identity photos are IMAGE_SIZE x IMAGE_SIZE
@@ -82,6 +89,14 @@ SWING_CLIPS: tuple[_SwingClip, ...] = (
     _SwingClip(12, 38.0, 0.0, ((120, 170, 235), (200, 225, 250)), (80, 150, 70), (215, 40, 40), 1),
     _SwingClip(16, 30.0, 1.3, ((245, 170, 110), (250, 220, 160)), (150, 120, 80), (40, 90, 210), 2),
     _SwingClip(20, 44.0, 2.6, ((60, 70, 120), (150, 140, 190)), (60, 100, 60), (240, 200, 40), 3),
+)
+
+#: the waving clips (same fields: the period and amplitude are the raised arm's)
+WAVE_CLIPS: tuple[_SwingClip, ...] = (
+    _SwingClip(10, 35.0, 0.0, ((150, 190, 240), (215, 230, 250)), (90, 140, 70), (60, 160, 90), 4),
+    _SwingClip(
+        14, 28.0, 0.9, ((230, 190, 150), (245, 225, 190)), (120, 130, 80), (170, 60, 170), 5
+    ),
 )
 
 
@@ -176,9 +191,10 @@ def _draw_toy(pose: _ToyPose, seed: int, size: int = IMAGE_SIZE) -> np.ndarray:
 # ---- the swing ---------------------------------------------------------------------------
 
 
-def _swing_background(
+def _outdoor_background(
     clip: _SwingClip, h: int, w: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sky over mown grass (the clip's colours and texture seed), with its pixel grid."""
     x, y = _grid(h, w)
     top, horizon = np.array(clip.sky[0], float), np.array(clip.sky[1], float)
     horizon_y = 0.72 * h
@@ -188,6 +204,13 @@ def _swing_background(
     coarse = rng.random((h // 8 + 1, w // 8 + 1))[(y / 8).astype(int), (x / 8).astype(int)]
     grass = np.array(clip.ground, float) * (0.9 + 0.08 * np.sin(x / 5) + 0.1 * coarse)[..., None]
     img = np.where((y > horizon_y)[..., None], grass, img)
+    return img, x, y
+
+
+def _swing_background(
+    clip: _SwingClip, h: int, w: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    img, x, y = _outdoor_background(clip, h, w)
     # the swing's frame: two slanted posts and a top bar (static)
     px, py = w / 2, 0.12 * h
     for sx in (-1, 1):
@@ -252,9 +275,41 @@ def render_swing_clip(
     clip: _SwingClip, num_frames: int = VIDEO_FRAMES, size=VIDEO_SIZE
 ) -> np.ndarray:
     """The frames of one swing clip: uint8 (num_frames, H, W, 3)."""
+    return _render(_swing_background, _draw_swing_frame, clip, num_frames, size)
+
+
+def _render(background, draw, clip: _SwingClip, num_frames: int, size) -> np.ndarray:
     h, w = size
-    background, x, y = _swing_background(clip, h, w)
-    return np.stack([_draw_swing_frame(background, x, y, clip, t, h, w) for t in range(num_frames)])
+    img, x, y = background(clip, h, w)
+    return np.stack([draw(img, x, y, clip, t, h, w) for t in range(num_frames)])
+
+
+def _draw_wave_frame(background, x, y, clip: _SwingClip, t: int, h: int, w: int) -> np.ndarray:
+    img = background.copy()
+    u = h / 85  # figure unit, as on the swing
+    foot_y, cx = 0.9 * h, 0.5 * w
+    hip = (cx, foot_y - 18 * u)
+    shoulder = (cx, foot_y - 36 * u)
+    for side in (-1, 1):
+        _stroke(img, x, y, hip, (cx + side * 5 * u, foot_y), 2.2 * u, (40, 50, 110))
+    _stroke(img, x, y, hip, shoulder, 3.8 * u, clip.shirt)
+    _stroke(img, x, y, shoulder, (cx - 6 * u, foot_y - 20 * u), 1.4 * u, (230, 180, 140))
+    # the raised arm swings about the vertical: theta(t) = A sin(2 pi t / P + phi)
+    theta = np.deg2rad(clip.amplitude_deg) * np.sin(2 * np.pi * t / clip.period + clip.phase)
+    elbow = (shoulder[0] + 8 * u, shoulder[1] - 6 * u)
+    hand = (elbow[0] + 12 * u * np.sin(theta), elbow[1] - 12 * u * np.cos(theta))
+    _stroke(img, x, y, shoulder, elbow, 1.5 * u, (230, 180, 140))
+    _stroke(img, x, y, elbow, hand, 1.4 * u, (230, 180, 140))
+    head = (cx, foot_y - 44 * u)
+    _stroke(img, x, y, head, head, 5.2 * u, (230, 180, 140))
+    return np.clip(_downsample(img) + 0.5, 0, 255).astype(np.uint8)
+
+
+def render_wave_clip(
+    clip: _SwingClip, num_frames: int = VIDEO_FRAMES, size=VIDEO_SIZE
+) -> np.ndarray:
+    """The frames of one waving clip: uint8 (num_frames, H, W, 3)."""
+    return _render(_outdoor_background, _draw_wave_frame, clip, num_frames, size)
 
 
 def render_toy_images() -> list[np.ndarray]:
@@ -301,14 +356,19 @@ def _generate(root: Path) -> None:
         rel = image_dir / f"{i:02d}.png"
         write_image(root / rel, image)
         files.append(rel.as_posix())
-    motion_dir = Path("motions") / SMOKE_MOTION
-    for i, clip in enumerate(SWING_CLIPS):
-        rel = motion_dir / "videos" / f"clip_{i:02d}.mp4"
-        write_video(root / rel, render_swing_clip(clip), fps=VIDEO_FPS)
+    motions = (
+        (SMOKE_MOTION, SMOKE_MOTION_PROMPT, SWING_CLIPS, render_swing_clip),
+        (OTHER_MOTION, OTHER_MOTION_PROMPT, WAVE_CLIPS, render_wave_clip),
+    )
+    for name, prompt, clips, render in motions:
+        motion_dir = Path("motions") / name
+        for i, clip in enumerate(clips):
+            rel = motion_dir / "videos" / f"clip_{i:02d}.mp4"
+            write_video(root / rel, render(clip), fps=VIDEO_FPS)
+            files.append(rel.as_posix())
+        rel = motion_dir / "prompts.txt"
+        (root / rel).write_text("".join(f"{prompt}\n" for _ in clips))
         files.append(rel.as_posix())
-    rel = motion_dir / "prompts.txt"
-    (root / rel).write_text("".join(f"{SMOKE_MOTION_PROMPT}\n" for _ in SWING_CLIPS))
-    files.append(rel.as_posix())
     marker = {
         "version": SAMPLE_DATA_VERSION,
         "identity": SMOKE_IDENTITY,

@@ -5,15 +5,38 @@ steps). Two peft LoRA adapters are added to the shared transformer through diffu
 ``add_adapter`` on the attention projections ``to_q``, ``to_k``, ``to_v`` and ``to_out.0`` of
 every block: ``identity`` is trained on the subject's images (1-frame videos), then
 ``motion`` on the clips, each alone (the other adapter inactive, so it neither runs nor
-trains). At inference both are active through ``set_adapters([identity, motion], (w_id,
-w_m))``: every adapted linear layer computes
+trains). At inference the two are fused, in one of two ways (``fusion``):
 
-    W x + w_id * s * B_id A_id x + w_m * s * B_m A_m x        (s = lora_alpha / rank)
+* ``"avg_factors"`` (default: what the authors ran for the paper's LoRA row,
+  wenc-k/customvideo ``lora_joint.py``: ``merge_lora_weights(..., scale1=0.5, scale2=0.5)``
+  multiplies every tensor of each LoRA file by 0.5 and adds them key by key, then loads the
+  merged file as one adapter): the factor matrices are averaged,
+  ``A = w_id A_id + w_m A_m`` and ``B = w_id B_id + w_m B_m`` with ``(w_id, w_m) = (0.5, 0.5)``,
+  and every adapted layer computes
 
-i.e. the base weight plus the *weighted sum of the two low-rank deltas*. Adding the two
-adapters' factor matrices key by key, as some baseline code does (``A = A_id + A_m``,
-``B = B_id + B_m``), is not that: ``(B_id + B_m)(A_id + A_m)`` carries the cross terms
-``B_id A_m + B_m A_id``, which neither adapter learned.
+      W x + B A x = W x + 0.25 (B_id A_id + B_m A_m + B_id A_m + B_m A_id) x
+
+  at scale 1: the merged file carries no alpha, and diffusers' loader then sets
+  ``lora_alpha = rank`` (``get_peft_kwargs``), whatever alpha the LoRAs were trained with.
+  Each learned delta enters at a quarter of its strength, plus the cross terms
+  ``B_id A_m + B_m A_id`` neither adapter learned;
+* ``"delta_sum"`` (the clean variant, ``lora[fusion=delta_sum]``): peft's weighted adapters,
+  ``set_adapters([identity, motion], (w_id, w_m))`` with ``(1, 1)``,
+
+      W x + w_id * s * B_id A_id x + w_m * s * B_m A_m x        (s = lora_alpha / rank)
+
+  the base weight plus the weighted sum of the two deltas, as each was trained.
+
+``fusion_weights`` left unset is the fusion's own (0.5, 0.5 or 1, 1); a variant key names it
+only when it differs from that.
+
+Frames: the clips are sampled as the official CogVideoX LoRA script does (the authors' LoRA
+training script is not published; paper and supplement are silent): every ⌊N / 49⌋-th frame
+over the whole clip, the first 49, stretched to 720x480 (THUDM ``finetune/train_cogvideox_lora.py``:
+``range(start, end, (end - start) // max_num_frames)``, ``decord.VideoReader(width, height)``).
+Warm-up: that script's ``--lr_warmup_steps 500`` has no effect with its
+``--lr_scheduler constant`` (diffusers' ``get_scheduler`` ignores the warm-up of
+``constant``), so it trains with none, as ours does.
 
 Prompts: the method learns no token. With ``placeholder="keep"`` (default) the benchmark's
 ``"<class> *"`` is fed as written in the identity captions ("a toy *") and at generation, so
@@ -30,10 +53,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -41,13 +65,13 @@ import torch
 from dualreal_bench.errors import ConfigError
 from dualreal_bench.method import MemoryStage
 
-from ._common.config import PlaceholderMode, TrainingConfig
+from ._common.config import ClipSampling, PlaceholderMode, TrainingConfig
 from ._common.data import TrainingData, apply_placeholder
 from ._common.loop import check_state
 from ._common.staged import StagedMethod
 
 if TYPE_CHECKING:
-    from dualreal_bench.backbone import Backbone
+    from dualreal_bench.backbone import Backbone, BackboneConfig
 
 logger = logging.getLogger(__name__)
 
@@ -57,18 +81,30 @@ __all__ = ["LoRAConfig", "LoRAMethod"]
 DIMENSIONS = ("identity", "motion")
 #: adapter names on the transformer (prefixed so that they never clash with a user's LoRA)
 ADAPTER_PREFIX = "dualreal_bench_lora_"
+#: the adapter that holds the averaged factors of ``fusion="avg_factors"``
+FUSED = "fused"
+#: how the two LoRAs are fused at inference (see the module's docstring)
+Fusion = Literal["avg_factors", "delta_sum"]
+#: (w_id, w_m) of each fusion when ``fusion_weights`` is unset: the authors' 0.5/0.5
+#: (customvideo lora_joint.py: merge_lora_weights(..., scale1=0.5, scale2=0.5)); peft's 1/1
+FUSION_WEIGHTS: dict[str, tuple[float, float]] = {
+    "avg_factors": (0.5, 0.5),
+    "delta_sum": (1.0, 1.0),
+}
 
 
 @dataclasses.dataclass
 class LoRAConfig(TrainingConfig):
     """Options of :class:`LoRAMethod`.
 
-    Sources: the DualReal paper's supplement (baseline schedules) and diffusers'
-    ``examples/cogvideo/train_cogvideox_lora.py`` ("CogVideoX LoRA recipe": rank, alpha,
-    target modules, AdamW betas 0.9/0.95, weight decay 1e-4, eps 1e-8, --max_grad_norm 1.0,
-    --lr_scheduler constant). Warm-up is not stated for the baselines (none); the batches are
-    not stated in the supplement (DualReal's 1 and 3, so that the two methods see the same
-    batches); the captions are DualReal's.
+    Sources: the DualReal paper's supplement (baseline schedules), the authors' fusion
+    (wenc-k/customvideo ``lora_joint.py``) and, where both are silent, the official CogVideoX
+    LoRA script (THUDM ``finetune/train_cogvideox_lora.py``, the same in diffusers'
+    ``examples/cogvideo/``: rank, alpha, target modules, AdamW betas 0.9/0.95, weight decay
+    1e-4, eps 1e-8, --max_grad_norm 1.0, --lr_scheduler constant, so no warm-up in effect;
+    frame sampling). The batches are not stated in the supplement (DualReal's 1 and 3, so that
+    the two methods see the same batches); the identity captions are the authors'
+    (customvideo ``prompts.txt``: "dog *").
     """
 
     method_name: ClassVar[str] = "lora"
@@ -92,10 +128,26 @@ class LoRAConfig(TrainingConfig):
     motion_steps: int = 300
     #: learning rate of both stages (DualReal supplement: 1e-3)
     learning_rate: float = 1e-3
-    #: (w_id, w_m): the weights of the two LoRA deltas at inference (set_adapters)
-    fusion_weights: tuple[float, float] = (1.0, 1.0)
+    #: how the two LoRAs are fused at inference: "avg_factors" (the authors' lora_joint.py:
+    #: A = w_id A_id + w_m A_m, B = w_id B_id + w_m B_m, one adapter at scale 1) or
+    #: "delta_sum" (peft's weighted adapters: W + w_id s B_id A_id + w_m s B_m A_m)
+    fusion: Fusion = "avg_factors"
+    #: (w_id, w_m) of the fusion; unset = the fusion's own: 0.5, 0.5 for avg_factors
+    #: (customvideo lora_joint.py: scale1=0.5, scale2=0.5), 1, 1 for delta_sum
+    fusion_weights: tuple[float, float] | None = None
     #: what " *" becomes: "keep" (a DreamBooth-style identifier token) or "strip"
     placeholder: PlaceholderMode = "keep"
+    #: clip frames: every floor(N / 49)-th frame, then the first 49 (THUDM
+    #: finetune/train_cogvideox_lora.py, VideoDataset: range(start, end, (end - start) //
+    #: max_num_frames)); "first": the first 49, as DualReal's authors changed it
+    clip_frames: ClipSampling = "stride"
+
+    @property
+    def resolved_fusion_weights(self) -> tuple[float, float]:
+        """``fusion_weights``, or the fusion's own when unset."""
+        if self.fusion_weights is None:
+            return FUSION_WEIGHTS[self.fusion]
+        return tuple(float(w) for w in self.fusion_weights)
 
     def validate(self) -> None:
         super().validate()
@@ -105,12 +157,25 @@ class LoRAConfig(TrainingConfig):
             self._fail(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
         if not self.target_modules:
             self._fail("target_modules is empty")
-        if len(self.fusion_weights) != 2:
+        if self.fusion_weights is not None and len(self.fusion_weights) != 2:
             self._fail(f"fusion_weights must be two numbers (w_id, w_m), got {self.fusion_weights}")
 
 
+@functools.lru_cache(maxsize=8)
+def _transformer_module_names(profile: str) -> frozenset[str]:
+    """Module names of ``profile``'s transformer, built on the meta device (no weights)."""
+    from diffusers import CogVideoXTransformer3DModel
+
+    from dualreal_bench.backbone import get_profile
+
+    with torch.device("meta"):
+        model = CogVideoXTransformer3DModel(**get_profile(profile).transformer)
+    return frozenset(name for name, _ in model.named_modules())
+
+
 class LoRAMethod(StagedMethod):
-    """Two LoRA adapters (identity, motion) trained separately, fused as a weighted sum of deltas.
+    """Two LoRA adapters (identity, motion) trained separately, fused at inference (by
+    averaging their factors, as the authors, or as a weighted sum of their deltas).
 
     Args:
         backbone: the shared backbone; the adapters are added to ``backbone.transformer``.
@@ -119,6 +184,25 @@ class LoRAMethod(StagedMethod):
 
     name = "lora"
     config_class = LoRAConfig
+
+    @classmethod
+    def check_backbone(cls, config: LoRAConfig, backbone: BackboneConfig) -> None:
+        """Every entry of ``target_modules`` must name layers of the backbone's transformer
+        (as peft matches them: the module's name or its last dotted parts), checked on the
+        profile's architecture without weights. peft itself refuses only a list that matches
+        nothing, so a misspelt entry among correct ones would adapt fewer layers unnoticed."""
+        names = _transformer_module_names(backbone.profile)
+        unmatched = [
+            t
+            for t in config.target_modules
+            if not any(n == t or n.endswith("." + t) for n in names)
+        ]
+        if unmatched:
+            raise ConfigError(
+                f"lora: target_modules {', '.join(unmatched)} match no layer of the "
+                f"{backbone.profile} transformer (its attention layers: to_q, to_k, to_v, "
+                "to_out.0; feed-forward: ff.net.0.proj, ff.net.2)"
+            )
 
     def __init__(self, backbone: Backbone, config: LoRAConfig | None = None) -> None:
         super().__init__(backbone, config)
@@ -134,6 +218,8 @@ class LoRAMethod(StagedMethod):
         }
         self._previous_active = list(transformer.active_adapters()) if self._had_peft else []
         self.adapter_names = {dim: f"{ADAPTER_PREFIX}{dim}" for dim in DIMENSIONS}
+        if self.config.fusion == "avg_factors":
+            self.adapter_names[FUSED] = f"{ADAPTER_PREFIX}{FUSED}"
         existing = set(getattr(transformer, "peft_config", {}) or {})
         clash = sorted(existing & set(self.adapter_names.values()))
         if clash:
@@ -147,8 +233,9 @@ class LoRAMethod(StagedMethod):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             self._add_adapters(LoraConfig)
-        # fp32 master weights for the LoRA factors (diffusers' cast_training_params)
-        for params in self._adapter_parameters().values():
+        # fp32 master weights for the LoRA factors (diffusers' cast_training_params); the fused
+        # adapter (never trained) in the same dtype, so that it computes as the two would
+        for params in self._adapter_parameters(with_fused=True).values():
             for p in params.values():
                 p.data = p.data.float()
                 p.requires_grad_(False)
@@ -157,10 +244,12 @@ class LoRAMethod(StagedMethod):
     def _add_adapters(self, lora_config_class: Any) -> None:
         cfg = self.config
         transformer = self.backbone.transformer
-        for dim in DIMENSIONS:
+        for dim in self.adapter_names:
             lora_config = lora_config_class(
                 r=cfg.rank,
-                lora_alpha=cfg.lora_alpha,
+                # the fused adapter at scale 1: lora_alpha = rank, as diffusers loads the
+                # authors' merged file (no alpha in it)
+                lora_alpha=cfg.rank if dim == FUSED else cfg.lora_alpha,
                 lora_dropout=cfg.lora_dropout,
                 init_lora_weights=cfg.init_lora_weights,
                 target_modules=list(cfg.target_modules),
@@ -176,11 +265,15 @@ class LoRAMethod(StagedMethod):
                 ) from None
 
     # ---- adapters -------------------------------------------------------------------------
-    def _adapter_parameters(self) -> dict[str, dict[str, torch.nn.Parameter]]:
-        """``{dim: {state key: Parameter}}``; keys are peft's without the adapter name."""
-        out: dict[str, dict[str, torch.nn.Parameter]] = {dim: {} for dim in DIMENSIONS}
+    def _adapter_parameters(
+        self, *, with_fused: bool = False
+    ) -> dict[str, dict[str, torch.nn.Parameter]]:
+        """``{dim: {state key: Parameter}}`` of the two learned adapters (and of the fused one
+        with ``with_fused``); keys are peft's without the adapter name."""
+        names = {d: n for d, n in self.adapter_names.items() if with_fused or d != FUSED}
+        out: dict[str, dict[str, torch.nn.Parameter]] = {dim: {} for dim in names}
         for name, param in self.backbone.transformer.named_parameters():
-            for dim, adapter in self.adapter_names.items():
+            for dim, adapter in names.items():
                 marker = f".{adapter}."
                 if marker in name and (".lora_A." in name or ".lora_B." in name):
                     out[dim][f"{dim}.{name.replace(marker, '.')}"] = param
@@ -194,11 +287,34 @@ class LoRAMethod(StagedMethod):
         }
 
     def use_adapters(self, weights: Sequence[float]) -> None:
-        """Activate both adapters with ``(w_id, w_m)`` (0 switches a delta off)."""
+        """Activate both adapters with ``(w_id, w_m)`` (0 switches a delta off): the
+        ``delta_sum`` fusion."""
         w_id, w_m = (float(w) for w in weights)
         self.backbone.transformer.set_adapters(
             [self.adapter_names["identity"], self.adapter_names["motion"]], [w_id, w_m]
         )
+
+    def use_fused_factors(self, weights: Sequence[float]) -> None:
+        """Write ``w_id * A_id + w_m * A_m`` and ``w_id * B_id + w_m * B_m`` into the fused
+        adapter, key by key, and activate it alone at scale 1: the ``avg_factors`` fusion."""
+        if FUSED not in self.adapter_names:
+            raise ConfigError("lora: the fused adapter exists only with fusion=avg_factors")
+        w_id, w_m = (float(w) for w in weights)
+        params = self._adapter_parameters(with_fused=True)
+        with torch.no_grad():
+            for key, fused in params[FUSED].items():
+                rest = key.split(".", 1)[1]
+                a, b = params["identity"][f"identity.{rest}"], params["motion"][f"motion.{rest}"]
+                fused.copy_(w_id * a + w_m * b)
+        self.backbone.transformer.set_adapters([self.adapter_names[FUSED]], [1.0])
+
+    def fuse(self) -> None:
+        """Activate the fusion the config asks for (``fusion``, ``fusion_weights``)."""
+        weights = self.config.resolved_fusion_weights
+        if self.config.fusion == "avg_factors":
+            self.use_fused_factors(weights)
+        else:
+            self.use_adapters(weights)
 
     def _remove_adapters(self) -> None:
         transformer = self.backbone.transformer
@@ -281,15 +397,27 @@ class LoRAMethod(StagedMethod):
 
     # ---- generation -----------------------------------------------------------------------
     def generate(self, prompts: Sequence[str], seed: int) -> list[np.ndarray]:
-        """One video per prompt with both deltas active at ``fusion_weights``."""
+        """One video per prompt with the two LoRAs fused as ``fusion`` says."""
         if not self._trained:
             raise ConfigError(
                 "lora: nothing learned yet; call train(case) or load(dir) before generate()"
             )
-        self.use_adapters(self.config.fusion_weights)
+        self.fuse()
         texts = [apply_placeholder(p, self.config.placeholder) for p in prompts]
         with torch.no_grad():
             return self.backbone.sample(texts, seed)
+
+    # ---- variant --------------------------------------------------------------------------
+    def resolved_options(self) -> dict[str, Any]:
+        """``fusion_weights`` as used: unset, the fusion's own."""
+        return {"fusion_weights": list(self.config.resolved_fusion_weights)}
+
+    def reference_config(self) -> dict[str, Any]:
+        """The defaults, with the fusion weights of *this* fusion: they are part of how a
+        fusion is defined, so ``lora[fusion=delta_sum]`` (at 1, 1) names no weights and only
+        weights other than the fusion's own appear in a key."""
+        own = FUSION_WEIGHTS[self.config.fusion]
+        return {**LoRAConfig().to_dict(), "fusion_weights": list(own)}
 
     # ---- state ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, torch.Tensor]:

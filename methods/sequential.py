@@ -29,23 +29,20 @@ back, so the next case (or method) of a run starts from the published model bit 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from torch import nn
 
 from dualreal_bench.errors import ConfigError
 from dualreal_bench.method import MemoryStage
 
-from ._common.config import PlaceholderMode, TrainingConfig
+from ._common.config import ClipSampling, PlaceholderMode, TrainingConfig
 from ._common.data import TrainingData, apply_placeholder
-from ._common.loop import check_state
-from ._common.memory import set_checkpointing
+from ._common.finetune import FineTunedTransformer, resolve_mixed_precision, training_setup
 from ._common.staged import StagedMethod
 
 if TYPE_CHECKING:
@@ -55,7 +52,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["SequentialConfig", "SequentialMethod"]
 
-PREFIX = "transformer."
 #: the two stages, in order
 DIMENSIONS = ("identity", "motion")
 
@@ -64,9 +60,9 @@ DIMENSIONS = ("identity", "motion")
 class SequentialConfig(TrainingConfig):
     """Options of :class:`SequentialMethod` (sources: the DualReal paper's supplement for the
     schedule; diffusers' CogVideoX fine-tuning scripts for the optimizer settings: AdamW betas
-    0.9/0.95, weight decay 1e-4, eps 1e-8, --max_grad_norm 1.0, a constant schedule). Warm-up
-    and batches are not stated for the baselines (none; DualReal's 1 and 3); the captions are
-    DualReal's."""
+    0.9/0.95, weight decay 1e-4, eps 1e-8, --max_grad_norm 1.0, a constant schedule, frame
+    sampling and the 720x480 stretch). Warm-up and batches are not stated for the baselines
+    (none; DualReal's 1 and 3); the identity captions are the authors' ("dog *")."""
 
     method_name: ClassVar[str] = "sequential"
     step_fields: ClassVar[tuple[str, ...]] = ("identity_steps", "motion_steps")
@@ -85,9 +81,13 @@ class SequentialConfig(TrainingConfig):
     gradient_checkpointing: bool | None = None
     #: what " *" becomes: "keep" (DreamBooth's identifier token) or "strip"
     placeholder: PlaceholderMode = "keep"
+    #: clip frames as the official CogVideoX fine-tuning scripts sample them (the authors'
+    #: script for this row is not published): every floor(N / 49)-th frame, the first 49
+    #: (THUDM finetune/train_cogvideox_lora.py, VideoDataset)
+    clip_frames: ClipSampling = "stride"
 
 
-class SequentialMethod(StagedMethod):
+class SequentialMethod(FineTunedTransformer, StagedMethod):
     """Full fine-tuning of the transformer: the identity stage, then the motion stage.
 
     Args:
@@ -111,28 +111,9 @@ class SequentialMethod(StagedMethod):
         """Learned parameters: every parameter of the transformer."""
         return {"transformer": list(self.backbone.transformer.parameters())}
 
-    def _keep_original(self) -> None:
-        if self._original is None:
-            self._original = {
-                k: v.detach().to("cpu", copy=True)
-                for k, v in self.backbone.transformer.state_dict().items()
-            }
-
-    def teardown(self) -> None:
-        """Copy the original weights back (bit for bit) and free the copy."""
-        transformer = self.backbone.transformer
-        if self._original is not None:
-            with torch.no_grad():
-                transformer.load_state_dict(self._original, strict=True)
-            self._original = None
-        transformer.requires_grad_(False)
-        transformer.eval()
-
     def resolved_mixed_precision(self) -> str:
         """The mixed precision in use: "bf16" or "no" ("auto" follows the backbone's dtype)."""
-        if self.config.mixed_precision != "auto":
-            return self.config.mixed_precision
-        return "bf16" if self.backbone.dtype in (torch.bfloat16, torch.float16) else "no"
+        return resolve_mixed_precision(self.config.mixed_precision, self.backbone)
 
     def memory_stages(self) -> list[MemoryStage]:
         """The identity stage (images) and the motion stage (clips), each training every
@@ -159,13 +140,9 @@ class SequentialMethod(StagedMethod):
         each stage (tests compare the weights there)."""
         cfg = self.config
         transformer = self.backbone.transformer
-        self._keep_original()
+        self.keep_original()
         mixed = self.resolved_mixed_precision()
-        checkpointing = (
-            self.memory_settings().gradient_checkpointing
-            if cfg.gradient_checkpointing is None
-            else cfg.gradient_checkpointing
-        )
+        checkpointing = self.memory_settings().gradient_checkpointing
         params = list(transformer.parameters())
         settings = self.optimizer_settings(cfg.learning_rate)
 
@@ -175,7 +152,7 @@ class SequentialMethod(StagedMethod):
             "mixed_precision": mixed,
             "gradient_checkpointing": checkpointing,
         }
-        with _training_setup(transformer, fp32=mixed == "bf16", checkpointing=checkpointing):
+        with training_setup(transformer, fp32=mixed == "bf16", checkpointing=checkpointing):
             stats |= self.run_stages(
                 stages,
                 autocast_dtype=torch.bfloat16 if mixed == "bf16" else None,
@@ -194,44 +171,3 @@ class SequentialMethod(StagedMethod):
         texts = [apply_placeholder(p, self.config.placeholder) for p in prompts]
         with torch.no_grad():
             return self.backbone.sample(texts, seed)
-
-    # ---- state ----------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """Every tensor of the fine-tuned transformer, ``transformer.<name>``."""
-        return {
-            PREFIX + k: v.detach().cpu() for k, v in self.backbone.transformer.state_dict().items()
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Load a fine-tuned transformer after checking names, shapes and values; the original
-        weights are kept for :meth:`teardown` (nothing changes on a mismatch)."""
-        transformer = self.backbone.transformer
-        expected = {PREFIX + k: tuple(v.shape) for k, v in transformer.state_dict().items()}
-        check_state("sequential", state, expected)
-        self._keep_original()
-        with torch.no_grad():
-            transformer.load_state_dict(
-                {k[len(PREFIX) :]: v for k, v in state.items()}, strict=True
-            )
-        self._trained = True
-
-
-@contextlib.contextmanager
-def _training_setup(transformer: nn.Module, *, fp32: bool, checkpointing: bool) -> Iterator[None]:
-    """The transformer in training mode, in fp32 (master weights for bf16 autocast) when
-    ``fp32``, with gradient checkpointing as asked; its dtype, checkpointing and eval mode
-    restored afterwards (the weights are :meth:`SequentialMethod.teardown`'s business)."""
-    dtype_before = transformer.dtype
-    checkpointing_before = bool(transformer.is_gradient_checkpointing)
-    try:
-        if fp32 and dtype_before != torch.float32:
-            transformer.to(dtype=torch.float32)
-        set_checkpointing(transformer, checkpointing)
-        transformer.train()
-        yield
-    finally:
-        transformer.eval()
-        transformer.requires_grad_(False)
-        if transformer.dtype != dtype_before:
-            transformer.to(dtype=dtype_before)
-        set_checkpointing(transformer, checkpointing_before)

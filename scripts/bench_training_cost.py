@@ -1,9 +1,13 @@
 """Training cost side by side: step time and peak memory of one training step.
 
-Measures ``dualreal``, ``lora``, ``dreamvideo`` and ``sequential`` on the same backbone config,
+Measures ``dualreal``, ``lora``, ``dreamvideo``, ``sequential`` and ``motionbooth`` on the same
+backbone config,
 each with its default options (adapter widths, LoRA rank 128, ...) and the same batches (an
 identity step: 1 image; a motion step: 3 clips, DualReal's batch sizes), and prints each
-figure and its ratio to ``lora``. Two backbone configs by default:
+figure and its ratio to ``lora``. ``motionbooth``'s identity step is its image micro-batch (the
+region and subject-token cross-attention losses), its motion step its video micro-batch (the
+preservation loss on unrelated clips); a real MotionBooth step is one of each. Two backbone
+configs by default:
 
 * ``tiny``: the tiny profile (2 blocks of width 32; 9 frames at 64x64): per-step overheads;
 * ``mid``: CogVideoX-5B's block at its real width (48 heads x 64 = 3,072, time embedding
@@ -27,7 +31,7 @@ step (optimizer-state allocation) is discarded.
 
 Usage::
 
-    python scripts/bench_training_cost.py                  # tiny + mid, all four methods
+    python scripts/bench_training_cost.py                  # tiny + mid, all five methods
     python scripts/bench_training_cost.py --configs mid --steps 5 --threads 2 --json cost.json
 
 This is a benchmark, not a test: the numbers depend on the machine and its load.
@@ -44,7 +48,7 @@ import sys
 import time
 from typing import Any
 
-METHODS = ("dualreal", "lora", "dreamvideo", "sequential")
+METHODS = ("dualreal", "lora", "dreamvideo", "sequential", "motionbooth")
 KINDS = ("identity", "motion")
 CONFIGS = ("tiny", "mid")
 IDENTITY_BATCH, MOTION_BATCH = 1, 3  # DualReal's batch sizes, used for every method
@@ -165,6 +169,34 @@ def synthetic_data(backbone: Any, cond_dim: int, text_tokens: int) -> Any:
     )
 
 
+def motionbooth_data(backbone: Any, data: Any) -> Any:
+    """MotionBooth's prepared case from :func:`synthetic_data`: the identity latents as the
+    subject images (a mask over their left half, two subject tokens), the motion latents as
+    the unrelated clips."""
+    import numpy as np
+    import torch
+    from dualreal_bench.methods.motionbooth.data import (
+        MotionBoothData,
+        PreservationPool,
+        masks_to_targets,
+    )
+
+    cfg = backbone.config
+    half = np.zeros((cfg.height, cfg.width), dtype=bool)
+    half[:, : cfg.width // 2] = True
+    regions, targets = masks_to_targets(backbone, [half] * len(data.identity_latents))
+    embeds = [data.motion_prompt_embeds] * len(data.motion_latents)
+    return MotionBoothData(
+        image_latents=data.identity_latents,
+        region_masks=regions,
+        attention_targets=targets,
+        image_prompt_embeds=data.identity_prompt_embeds,
+        image_prompt=data.identity_prompt,
+        subject_positions=torch.tensor([1, 2]),
+        videos=PreservationPool.from_tensors(data.motion_latents, embeds),
+    )
+
+
 # ---- one measurement (in a child process) ------------------------------------------------------
 def measure(config: str, method_name: str, kind: str, args: argparse.Namespace) -> dict[str, Any]:
     import torch
@@ -231,6 +263,27 @@ def measure(config: str, method_name: str, kind: str, args: argparse.Namespace) 
         def run() -> None:
             method.fit(data, step_callback=on_step)
 
+    elif method_name == "motionbooth":
+        from dualreal_bench.methods.motionbooth import MotionBoothConfig, MotionBoothMethod
+
+        cfg = MotionBoothConfig(
+            max_train_steps=steps,
+            identity_batch_size=IDENTITY_BATCH,
+            motion_batch_size=MOTION_BATCH,
+        )
+        # one micro-batch kind per measurement: set after construction, which validation refuses
+        if kind == "identity":
+            cfg.video_loss_weight = 0.0
+        else:
+            cfg.region_loss_weight = cfg.cross_attn_loss_weight = 0.0
+        method = MotionBoothMethod(backbone, cfg)
+        data = motionbooth_data(
+            backbone, synthetic_data(backbone, 1024, text_tokens(config, backbone, args))
+        )
+
+        def run() -> None:
+            method.fit(data, step_callback=on_step)
+
     else:
         raise SystemExit(f"unknown method {method_name!r}")
 
@@ -269,7 +322,7 @@ def measure(config: str, method_name: str, kind: str, args: argparse.Namespace) 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--configs", default=",".join(CONFIGS), help="tiny,mid (default: both)")
-    p.add_argument("--methods", default=",".join(METHODS), help="default: all four")
+    p.add_argument("--methods", default=",".join(METHODS), help="default: all five")
     p.add_argument("--kinds", default=",".join(KINDS), help="identity,motion (default: both)")
     p.add_argument(
         "--steps", type=int, default=3, help="measured steps after one warm-up step (default 3)"

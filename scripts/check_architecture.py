@@ -9,12 +9,15 @@ the three folders into the installed layout in a temporary directory and checks 
 
 Cycles: grimp's graph of ``dualreal_bench`` (imports inside functions included) must have no
 cycle of two or more modules. A package's ``__init__`` that imports its submodules counts as an
-edge like any other, so a submodule must not import names back from its own package.
+edge like any other, so a submodule must not import names back from its own package. Imports
+under ``if TYPE_CHECKING:`` are left out of the cycle check (they never run: an annotation may
+name a type from a module that imports this one) but count for the contracts.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -38,21 +41,33 @@ def stage(root: Path, dest: Path) -> Path:
 
 
 def find_cycles(staged: Path) -> list[list[str]]:
-    """Strongly connected components of two or more modules in the import graph."""
+    """Strongly connected components of two or more modules in the import graph.
+
+    grimp finds the package through the import system, which answers with the copy already
+    imported if there is one: the graph is built in a fresh interpreter that sees the staged
+    copy first (``--edges``)."""
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--edges"],
+        cwd=staged,
+        env={**os.environ, "PYTHONPATH": str(staged)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return _strongly_connected(json.loads(done.stdout))
+
+
+def _package_edges() -> dict[str, list[str]]:
+    """module -> the package's modules it imports (TYPE_CHECKING imports left out)."""
     import grimp
 
-    sys.path.insert(0, str(staged))
-    try:
-        graph = grimp.build_graph("dualreal_bench", cache_dir=None)
-    finally:
-        sys.path.remove(str(staged))
-    edges = {
+    graph = grimp.build_graph("dualreal_bench", cache_dir=None, exclude_type_checking_imports=True)
+    return {
         m: sorted(
             i for i in graph.find_modules_directly_imported_by(m) if i.startswith("dualreal_bench")
         )
         for m in graph.modules
     }
-    return _strongly_connected(edges)
 
 
 def _strongly_connected(edges: dict[str, list[str]]) -> list[list[str]]:
@@ -101,10 +116,17 @@ def _strongly_connected(edges: dict[str, list[str]]) -> list[list[str]]:
 
 
 def lint_imports(staged: Path) -> subprocess.CompletedProcess:
+    """import-linter's ``lint-imports`` on the staged copy, through this interpreter (its console
+    script need not be on PATH), with the staged package first on the path."""
     env = {**os.environ, "PYTHONPATH": str(staged)}
-    exe = shutil.which("lint-imports") or "lint-imports"
+    command = "from importlinter.cli import lint_imports_command; lint_imports_command()"
     return subprocess.run(
-        [exe, "--no-cache"], cwd=staged, env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-c", command, "--no-cache", "--no-logo"],
+        cwd=staged,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -122,7 +144,11 @@ def check(root: Path = ROOT) -> tuple[bool, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=ROOT, help="repository root to check")
+    parser.add_argument("--edges", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.edges:  # find_cycles' helper: the graph of the importable package, as JSON
+        print(json.dumps(_package_edges()))
+        return 0
     ok, report = check(args.root)
     print(report)
     return 0 if ok else 1

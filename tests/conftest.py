@@ -32,7 +32,41 @@ if not os.environ.get("DUALREAL_BENCH_CACHE"):
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-import pytest  # noqa: E402 - after the environment above, which must precede any torch import
+# after the environment above, which must precede any torch import (none of these imports torch)
+import pytest  # noqa: E402
+from test_resilience_helpers import torch_threads  # noqa: E402
+
+from dualreal_bench.run_config import RunConfig  # noqa: E402
+from dualreal_bench.runner import Runner  # noqa: E402
+from dualreal_bench.sample_data import ensure_sample_data  # noqa: E402
+from dualreal_bench.spec import build_cases  # noqa: E402
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread during the test, restored after. Small tensors gain nothing from
+    threads, and on a shared 2-core machine OpenMP spin-waiting makes them up to 20x slower.
+    A module opts in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    """The tiny backbone (random weights, CPU), one per test module. A test that hooks or
+    fine-tunes it must leave it as it found it (a method's ``teardown``), as the runner does;
+    one that needs a private copy loads its own."""
+    from dualreal_bench.backbone import load_backbone  # torch + diffusers: only where used
+
+    return load_backbone("tiny")
+
+
+@pytest.fixture(scope="session")
+def smoke_case(tmp_path_factory):
+    """The smoke suite's one case (an immutable ``Case``), on the sample data the project
+    generates, in a folder of the session's own."""
+    root = ensure_sample_data(tmp_path_factory.mktemp("sample") / "data")
+    return build_cases("smoke", data_root=root)[0]
 
 
 @pytest.fixture(scope="session")
@@ -40,10 +74,19 @@ def smoke_run(tmp_path_factory):
     """A real run of the pipeline (``base`` on the smoke suite, tiny backbone and metrics, one
     prompt, seed 0), in this process: ``(output_dir, run_id, summary)``. Shared by every test
     that reads what the runner writes."""
-    from dualreal_bench.run_config import RunConfig
-    from dualreal_bench.runner import Runner
-
     out = tmp_path_factory.mktemp("smoke-run")
     config = RunConfig(method="base", suite="smoke", num_prompts=1, output_dir=str(out),
                        progress=False, run_id="smoke")  # fmt: skip
     return out, "smoke", Runner(config).run()
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (the tiny models are faster so on a shared machine),
+    the previous count restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

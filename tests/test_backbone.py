@@ -21,12 +21,7 @@ from dualreal_bench.errors import ConfigError, WeightsError
 PROMPT = "a toy * swinging back and forth on a beach"
 
 
-@pytest.fixture(scope="module")
-def tiny() -> Backbone:
-    """Shared tiny backbone for tests that do not modify it."""
-    return load_backbone("tiny")
-
-
+# `backbone`: the module's shared tiny backbone (conftest.py), for tests that do not modify it
 @pytest.fixture
 def fresh() -> Backbone:
     """A private tiny backbone for tests that unfreeze weights or attach hooks."""
@@ -47,8 +42,14 @@ def test_profiles_listed():
 
 
 def test_config_takes_profile_defaults():
-    tiny = BackboneConfig()
-    assert (tiny.num_frames, tiny.height, tiny.width, tiny.dtype, tiny.device) == (
+    backbone = BackboneConfig()
+    assert (
+        backbone.num_frames,
+        backbone.height,
+        backbone.width,
+        backbone.dtype,
+        backbone.device,
+    ) == (
         9,
         64,
         64,
@@ -106,87 +107,87 @@ def test_config_error_for_2b_text_length():
 # ---- tiny construction ----------------------------------------------------------------------
 
 
-def test_tiny_load_is_seeded_and_leaves_global_rng_alone(tiny):
+def test_tiny_load_is_seeded_and_leaves_global_rng_alone(backbone):
     state = torch.get_rng_state()
     again = load_backbone("tiny")
     assert torch.equal(state, torch.get_rng_state())
     for name in ("transformer", "vae", "text_encoder"):
-        a, b = getattr(tiny, name).state_dict(), getattr(again, name).state_dict()
+        a, b = getattr(backbone, name).state_dict(), getattr(again, name).state_dict()
         assert all(torch.equal(a[k], b[k]) for k in a), name
     other = load_backbone("tiny", ["seed=1"])
-    w0 = tiny.transformer.transformer_blocks[0].attn1.to_q.weight
+    w0 = backbone.transformer.transformer_blocks[0].attn1.to_q.weight
     assert not torch.equal(w0, other.transformer.transformer_blocks[0].attn1.to_q.weight)
 
 
-def test_tiny_architecture(tiny):
-    cfg = tiny.transformer.config
-    assert cfg.num_layers == 2 and len(tiny.transformer.transformer_blocks) == 2
+def test_tiny_architecture(backbone):
+    cfg = backbone.transformer.config
+    assert cfg.num_layers == 2 and len(backbone.transformer.transformer_blocks) == 2
     assert cfg.use_rotary_positional_embeddings  # like the 5B
-    assert cfg.text_embed_dim == tiny.text_encoder.config.d_model
-    assert tiny.latent_shape == (3, 4, 8, 8)
-    assert tiny.device == torch.device("cpu") and tiny.dtype == torch.float32
-    assert not any(p.requires_grad for p in tiny.transformer.parameters())  # frozen by default
+    assert cfg.text_embed_dim == backbone.text_encoder.config.d_model
+    assert backbone.latent_shape == (3, 4, 8, 8)
+    assert backbone.device == torch.device("cpu") and backbone.dtype == torch.float32
+    assert not any(p.requires_grad for p in backbone.transformer.parameters())  # frozen by default
 
 
 # ---- encoders -------------------------------------------------------------------------------
 
 
-def test_preprocess_video(tiny):
-    x = tiny.preprocess_video(_frames(5, 90, 120))
+def test_preprocess_video(backbone):
+    x = backbone.preprocess_video(_frames(5, 90, 120))
     assert x.shape == (3, 5, 64, 64) and x.dtype == torch.float32
     assert -1.0 <= float(x.min()) and float(x.max()) <= 1.0
     exact = np.zeros((1, 64, 64, 3), np.uint8)
     exact[..., 1] = 255
-    y = tiny.preprocess_video(exact)  # already at size: no resampling
+    y = backbone.preprocess_video(exact)  # already at size: no resampling
     assert torch.equal(y[0], torch.full((1, 64, 64), -1.0)) and torch.equal(
         y[1], torch.ones(1, 64, 64)
     )
     with pytest.raises(ValueError, match="uint8"):
-        tiny.preprocess_video(np.zeros((2, 8, 8, 3), np.float32))
+        backbone.preprocess_video(np.zeros((2, 8, 8, 3), np.float32))
 
 
-def test_encode_video_shapes(tiny):
+def test_encode_video_shapes(backbone):
     videos = torch.stack(
-        [tiny.preprocess_video(_frames(seed=s)) for s in range(2)]
+        [backbone.preprocess_video(_frames(seed=s)) for s in range(2)]
     )  # (2, 3, 9, 64, 64)
-    latents = tiny.encode_video(videos, generator=torch.Generator().manual_seed(0))
+    latents = backbone.encode_video(videos, generator=torch.Generator().manual_seed(0))
     assert latents.shape == (2, 3, 4, 8, 8) and latents.dtype == torch.float32
     assert torch.isfinite(latents).all()
-    short = tiny.encode_video(videos[:1, :, :5])
+    short = backbone.encode_video(videos[:1, :, :5])
     assert short.shape == (1, 2, 4, 8, 8)
     # posterior mean is deterministic; a seeded sample is reproducible
-    m1 = tiny.encode_video(videos[:1], sample_posterior=False)
-    m2 = tiny.encode_video(videos[:1], sample_posterior=False)
+    m1 = backbone.encode_video(videos[:1], sample_posterior=False)
+    m2 = backbone.encode_video(videos[:1], sample_posterior=False)
     assert torch.equal(m1, m2)
-    s1 = tiny.encode_video(videos[:1], generator=torch.Generator().manual_seed(3))
-    s2 = tiny.encode_video(videos[:1], generator=torch.Generator().manual_seed(3))
+    s1 = backbone.encode_video(videos[:1], generator=torch.Generator().manual_seed(3))
+    s2 = backbone.encode_video(videos[:1], generator=torch.Generator().manual_seed(3))
     assert torch.equal(s1, s2) and not torch.equal(s1, m1)
 
 
-def test_encode_video_rejects_bad_frame_count(tiny):
+def test_encode_video_rejects_bad_frame_count(backbone):
     with pytest.raises(ValueError, match=r"1 \+ 4k"):
-        tiny.encode_video(torch.zeros(1, 3, 8, 64, 64))
+        backbone.encode_video(torch.zeros(1, 3, 8, 64, 64))
     with pytest.raises(ValueError, match="multiples of 16"):
-        tiny.encode_video(torch.zeros(1, 3, 1, 64, 72))
+        backbone.encode_video(torch.zeros(1, 3, 1, 64, 72))
 
 
-def test_encode_images_is_one_frame_video(tiny):
+def test_encode_images_is_one_frame_video(backbone):
     images = [_frames(1, 100, 80)[0], _frames(1, 64, 64)[0], _frames(1, 50, 120)[0]]
-    latents = tiny.encode_images(images, generator=torch.Generator().manual_seed(0))
+    latents = backbone.encode_images(images, generator=torch.Generator().manual_seed(0))
     assert latents.shape == (3, 1, 4, 8, 8)
     # the same thing as encoding the preprocessed image as a 1-frame video
-    as_video = tiny.encode_video(
-        tiny.preprocess_video(images[1][None])[None], generator=torch.Generator().manual_seed(0)
+    as_video = backbone.encode_video(
+        backbone.preprocess_video(images[1][None])[None], generator=torch.Generator().manual_seed(0)
     )
-    first = tiny.encode_images(images[1:2], generator=torch.Generator().manual_seed(0))
+    first = backbone.encode_images(images[1:2], generator=torch.Generator().manual_seed(0))
     assert torch.equal(first, as_video)
 
 
-def test_encode_prompts(tiny):
-    embeds = tiny.encode_prompts([PROMPT, "a dog", ""])
+def test_encode_prompts(backbone):
+    embeds = backbone.encode_prompts([PROMPT, "a dog", ""])
     assert embeds.shape == (3, 128, 32) and embeds.dtype == torch.float32
     assert not torch.equal(embeds[0], embeds[1])
-    assert torch.equal(tiny.encode_prompts(["a dog"])[0], embeds[1])
+    assert torch.equal(backbone.encode_prompts(["a dog"])[0], embeds[1])
 
 
 # ---- training loss --------------------------------------------------------------------------
@@ -235,56 +236,56 @@ def test_noise_schedule_matches_hand_derivation(profile):
     assert ours[-1] == 0.0
 
 
-def test_training_loss_is_v_prediction_mse(tiny):
+def test_training_loss_is_v_prediction_mse(backbone):
     """Reference: the weighted x0 loss equals the plain MSE against v = sqrt(a) eps - sqrt(1-a) x0."""
-    latents, text = _latents(tiny, batch=2), tiny.encode_prompts([PROMPT, "a dog"])
+    latents, text = _latents(backbone, batch=2), backbone.encode_prompts([PROMPT, "a dog"])
     noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(1))
     t = torch.tensor([17, 803])
-    loss = tiny.training_loss(latents, text, timesteps=t, noise=noise)
+    loss = backbone.training_loss(latents, text, timesteps=t, noise=noise)
 
     a = torch.tensor(
-        _alphas_cumprod_by_hand(tiny.profile.scheduler)[t.numpy()], dtype=torch.float32
+        _alphas_cumprod_by_hand(backbone.profile.scheduler)[t.numpy()], dtype=torch.float32
     )
     a = a.view(2, 1, 1, 1, 1)
     noisy = a.sqrt() * latents + (1 - a).sqrt() * noise
     with torch.no_grad():
-        v = tiny.forward_transformer(noisy, text, t)
+        v = backbone.forward_transformer(noisy, text, t)
     v_target = a.sqrt() * noise - (1 - a).sqrt() * latents
     reference = ((v - v_target) ** 2).mean()
     torch.testing.assert_close(loss, reference, rtol=1e-4, atol=1e-6)
 
 
-def test_training_loss_reproducible_with_generator(tiny):
-    latents, text = _latents(tiny), tiny.encode_prompts([PROMPT])
+def test_training_loss_reproducible_with_generator(backbone):
+    latents, text = _latents(backbone), backbone.encode_prompts([PROMPT])
 
     def loss(seed: int) -> float:
         with torch.no_grad():
             return float(
-                tiny.training_loss(latents, text, generator=torch.Generator().manual_seed(seed))
+                backbone.training_loss(latents, text, generator=torch.Generator().manual_seed(seed))
             )
 
     assert loss(0) == loss(0)
     assert loss(0) != loss(1)
     with pytest.raises(ValueError, match="timesteps"):
-        tiny.training_loss(latents, text, timesteps=[1000])
+        backbone.training_loss(latents, text, timesteps=[1000])
 
 
-def test_rotary_embeddings_match_the_pipeline(tiny):
+def test_rotary_embeddings_match_the_pipeline(backbone):
     latents = torch.zeros(1, 3, 4, 8, 8)
-    ours = tiny.rotary_embeddings(latents)
-    theirs = tiny.build_pipeline()._prepare_rotary_positional_embeddings(
+    ours = backbone.rotary_embeddings(latents)
+    theirs = backbone.build_pipeline()._prepare_rotary_positional_embeddings(
         64, 64, 3, torch.device("cpu")
     )
     assert torch.equal(ours[0], theirs[0]) and torch.equal(ours[1], theirs[1])
     assert ours[0].shape == (3 * 4 * 4, 16)  # F * (h/p) * (w/p) tokens, head_dim channels
     # forward_transformer (used by the loss) applies them, exactly as the pipeline does
     x = torch.randn(1, 3, 4, 8, 8, generator=torch.Generator().manual_seed(0))
-    text, t = tiny.encode_prompts([PROMPT]), torch.tensor([500])
+    text, t = backbone.encode_prompts([PROMPT]), torch.tensor([500])
     with torch.no_grad():
-        out = tiny.forward_transformer(x, text, t)
+        out = backbone.forward_transformer(x, text, t)
         kw = dict(hidden_states=x, encoder_hidden_states=text, timestep=t, return_dict=False)
-        with_rope = tiny.transformer(**kw, image_rotary_emb=theirs)[0]
-        without = tiny.transformer(**kw, image_rotary_emb=None)[0]
+        with_rope = backbone.transformer(**kw, image_rotary_emb=theirs)[0]
+        without = backbone.transformer(**kw, image_rotary_emb=None)[0]
     assert torch.equal(out, with_rope) and not torch.allclose(out, without)
 
 
@@ -326,34 +327,34 @@ def test_bfloat16_tiny_loss_is_finite():
 # ---- sampling -------------------------------------------------------------------------------
 
 
-def test_sample_identical_for_one_seed_different_for_another(tiny):
-    a = tiny.sample([PROMPT], seed=0)
-    b = tiny.sample([PROMPT], seed=0)
-    c = tiny.sample([PROMPT], seed=1)
+def test_sample_identical_for_one_seed_different_for_another(backbone):
+    a = backbone.sample([PROMPT], seed=0)
+    b = backbone.sample([PROMPT], seed=0)
+    c = backbone.sample([PROMPT], seed=1)
     assert len(a) == 1 and a[0].shape == (9, 64, 64, 3) and a[0].dtype == np.uint8
     assert np.array_equal(a[0], b[0])
     assert not np.array_equal(a[0], c[0])
     assert a[0].std() > 0  # not a constant image
 
 
-def test_sample_does_not_depend_on_the_other_prompts(tiny):
-    both = tiny.sample([PROMPT, "a dog"], seed=3)
-    alone = tiny.sample(["a dog"], seed=3)
+def test_sample_does_not_depend_on_the_other_prompts(backbone):
+    both = backbone.sample([PROMPT, "a dog"], seed=3)
+    alone = backbone.sample(["a dog"], seed=3)
     assert np.array_equal(both[1], alone[0])
     assert not np.array_equal(both[0], both[1])  # the prompt reaches the frames
 
 
 @pytest.mark.parametrize("scheduler", ["dpm", "ddim"])
-def test_both_schedulers_run(tiny, scheduler):
-    video = tiny.sample([PROMPT], seed=0, scheduler=scheduler, num_inference_steps=2)[0]
+def test_both_schedulers_run(backbone, scheduler):
+    video = backbone.sample([PROMPT], seed=0, scheduler=scheduler, num_inference_steps=2)[0]
     assert video.shape == (9, 64, 64, 3) and video.dtype == np.uint8
 
 
-def test_schedulers_differ_and_guidance_one_runs(tiny):
-    dpm = tiny.sample([PROMPT], seed=0, scheduler="dpm", num_inference_steps=2)[0]
-    ddim = tiny.sample([PROMPT], seed=0, scheduler="ddim", num_inference_steps=2)[0]
+def test_schedulers_differ_and_guidance_one_runs(backbone):
+    dpm = backbone.sample([PROMPT], seed=0, scheduler="dpm", num_inference_steps=2)[0]
+    ddim = backbone.sample([PROMPT], seed=0, scheduler="ddim", num_inference_steps=2)[0]
     assert not np.array_equal(dpm, ddim)
-    no_cfg = tiny.sample([PROMPT], seed=0, guidance_scale=1.0, num_inference_steps=2)[0]
+    no_cfg = backbone.sample([PROMPT], seed=0, guidance_scale=1.0, num_inference_steps=2)[0]
     assert no_cfg.shape == (9, 64, 64, 3) and not np.array_equal(no_cfg, dpm)
 
 
@@ -376,35 +377,35 @@ def test_sample_runs_through_self_transformer(fresh):
     assert not np.array_equal(baseline, hooked)
 
 
-def test_sample_callback_sees_every_step(tiny):
+def test_sample_callback_sees_every_step(backbone):
     steps = []
 
     def callback(pipe, i, t, tensors):
         steps.append((i, int(t), tuple(tensors["latents"].shape)))
         return tensors
 
-    tiny.sample([PROMPT], seed=0, num_inference_steps=3, callback_on_step_end=callback)
+    backbone.sample([PROMPT], seed=0, num_inference_steps=3, callback_on_step_end=callback)
     assert [s[0] for s in steps] == [0, 1, 2]
     assert all(s[2] == (1, 3, 4, 8, 8) for s in steps)
     assert steps[0][1] > steps[-1][1]  # descending timesteps
 
 
-def test_decode_latents(tiny):
-    videos = tiny.decode_latents(torch.zeros(2, 3, 4, 8, 8))
+def test_decode_latents(backbone):
+    videos = backbone.decode_latents(torch.zeros(2, 3, 4, 8, 8))
     assert len(videos) == 2 and videos[0].shape == (9, 64, 64, 3) and videos[0].dtype == np.uint8
 
 
 # ---- records --------------------------------------------------------------------------------
 
 
-def test_fingerprint_and_describe_are_json(tiny):
-    fp = tiny.fingerprint()
+def test_fingerprint_and_describe_are_json(backbone):
+    fp = backbone.fingerprint()
     assert fp["profile"] == "tiny" and fp["transformer"]["num_layers"] == 2
     assert not any(k.startswith("_") for k in fp["transformer"])  # no machine-specific paths
     assert json.loads(json.dumps(fp)) == fp
     assert fp == load_backbone("tiny").fingerprint()
     assert fp != load_backbone("tiny", ["seed=1"]).fingerprint()  # other random weights
-    desc = tiny.describe()
+    desc = backbone.describe()
     json.dumps(desc)
     assert desc["random_init"] is True and desc["parameters"]["transformer"] > 0
     assert desc["config"]["profile"] == "tiny"
@@ -436,14 +437,14 @@ def test_incomplete_directory_names_what_is_missing(tmp_path):
         load_backbone("cogvideox-5b", [f"model_path={tmp_path}", "device=cpu"])
 
 
-def test_local_directory_loads_offline_and_architecture_is_checked(tiny, tmp_path):
-    tiny.transformer.save_pretrained(tmp_path / "transformer")
-    tiny.vae.save_pretrained(tmp_path / "vae")
-    tiny.text_encoder.save_pretrained(tmp_path / "text_encoder")
-    tiny.tokenizer.save_pretrained(tmp_path / "tokenizer")
-    tiny.scheduler.save_pretrained(tmp_path / "scheduler")
+def test_local_directory_loads_offline_and_architecture_is_checked(backbone, tmp_path):
+    backbone.transformer.save_pretrained(tmp_path / "transformer")
+    backbone.vae.save_pretrained(tmp_path / "vae")
+    backbone.text_encoder.save_pretrained(tmp_path / "text_encoder")
+    backbone.tokenizer.save_pretrained(tmp_path / "tokenizer")
+    backbone.scheduler.save_pretrained(tmp_path / "scheduler")
     loaded = load_pretrained(tmp_path, torch.float32)
-    ref = tiny.transformer.state_dict()
+    ref = backbone.transformer.state_dict()
     assert all(torch.equal(v, ref[k]) for k, v in loaded.transformer.state_dict().items())
     assert loaded.scheduler.config.snr_shift_scale == 1.0
     # a directory holding another architecture is refused before any weights load

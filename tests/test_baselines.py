@@ -16,34 +16,16 @@ from dualreal_bench.methods._common.image_encoder import tiny_image_encoder
 from dualreal_bench.methods.dreamvideo import DreamVideoConfig, DreamVideoMethod
 from dualreal_bench.methods.lora import LoRAConfig, LoRAMethod
 from dualreal_bench.methods.sequential import SequentialConfig, SequentialMethod
+from test_resilience_helpers import torch_threads
 
-from dualreal_bench.backbone import load_backbone
 from dualreal_bench.errors import ConfigError, WeightsError
 from dualreal_bench.method import build_method, get_method_class
 
 COND = 16  # image-embedding width of the tiny condition encoder in these tests
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def backbone():
-    return load_backbone("tiny")
-
-
-@pytest.fixture(scope="module")
-def smoke_case(tmp_path_factory):
-    from dualreal_bench.sample_data import ensure_sample_data
-    from dualreal_bench.spec import build_cases
-
-    root = ensure_sample_data(tmp_path_factory.mktemp("sample") / "data")
-    return build_cases("smoke", data_root=root)[0]
+# one torch thread per test; `backbone` (tiny) and `smoke_case` come from conftest.py
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -54,16 +36,16 @@ def encoder():
 @pytest.fixture(scope="module")
 def smoke_data(backbone, smoke_case, encoder):
     """The smoke case encoded once (DualReal's preparation), with image conditions."""
-    torch.set_num_threads(1)
-    return prepare_case_data(
-        backbone,
-        smoke_case,
-        identity_prompt="a {class_noun} *",
-        motion_prompt="a person is {action}",
-        placeholder="keep",
-        image_encoder=encoder,
-        seed=0,
-    )
+    with torch_threads(1):
+        return prepare_case_data(
+            backbone,
+            smoke_case,
+            identity_prompt="a {class_noun} *",
+            motion_prompt="a person is {action}",
+            placeholder="keep",
+            image_encoder=encoder,
+            seed=0,
+        )
 
 
 @pytest.fixture
@@ -105,6 +87,18 @@ def fixed_inputs(backbone, frames=None, seed=0):
 def transformer_out(backbone, inputs):
     with torch.no_grad():
         return backbone.forward_transformer(*inputs)
+
+
+def merged_out(transformer, backbone, inputs):
+    """The output of a hand-merged copy of the transformer on ``inputs``."""
+    with torch.no_grad():
+        return transformer(
+            hidden_states=inputs[0],
+            encoder_hidden_states=inputs[1],
+            timestep=inputs[2],
+            image_rotary_emb=backbone.rotary_embeddings(inputs[0]),
+            return_dict=False,
+        )[0]
 
 
 def fixed_loss(backbone, batches):
@@ -238,23 +232,91 @@ def test_lora_fusion_is_a_weighted_sum_of_the_two_deltas(backbone, made):
     method.use_adapters(weights)
     fused = transformer_out(backbone, inputs)
     reference = hand_merged(original, adapters, weights)
-    ref_out = reference(
-        hidden_states=inputs[0],
-        encoder_hidden_states=inputs[1],
-        timestep=inputs[2],
-        image_rotary_emb=backbone.rotary_embeddings(inputs[0]),
-        return_dict=False,
-    )[0]
+    ref_out = merged_out(reference, backbone, inputs)
     assert torch.allclose(fused, ref_out, atol=1e-5), "fusion is not W + sum_k w_k B_k A_k"
     naive = hand_merged(original, adapters, weights, key_by_key=True)
-    naive_out = naive(
-        hidden_states=inputs[0],
-        encoder_hidden_states=inputs[1],
-        timestep=inputs[2],
-        image_rotary_emb=backbone.rotary_embeddings(inputs[0]),
-        return_dict=False,
-    )[0]
+    naive_out = merged_out(naive, backbone, inputs)
     assert not torch.allclose(fused, naive_out, atol=1e-3), "key-by-key addition should differ"
+
+
+def _lora_factors(method):
+    """``{dim: {module name: (A, B)}}`` of the identity and motion LoRAs (detached copies)."""
+    adapters = {dim: {} for dim in ("identity", "motion")}
+    for dim, named in method._adapter_parameters().items():
+        for key, p in named.items():
+            module = key.split(".", 1)[1].rsplit(".lora_", 1)[0]
+            adapters[dim].setdefault(module, [None, None])[0 if ".lora_A." in key else 1] = (
+                p.detach().clone()
+            )
+    return adapters
+
+
+def _active_delta(layer):
+    """The weight a peft LoRA layer adds with its active adapters: sum of B A * scaling."""
+    return sum(layer.get_delta_weight(name) for name in layer.active_adapters)
+
+
+@pytest.mark.parametrize("fusion", ["avg_factors", "delta_sum"])
+def test_lora_fused_weights_equal_the_hand_computation(backbone, made, fusion):
+    """Each adapted layer's added weight, for both fusions, against the formula by hand.
+
+    Rank 4, alpha 2: the adapters trained at scale 0.5. avg_factors (the authors'
+    lora_joint.py: every tensor of both files times 0.5, added, loaded as one adapter whose
+    alpha diffusers takes to be its rank): (0.5 B_id + 0.5 B_m)(0.5 A_id + 0.5 A_m) at scale
+    1. delta_sum (peft's set_adapters at 1, 1): 0.5 B_id A_id + 0.5 B_m A_m."""
+    from peft.tuners.lora import LoraLayer
+
+    original = copy.deepcopy(backbone.transformer)
+    config = LoRAConfig(rank=4, lora_alpha=2, init_lora_weights=False, fusion=fusion)
+    method = LoRAMethod(backbone, config)
+    made.append(method)
+    method._trained = True
+    adapters = _lora_factors(method)
+    method.fuse()
+    layers = {
+        name: m for name, m in backbone.transformer.named_modules() if isinstance(m, LoraLayer)
+    }
+    assert set(layers) == set(adapters["identity"]) and len(layers) == 4 * 2  # 4 per block
+    for name, layer in layers.items():
+        (a_id, b_id), (a_m, b_m) = adapters["identity"][name], adapters["motion"][name]
+        if fusion == "avg_factors":
+            expected = (0.5 * b_id + 0.5 * b_m) @ (0.5 * a_id + 0.5 * a_m)
+        else:
+            expected = 0.5 * (b_id @ a_id) + 0.5 * (b_m @ a_m)
+        torch.testing.assert_close(_active_delta(layer), expected, atol=1e-6, rtol=1e-5)
+    # the transformer computes with exactly those weights
+    inputs = fixed_inputs(backbone)
+    if fusion == "avg_factors":
+        reference = hand_merged(original, adapters, (0.5, 0.5), key_by_key=True)
+    else:
+        reference = hand_merged(original, adapters, (0.5, 0.5))  # w = 1 times s = 0.5
+    ref_out = merged_out(reference, backbone, inputs)
+    assert torch.allclose(transformer_out(backbone, inputs), ref_out, atol=1e-5)
+    # the default resolves the fusion's own weights; the describe() says which fusion ran
+    assert method.describe()["config"]["fusion_weights"] == (
+        [0.5, 0.5] if fusion == "avg_factors" else [1.0, 1.0]
+    )
+    key = method.variant_key()  # (rank=4 etc. differ from the reference too)
+    assert ("fusion=delta_sum" in key) == (fusion == "delta_sum") and "fusion_weights" not in key
+
+
+def test_lora_fusions_differ_and_leave_the_learned_adapters_alone(backbone, made):
+    """The authors' averaged factors and peft's delta sum are different models of the same two
+    LoRAs; fusing never changes the learned factors (what a run saves)."""
+    inputs = fixed_inputs(backbone)
+    outs = {}
+    for fusion in ("avg_factors", "delta_sum"):
+        method = LoRAMethod(
+            backbone, LoRAConfig(rank=4, lora_alpha=4, init_lora_weights=False, fusion=fusion)
+        )
+        method._trained = True
+        before = {k: v.clone() for k, v in method.state_dict().items()}
+        method.fuse()
+        outs[fusion] = transformer_out(backbone, inputs)
+        assert all(torch.equal(v, before[k]) for k, v in method.state_dict().items())
+        assert all(k.split(".", 1)[0] in ("identity", "motion") for k in before)
+        method.teardown()
+    assert not torch.allclose(outs["avg_factors"], outs["delta_sum"], atol=1e-3)
 
 
 def test_lora_trains_only_its_adapters_and_the_loss_goes_down(backbone, smoke_data, made):
@@ -348,7 +410,8 @@ def test_lora_strip_placeholder_feeds_class_prompts(backbone, smoke_case, made, 
 
     monkeypatch.setattr(backbone.__class__, "encode_prompts", spy)
     method.train(smoke_case)
-    assert seen["prompts"][:2] == ["a toy", "a person is swinging back and forth"]
+    # the authors' identity caption "toy *" (no article), " *" stripped
+    assert seen["prompts"][:2] == ["toy", "a person is swinging back and forth"]
     seen.clear()
     method.generate(["toy * with a hat is swinging"], seed=0)
     assert "toy with a hat is swinging" in seen["prompts"]
@@ -502,6 +565,36 @@ def test_dreamvideo_token_encoding_matches_the_backbone(backbone, made, encoder)
     assert not torch.allclose(changed[1], backbone.encode_prompts(prompts[1:])[0], atol=1e-4)
 
 
+def test_dreamvideo_schedule_is_the_supplements(backbone, smoke_data, made, encoder):
+    """DualReal's supplement: identity 3,000 steps at batch 4 and lr 1e-4, then 500 at batch 4
+    and lr 1e-5; motion 600 at batch 2 and lr 1e-5. The stages fit() builds are that plan."""
+    from dualreal_bench.methods.dreamvideo.method import STAGES
+
+    default = DreamVideoConfig()
+    plan = [(p.name, p.steps, p.batch_size, p.learning_rate) for p in default.schedule()]
+    assert plan == [
+        ("textual_inversion", 3000, 4, 1e-4),
+        ("identity", 500, 4, 1e-5),
+        ("motion", 600, 2, 1e-5),
+    ]
+    assert (default.p_text_zero, default.p_image_zero) == (0.5, 0.0)  # VGen playingGuitar
+    method = DreamVideoMethod(
+        backbone, DreamVideoConfig(cond_dim=COND, steps_scale=0.01), image_encoder=encoder
+    )
+    made.append(method)
+    scaled = {p.name: p for p in method.config.schedule()}
+    builders = method._stage_builders(smoke_data, scaled)
+    try:
+        stages = [builders[name]() for name in STAGES]
+    finally:
+        method.model.weights = (None, None)
+    assert [(s.name, s.steps, s.batch_size, s.settings.learning_rate) for s in stages] == [
+        ("textual_inversion", 30, 4, 1e-4),
+        ("identity", 5, 4, 1e-5),
+        ("motion", 6, 2, 1e-5),
+    ]
+
+
 def test_dreamvideo_stages_train_only_their_parameters_and_the_loss_goes_down(
     backbone, smoke_data, made, encoder
 ):
@@ -551,10 +644,13 @@ def test_dreamvideo_stages_train_only_their_parameters_and_the_loss_goes_down(
         )
     now = backbone.text_encoder.named_parameters()
     assert all(torch.equal(p, text_encoder[k]) for k, p in now), "the text encoder changed"
-    assert all(c.shape == (1, COND) for c in conditions)
-    assert any(
-        torch.allclose(conditions[0], data.motion_conditions[i])
-        for i in range(len(data.motion_latents))
+    # the supplement's motion batch of 2 clips (the 3 smoke clips: an epoch is a batch of 2
+    # and one of 1), each row one clip's condition
+    assert conditions[0].shape == (2, COND)
+    assert all(c.shape in ((2, COND), (1, COND)) for c in conditions)
+    assert all(
+        any(torch.allclose(row, data.motion_conditions[i]) for i in range(len(data.motion_latents)))
+        for row in conditions[0]
     )
 
     with torch.no_grad():

@@ -273,6 +273,7 @@ def test_metrics_device_resolution(monkeypatch, cuda, device, profile, expected)
     from dualreal_bench.metrics import resolve_metrics_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2 if cuda else 0)
     assert resolve_metrics_device(device, profile) == expected
 
 
@@ -331,7 +332,7 @@ def test_evaluate_scores_on_cuda_by_default(cuda_box, smoke, tmp_path):
     assert cuda_box == {"profile": "real", "device": "cuda"}
 
 
-def test_estimate_scores_on_cuda_by_default(monkeypatch, smoke):
+def test_estimate_scores_on_cuda_by_default(monkeypatch, smoke, one_torch_thread):
     """The real encoders' weights are missing here: the estimate says so, after resolving
     their device (nothing touches CUDA)."""
     import torch
@@ -341,12 +342,7 @@ def test_estimate_scores_on_cuda_by_default(monkeypatch, smoke):
     cwd, _, _ = smoke
     monkeypatch.setenv("DUALREAL_BENCH_CACHE", str(cwd / "cache"))  # the smoke sample data
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        out = estimate(method="base", profile="tiny", metrics_profile="real", steps=2)
-    finally:
-        torch.set_num_threads(torch_threads)
+    out = estimate(method="base", profile="tiny", metrics_profile="real", steps=2)
     assert out["metrics_device"] == "cuda" and out["device"] == "cpu"
     assert any("metric encoder weights missing" in u for u in out["unmeasured"])
 

@@ -10,38 +10,20 @@ import pytest
 import torch
 from dualreal_bench.methods._common.data import TrainingData
 from dualreal_bench.methods._common.image_encoder import (
+    encode_condition,
     load_openclip_vit_h14,
     tiny_image_encoder,
 )
 from dualreal_bench.methods.dualreal import DualRealConfig, DualRealMethod
 from dualreal_bench.methods.dualreal.training import prepare_training_data, train_model
 
-from dualreal_bench.backbone import load_backbone
 from dualreal_bench.errors import ConfigError, WeightsError
 
 COND = 16  # condition width for the synthetic-data tests
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def backbone():
-    return load_backbone("tiny")
-
-
-@pytest.fixture(scope="module")
-def smoke_case(tmp_path_factory):
-    from dualreal_bench.sample_data import ensure_sample_data
-    from dualreal_bench.spec import build_cases
-
-    root = ensure_sample_data(tmp_path_factory.mktemp("sample") / "data")
-    return build_cases("smoke", data_root=root)[0]
+# one torch thread per test; `backbone` (tiny) and `smoke_case` come from conftest.py
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
@@ -277,7 +259,7 @@ def test_training_loss_goes_down_on_the_smoke_case(backbone, smoke_case, make_me
     method = make_method(config)
     data = prepare_training_data(backbone, smoke_case, config, method._image_encoder(), seed=0)
     assert (
-        data.identity_prompt == "a toy *"
+        data.identity_prompt == "toy *"  # the authors' identity caption, no article
         and data.motion_prompt == "a person is swinging back and forth"
     )
     assert len(data.identity_latents) == len(smoke_case.image_paths())
@@ -406,7 +388,10 @@ def test_condition_encoder_and_preprocessing_are_shared(backbone, smoke_case, ma
     method = make_method(config, image_encoder=encoder)
     data = prepare_training_data(backbone, smoke_case, config, encoder, seed=5)
     first = read_images(smoke_case.image_paths()[:1])
-    torch.testing.assert_close(data.reference_embedding, encoder(first))  # generation condition
+    # the generation condition: the authors' inference preprocessing (stretch, CLIP mean/std)
+    reference = encode_condition(encoder, first, preprocess="authors", stage="generate")
+    torch.testing.assert_close(data.reference_embedding, reference)
+    assert not torch.allclose(data.reference_embedding, encoder(first))  # not open_clip's
     assert method.auxiliary_models() and data.motion_conditions.shape == (3, COND)
     again = tiny_image_encoder(COND, seed=5)(first)
     assert torch.equal(again, encoder(first))  # deterministic tiny encoder

@@ -25,13 +25,7 @@ COND_DIM = 8
 TEXT_LEN = 16
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny tensors: thread start-up dominates, and contention on a shared CI box makes it worse
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 def tiny_transformer(num_layers: int = 2) -> CogVideoXTransformer3DModel:

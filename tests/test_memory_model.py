@@ -28,12 +28,7 @@ GIB = 1024**3
 LIMIT_24 = 24 * GIB - HEADROOM
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---- the tracker --------------------------------------------------------------------------------
@@ -153,7 +148,7 @@ def test_the_budget_chooses_the_largest_micro_batch_that_fits(dualreal_5b, budge
 def inspected_24gib():
     return {
         name: inspect_method(name, "cogvideox-5b", ["memory_budget=24GiB"])
-        for name in ("dualreal", "lora", "dreamvideo", "sequential")
+        for name in ("dualreal", "lora", "dreamvideo", "sequential", "motionbooth")
     }
 
 
@@ -203,6 +198,29 @@ def test_full_fine_tuning_cannot_fit_24gib_and_inspect_says_so(inspected_24gib, 
     assert f"{budget['training_bytes'] / GIB:.2f} GiB" in out
 
 
+def test_motionbooth_cannot_fit_24gib_even_training_only_the_attentions(inspected_24gib):
+    """MotionBooth fine-tunes the transformer itself (fp32 master weights under bf16 autocast:
+    the whole transformer is cast): all 5.57 B weights do not fit 24 GiB, nor do the joint
+    attentions alone (trained_parameters=attention) next to the rest of the transformer in
+    fp32; inspect says so with the smallest estimate."""
+    full = inspected_24gib["motionbooth"]
+    assert not full["budget"]["fits"]
+    assert {s["name"] for s in full["memory"]["stages"]} == {"images", "videos"}
+    rows = full["memory"]["bytes"]
+    assert rows["learned parameters"] == rows["gradients"] == 5_570_283_072 * 4
+    attention = inspect_method(
+        "motionbooth", "cogvideox-5b", ["memory_budget=24GiB", "trained_parameters=attention"]
+    )
+    budget = attention["budget"]
+    assert not budget["fits"]
+    assert budget["training_bytes"] == min(t["training_bytes"] for t in budget["tried"])
+    assert LIMIT_24 < budget["training_bytes"] < full["budget"]["training_bytes"]
+    rows = attention["memory"]["bytes"]
+    trained = attention["trainable_total"]
+    assert rows["learned parameters"] == rows["gradients"] == 4 * trained
+    assert rows["frozen transformer"] == 4 * (5_570_283_072 - trained)  # cast to fp32 too
+
+
 def test_inspect_json_under_a_budget(capsys):
     args = ["inspect", "--method", "lora", "--profile", "tiny", "--format", "json"]
     assert main([*args, "--set", "memory_budget=24GiB"]) == 0
@@ -229,6 +247,18 @@ def test_apply_memory_budget_configures_the_method_and_the_backbone():
             apply_memory_budget(small)
     finally:
         small.teardown()
+
+
+def test_motionbooth_takes_the_plan_of_a_budget():
+    backbone = load_backbone("tiny")
+    cls = get_method_class("motionbooth")
+    method = cls(backbone, cls.config_class().with_overrides(["memory_budget=24GiB"]))
+    try:
+        plan = apply_memory_budget(method)
+        assert plan.fits and method.memory_settings() == plan.settings
+    finally:
+        method.teardown()
+        backbone.set_offload("none")
 
 
 def test_a_run_under_a_budget_records_its_plan(tmp_path):

@@ -28,6 +28,8 @@ from dualreal_bench.methods._common.optim import OptimizerSettings
 from dualreal_bench.methods.dreamvideo import DreamVideoConfig, DreamVideoMethod
 from dualreal_bench.methods.dualreal import DualRealConfig, DualRealMethod
 from dualreal_bench.methods.lora import LoRAConfig, LoRAMethod
+from dualreal_bench.methods.motionbooth import MotionBoothConfig, MotionBoothMethod
+from dualreal_bench.methods.motionbooth.data import MotionBoothData, PreservationPool
 
 from dualreal_bench.backbone import BackboneConfig, load_backbone
 from dualreal_bench.backbone import model as backbone_model
@@ -37,17 +39,7 @@ COND = 16
 RTOL = 1e-5
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def backbone():
-    return load_backbone("tiny")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def synthetic_data(backbone, seed: int = 0) -> TrainingData:
@@ -249,6 +241,86 @@ def test_dreamvideo_motion_micro_batches_keep_each_clips_dropped_condition(backb
     assert_same_gradients(full["motion"], split["motion"])
 
 
+def motionbooth_data(backbone, seed: int = 0) -> MotionBoothData:
+    """5 subject images with masks of different coverage (so each micro-batch's share of the
+    batch's masked mean differs from its own masked mean), soft attention targets, and 3
+    unrelated clips."""
+    g = torch.Generator().manual_seed(seed)
+    frames, channels, h, w = backbone.latent_shape
+    patch = int(backbone.transformer.config.patch_size)
+    tokens = (h // patch) * (w // patch)
+    masks = [(torch.rand(1, 1, 1, h, w, generator=g) < c).float() for c in (0.2, 0.9, 0.5, 1, 0.4)]
+    embeds = backbone.encode_prompts(["a toy sks", "a person is waving", "a person is biking"])
+    clips = [torch.randn(1, frames, channels, h, w, generator=g) for _ in range(3)]
+    return MotionBoothData(
+        image_latents=[torch.randn(1, 1, channels, h, w, generator=g) for _ in range(5)],
+        region_masks=masks,
+        attention_targets=[torch.rand(1, tokens, generator=g) for _ in masks],
+        image_prompt_embeds=embeds[:1],
+        image_prompt="a toy sks",
+        subject_positions=torch.tensor([1, 2]),
+        videos=PreservationPool.from_tensors(clips, [embeds[1:2], embeds[2:3], embeds[1:2]]),
+    )
+
+
+def motionbooth_step_gradients(backbone, micro_batch: int | None, **overrides) -> dict:
+    """The transformer's gradients after MotionBooth's first step (images + clips)."""
+    config = MotionBoothConfig(**{"max_train_steps": 1, "identity_batch_size": 5,
+                                  "motion_batch_size": 3, "max_grad_norm": 1e9,
+                                  "micro_batch": micro_batch, **overrides})  # fmt: skip
+    method = MotionBoothMethod(backbone, config)
+    out: dict = {}
+
+    def capture(stage: str, step: int) -> None:
+        out.update(
+            {
+                n: p.grad.clone()
+                for n, p in backbone.transformer.named_parameters()
+                if p.grad is not None
+            }
+        )
+
+    try:
+        stats = method.fit(motionbooth_data(backbone), step_callback=capture)
+    finally:
+        method.teardown()
+    parts = 1 + (config.video_loss_weight > 0)
+    assert stats["micro_batch"] == micro_batch and stats["micro_batches_per_step"] == parts
+    return out
+
+
+@pytest.mark.parametrize("micro_batch", [1, 2])
+def test_motionbooth_micro_batches_accumulate_the_whole_batch_gradient(backbone, micro_batch):
+    """MotionBooth's step (the region loss as a masked mean over the whole image batch, the
+    subject-token cross-attention loss, the preservation loss on clips) in micro-batches of
+    images and of clips: the gradient of the whole batch."""
+    full = motionbooth_step_gradients(backbone, None)
+    assert len(full) == len(list(backbone.transformer.parameters()))  # full fine-tuning
+    assert_same_gradients(full, motionbooth_step_gradients(backbone, micro_batch))
+    # without the mask (the plain image loss) and with gradient checkpointing (the recorded
+    # attention recomputed in backward) as well
+    options = {"mask_region_loss": False, "gradient_checkpointing": True}
+    assert_same_gradients(
+        motionbooth_step_gradients(backbone, None, **options),
+        motionbooth_step_gradients(backbone, micro_batch, **options),
+    )
+
+
+def test_motionbooth_naive_micro_batches_fail_the_tolerance(backbone, monkeypatch):
+    """The control: each micro-batch of images taking its own masked mean (not its share of
+    the batch's) gives another gradient."""
+    from dualreal_bench.methods.motionbooth import method as motionbooth_method
+
+    full = motionbooth_step_gradients(backbone, None, video_loss_weight=0)
+    monkeypatch.setattr(
+        motionbooth_method,
+        "masked_share",
+        lambda error, mask, count: (error * mask).sum() / mask.expand_as(error).sum(),
+    )
+    with pytest.raises(AssertionError):
+        assert_same_gradients(full, motionbooth_step_gradients(backbone, 2, video_loss_weight=0))
+
+
 def test_micro_batch_options_and_errors(backbone):
     assert [(s.start, s.stop) for s in micro_batches(3, 2)] == [(0, 2), (2, 3)]
     assert [(s.start, s.stop) for s in micro_batches(3, None)] == [(0, 3)]
@@ -360,20 +432,12 @@ def train_and_generate(offload: str, case, monkeypatch, *, method_class=DualReal
     return loss, state, frames, (train_events, list(placement.events))
 
 
-@pytest.fixture(scope="module")
-def smoke_case(tmp_path_factory):
-    from dualreal_bench.sample_data import ensure_sample_data
-    from dualreal_bench.spec import build_cases
-
-    root = ensure_sample_data(tmp_path_factory.mktemp("sample") / "data")
-    return build_cases("smoke", data_root=root, num_prompts=1)[0]
-
-
 @pytest.mark.parametrize(
     "method_class, config",
     [
         (DualRealMethod, {"max_train_steps": 4, "image_encoder": "tiny"}),
         (LoRAMethod, {"identity_steps": 2, "motion_steps": 2, "rank": 4, "lora_alpha": 4.0}),
+        (MotionBoothMethod, {"max_train_steps": 4, "learning_rate": 1e-3}),
     ],
 )
 def test_offloaded_encoders_train_and_generate_identically(

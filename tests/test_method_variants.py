@@ -22,23 +22,12 @@ from dualreal_bench.methods.dualreal import DualRealConfig, DualRealMethod
 from dualreal_bench.methods.lora import LoRAConfig
 from dualreal_bench.methods.sequential import SequentialConfig
 
-from dualreal_bench.backbone import load_backbone
 from dualreal_bench.backbone.profiles import COGVIDEOX_2B_TRANSFORMER, COGVIDEOX_5B_TRANSFORMER
 from dualreal_bench.errors import ConfigError
 from dualreal_bench.method import Method, MethodConfig, build_method, get_method_class
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return load_backbone("tiny")
+# one torch thread per test; `backbone` (tiny) comes from conftest.py
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def meta_backbone(transformer_config: dict) -> types.SimpleNamespace:
@@ -71,9 +60,10 @@ def described(name, backbone, overrides=()):
 
 
 # ---- DualReal: the group count actually used, and the variant key --------------------------
-def test_default_dualreal_on_tiny_is_labelled_with_its_two_groups(tiny):
-    d = described("dualreal", tiny)
-    assert set(d) == {"name", "class", "config", "variant", "label"}
+def test_default_dualreal_on_tiny_is_labelled_with_its_two_groups(backbone):
+    d = described("dualreal", backbone)
+    assert set(d) == {"name", "class", "config", "variant", "variant_version", "label"}
+    assert d["variant_version"] == 2  # the generation of defaults the key is relative to
     assert d["name"] == "dualreal"
     assert d["class"] == "dualreal_bench.methods.dualreal.method:DualRealMethod"
     assert d["config"]["num_groups"] == 2 and d["config"]["controller"] is True
@@ -130,8 +120,8 @@ def test_dualreal_variant_keys_on_cogvideox_5b(cogvideox_5b, overrides, key, lab
         assert d["label"] == label
 
 
-def test_dualreal_without_controller_on_tiny_names_no_group_count(tiny):
-    d = described("dualreal", tiny, ["controller=false"])
+def test_dualreal_without_controller_on_tiny_names_no_group_count(backbone):
+    d = described("dualreal", backbone, ["controller=false"])
     assert d["config"]["num_groups"] == 2  # still resolved, but without effect
     assert d["variant"] == "dualreal[controller=false]"
 
@@ -155,6 +145,16 @@ def test_variant_keys_are_stable(cogvideox_5b):
             "lora[fusion_weights=[0.5,1.0]]",
             "lora (fusion_weights=[0.5,1.0])",
         ),
+        # issue 12: the authors' factor averaging is the default; peft's delta sum is a variant
+        # whose own weights (1, 1) are part of it, and the authors' (0.5, 0.5) are no variant
+        ("lora", ["fusion=delta_sum"], "lora[fusion=delta_sum]", "lora (fusion=delta_sum)"),
+        (
+            "lora",
+            ["fusion=delta_sum", "fusion_weights=1.0,1.0"],
+            "lora[fusion=delta_sum]",
+            "lora (fusion=delta_sum)",
+        ),
+        ("lora", ["fusion_weights=0.5,0.5"], "lora", "lora"),
         (
             "lora",
             ["rank=4", "placeholder=strip"],
@@ -175,11 +175,14 @@ def test_variant_keys_are_stable(cogvideox_5b):
         ),
     ],
 )
-def test_baseline_variant_keys(tiny, name, overrides, key, label):
-    d = described(name, tiny, overrides)
+def test_baseline_variant_keys(backbone, name, overrides, key, label):
+    d = described(name, backbone, overrides)
     assert (d["name"], d["variant"], d["label"]) == (name, key, label)
     config = get_method_class(name).config_class().with_overrides(overrides)
-    assert d["config"] == json.loads(json.dumps(config.to_dict()))  # nothing resolved
+    resolved = {}  # LoRA resolves unset fusion weights to its fusion's own
+    if name == "lora":
+        resolved["fusion_weights"] = list(config.resolved_fusion_weights)
+    assert d["config"] == json.loads(json.dumps({**config.to_dict(), **resolved}))
 
 
 @dataclasses.dataclass
@@ -201,29 +204,30 @@ class _Toy(Method):
         return []
 
 
-def test_default_describe_of_a_third_party_method(tiny):
-    toy = _Toy(tiny, _ToyConfig(volume=5, home="/x", seed=2))
+def test_default_describe_of_a_third_party_method(backbone):
+    toy = _Toy(backbone, _ToyConfig(volume=5, home="/x", seed=2))
     assert toy.describe() == {
         "name": "toy",
         "class": f"{__name__}:_Toy",
         "config": {"seed": 2, "volume": 5, "home": "/x"},
         "variant": "toy[volume=5]",
+        "variant_version": 2,
         "label": "toy (volume=5)",
     }
-    assert _Toy(tiny).variant_key() == "toy"
+    assert _Toy(backbone).variant_key() == "toy"
 
 
-def test_optional_capabilities_have_declared_defaults(tiny):
-    base = build_method("base", tiny)
+def test_optional_capabilities_have_declared_defaults(backbone):
+    base = build_method("base", backbone)
     assert base.parameter_groups() == {"transformer (requires_grad)": []}
     assert base.fit(None) == {"steps": 0}
     assert base.auxiliary_models() == {} and base.resolved_options() == {}
     with base.inspection_context(3):
         pass
-    toy = _Toy(tiny)
+    toy = _Toy(backbone)
     with pytest.raises(NotImplementedError, match="_Toy has no fit"):
         toy.fit(None)
-    param = next(tiny.transformer.parameters())
+    param = next(backbone.transformer.parameters())
     param.requires_grad_(True)
     try:
         assert toy.parameter_groups()["transformer (requires_grad)"] == [param]
@@ -231,12 +235,17 @@ def test_optional_capabilities_have_declared_defaults(tiny):
         param.requires_grad_(False)
 
 
-def test_dualreal_capabilities(tiny):
-    method = DualRealMethod(tiny, DualRealConfig(cond_dim=16))
+def test_dualreal_capabilities(backbone):
+    method = DualRealMethod(backbone, DualRealConfig(cond_dim=16))
     try:
         groups = method.parameter_groups()
         assert set(groups) == {"identity adapters", "motion adapters", "controller"}
-        assert method.resolved_options() == {"num_groups": 2, "controller": True}
+        # vae_tiling: "auto" resolves to the authors' untiled decode off CUDA
+        assert method.resolved_options() == {
+            "num_groups": 2,
+            "controller": True,
+            "vae_tiling": "off",
+        }
         assert list(method.auxiliary_models()) == ["image encoder (tiny open_clip, visual tower)"]
         with method.inspection_context(2):
             assert method.model.condition.shape == (2, 16)
@@ -285,16 +294,58 @@ DEFAULTS_BEFORE = json.loads(
 )
 
 
+#: what issue 12 changed on purpose (the authors' choices; README "Where a default follows the
+#: authors' code"): every other default is as before
+ISSUE_12_CHANGES = {
+    "dreamvideo": {
+        "identity_prompt": "{class_noun} *",
+        "motion_lr": 1e-05,
+        "motion_batch_size": 2,
+        "p_image_zero": 0.0,
+        "clip_frames": "first",
+        "clip_resize": "crop",
+    },
+    "dualreal": {
+        "identity_prompt": "{class_noun} *",
+        "clip_frames": "first",
+        "clip_resize": "stretch",
+        "condition_preprocess": "authors",
+        "trainable_dtype": "auto",
+        "vae_tiling": "auto",
+    },
+    "lora": {
+        "identity_prompt": "{class_noun} *",
+        "clip_frames": "stride",
+        "clip_resize": "stretch",
+        "fusion": "avg_factors",
+        "fusion_weights": None,
+    },
+    "sequential": {
+        "identity_prompt": "{class_noun} *",
+        "clip_frames": "stride",
+        "clip_resize": "stretch",
+    },
+}
+
 #: options added since (issue 16: memory), unset by default: they change no default
 ADDED_SINCE = {"micro_batch": None, "memory_budget": None}
 
 
 @pytest.mark.parametrize("name", sorted(DEFAULTS_BEFORE))
 def test_config_defaults_are_unchanged_by_the_shared_base(name):
+    """The defaults as before, but for what issue 12 changed, which the report's key history
+    (DEFAULT_CHANGES) lists wherever an old record could be mistaken for a new one, and for the
+    options issue 16 added (unset by default, so they change nothing)."""
+    from dualreal_bench.report.variants import DEFAULT_CHANGES
+
     config = json.loads(json.dumps(get_method_class(name).config_class().to_dict()))
     added = {k: config.pop(k) for k in ADDED_SINCE if k in config}
-    assert config == DEFAULTS_BEFORE[name]
+    expected = {**DEFAULTS_BEFORE[name], **ISSUE_12_CHANGES.get(name, {})}
+    assert config == expected
     assert added == ({} if name == "base" else ADDED_SINCE)
+    for option, (old, now) in DEFAULT_CHANGES.get(name, {}).items():
+        assert expected[option] == now
+        assert DEFAULTS_BEFORE[name].get(option, old) == old
 
 
 def test_training_configs_share_one_base():

@@ -35,14 +35,7 @@ if _oracle and _oracle not in sys.path:
     sys.path.append(_oracle)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small tensors gain nothing from threads, and on a shared 2-core machine OpenMP
-    spin-waiting makes them up to 20x slower; restored after each test."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 # ---- helpers -----------------------------------------------------------------------------------
@@ -141,6 +134,66 @@ def test_registry_declares_direction_version_and_label():
     assert get_metric("dynamic_degree_dev").higher_is_better is False
     with pytest.raises(RegistryError, match="Did you mean 'clip_t'"):
         get_metric("clip-t")
+
+
+def test_a_declared_metric_reaches_the_report_and_the_evaluator(
+    monkeypatch, encoders, synthetic_case
+):
+    """Adding a metric is one declaration (plus its computation): the report's columns, the
+    exports' field list, the versions and the evaluator's expected fields all read it; an
+    evaluator that does not compute a declared field refuses to score rather than record None."""
+    from dualreal_bench.metrics import declarations
+    from dualreal_bench.metrics.evaluator import Evaluator
+    from dualreal_bench.report import aggregate, metric_columns, render, table_fields
+    from dualreal_bench.report.export import metric_names
+
+    new = declarations.MetricDeclaration(
+        "subject_size",
+        "Subj. size",
+        False,
+        "0.1",
+        "identity",
+        "share of the frame the subject covers",
+        in_paper=False,
+        digits=2,
+    )
+    hidden = declarations.MetricDeclaration(
+        "subject_size_raw", "Subj. px", False, "0.1", "identity", "pixels", table="hidden"
+    )
+    monkeypatch.setattr(declarations, "DECLARATIONS", (*declarations.DECLARATIONS, new, hidden))
+
+    columns = metric_columns()
+    assert table_fields()[-1] == "subject_size" and columns[-1].label == "Subj. size"
+    assert columns[-1].higher_is_better is False and columns[-1].digits == 2
+    assert not columns[-1].in_paper and columns[0].in_paper
+    assert "subject_size_raw" not in [c.field for c in columns]
+    assert metric_names([])[-2:] == ["subject_size", "subject_size_raw"]
+    recs = [
+        {
+            "method": "m",
+            "case_id": "A",
+            "prompt_index": p,
+            "seed": 0,
+            "metrics": {"clip_t": 0.5, "subject_size": v, "subject_size_raw": 7.0},
+        }
+        for p, v in enumerate([0.25, 0.5])
+    ]
+    table = aggregate(recs, columns)
+    assert table.cells[("m", "subject_size")].mean == pytest.approx(0.375)
+    assert table.cells[("m", "subject_size_raw")].mean == 7.0  # aggregated, not a column
+    markdown = render(table, "markdown")
+    assert "Subj. size" in markdown and "0.38" in markdown and "Subj. px" not in markdown
+
+    assert Evaluator.expected_fields()[-2:] == ("subject_size", "subject_size_raw")
+    ev = evaluator(encoders)
+    assert ev.metric_versions()["subject_size"] == "0.1"
+    case, _ = synthetic_case
+    video = translating_clip(9, 64, 64, 2)
+    with pytest.raises(NotImplementedError, match="subject_size, subject_size_raw are declared"):
+        ev.evaluate_video(video, prompt="a dog * running", case=case)
+
+    with pytest.raises(ConfigError, match="only a column can show a paren field"):
+        declarations.MetricDeclaration("x", "X", True, "1", "text", "x", table="hidden", paren="y")
 
 
 def test_constants_validate_and_override():
@@ -445,7 +498,8 @@ def test_missing_real_weights_name_the_file_and_how_to_get_them(tmp_path, monkey
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    from dualreal_bench.metrics.encoders import find_weights
+    from dualreal_bench.metrics.encoders import ENCODERS
+    from dualreal_bench.weights import find_weights
 
     for role, fragment in [
         ("flow", "raft_large_C_T_V1-22a6c225.pth"),
@@ -455,7 +509,7 @@ def test_missing_real_weights_name_the_file_and_how_to_get_them(tmp_path, monkey
         ("dino", "dino-vits16"),
     ]:
         with pytest.raises(WeightsError, match=fragment) as info:
-            find_weights(role, tmp_path / "weights")
+            find_weights(ENCODERS[role].weights, weights_dir=tmp_path / "weights")
         assert "To get them" in str(info.value) and str(tmp_path / "weights") in str(info.value)
     with pytest.raises(WeightsError, match="no such weights file"):
         build_encoders("tiny", flow=str(tmp_path / "nope.pth"))

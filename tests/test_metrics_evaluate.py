@@ -8,21 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from dualreal_bench.cli import main
 from dualreal_bench.commands.evaluate import collect_videos, parse_video_name
 from dualreal_bench.errors import DataError
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small tensors gain nothing from threads, and on a shared 2-core machine OpenMP
-    spin-waiting makes them up to 20x slower; restored after each test."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 def test_video_names():

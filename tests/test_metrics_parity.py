@@ -30,14 +30,7 @@ RTOL = 1e-5
 C = MetricConstants()
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small tensors gain nothing from threads, and on a shared 2-core machine OpenMP
-    spin-waiting makes them up to 20x slower; restored after each test."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")

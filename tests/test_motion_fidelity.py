@@ -500,10 +500,9 @@ def test_videomae_windows():
         window_starts(0, 16, 4)
 
 
-def test_videomae_tiny_shapes_preprocessing_and_determinism():
+def test_videomae_tiny_shapes_preprocessing_and_determinism(one_torch_thread):
     from dualreal_bench.metrics.motion.videomae import tiny_videomae
 
-    torch.set_num_threads(1)
     frames = np.random.default_rng(8).integers(0, 255, (40, 120, 160, 3), dtype=np.uint8)
     enc = tiny_videomae(seed=0)
     pixels = enc.preprocess(frames)

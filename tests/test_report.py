@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +22,7 @@ from dualreal_bench.report import (
     load_paper_results,
     method_variants,
     metric_columns,
+    parse_variant_key,
     render,
     render_report,
     split_tables,
@@ -47,18 +50,27 @@ def write_store(
     videos=False,
     traces=None,
     data_root=None,
+    references=None,
 ):
     """methods: [(label, name, config)] or [(label, name, config, variant key)] (a run that
     records Method.describe()'s variant; without one, a record written before it);
     cases: [(identity, motion)]; prompts: case_id -> count;
     value(label, case_id, prompt_index, field) -> float | None; skip: {(label, case_id, prompt_index)}
-    records not written; traces: label -> (steps, groups) array saved as controller_w_id."""
+    records not written; traces: label -> (steps, groups) array saved as controller_w_id;
+    references: motion -> {clip name: dynamic degree} the records carry as the evaluator's
+    reference clips (default: two clips of 0.4 and 0.6 per motion, average 0.5)."""
     from dualreal_bench.media import write_video
 
     store = ResultStore(root, run_id)
     store.init_run({"suite": suite, "profile": profile})
     for k, (label, name, config, *variant) in enumerate(methods):
-        described = {"name": name, "config": config, **({"variant": variant[0]} if variant else {})}
+        # a record of today's code carries its key and the generation of defaults it is
+        # relative to; one without a key models a record written before either existed
+        described = {
+            "name": name,
+            "config": config,
+            **({"variant": variant[0], "variant_version": 2} if variant else {}),
+        }
         store.init_method(label, {**described, "class": f"x:{name}"})
         atomic_write_json(
             store.run_dir / label / "expected" / "shard0of1.json",
@@ -94,12 +106,18 @@ def write_store(
                         "seed": s,
                         "video": str(video.relative_to(store.run_dir)),
                         "metrics": {f: value(label, case_id, p, f) for f in FIELDS},
+                        "metric_constants": {"dd_reference": _reference(motion, references)},
                         "configs": {"method": described, "backbone": None},
                         "run_config": {"data_root": str(data_root) if data_root else None},
                         "profile": profile,
                     }
                     store.write_record(label, case_id, rec)
     return store
+
+
+def _reference(motion, references):
+    clips = (references or {}).get(motion) or {f"{motion}_1.avi": 0.4, f"{motion}_2.avi": 0.6}
+    return {"motion": motion, "mean": sum(clips.values()) / len(clips), "clips": clips}
 
 
 TABLE1_METHODS = [
@@ -118,16 +136,18 @@ KNOWN = {  # label -> case -> per-prompt clip_i
     "lora": {"idA__moA": [0.5, 0.5, 0.5], "idB__moB": [0.7]},  # 0.6
     "dualreal": {"idA__moA": [0.4, 0.6, 0.8], "idB__moB": [0.8]},  # 0.6 + 0.8 -> 0.7
 }
-DEV = {"base": 0.30, "lora": 0.05, "dualreal": 0.10}  # dynamic-degree deviation, lower is better
+# mean dynamic degree per method; the reference clips average 0.5, so the paper's deviations
+# are +0.30, -0.05, +0.10: ranked by |deviation|, lora is best, dualreal second
+DD = {"base": 0.80, "lora": 0.45, "dualreal": 0.60}
 
 
 def known_value(label, case_id, p, field):
     if field == "clip_i":
         return KNOWN[label][case_id][p]
     if field == "dynamic_degree_dev":
-        return DEV[label]
+        return abs(DD[label] - 0.5)
     if field == "dynamic_degree":
-        return 0.5
+        return DD[label]
     if field == "dynamic_degree_bool":
         return 1.0
     return 0.25 + 0.01 * p  # same for every method: a three-way tie
@@ -158,7 +178,9 @@ def test_table1_means_over_videos_then_cases_counts_and_marks(table1_store):
     marks = t1.rank_marks()
     assert marks[("dualreal", "clip_i")] == "best" and marks[("lora", "clip_i")] == "second"
     assert ("base", "clip_i") not in marks
-    # the dynamic-degree column is ranked by the deviation (lower is better)
+    # the dynamic-degree column is ranked by |mean DD - dataset average| (closer to 0 is better)
+    assert t1.cells[("lora", "dynamic_degree_dataset_dev")].mean == pytest.approx(-0.05)
+    assert t1.cells[("base", "dynamic_degree_dataset_dev")].mean == pytest.approx(0.30)
     assert (
         marks[("lora", "dynamic_degree")] == "best"
         and marks[("dualreal", "dynamic_degree")] == "second"
@@ -168,24 +190,34 @@ def test_table1_means_over_videos_then_cases_counts_and_marks(table1_store):
     md = render(t1, "markdown")
     dual_line = next(line for line in md.splitlines() if line.startswith("| dualreal |"))
     assert "**0.7000**" in dual_line and "<u>0.1000</u>" not in dual_line
-    assert "<u>0.5000 (0.1000)</u>" in dual_line  # dynamic degree with its deviation in parentheses
+    assert "<u>0.60 (+0.10)</u>" in dual_line  # dynamic degree with its signed deviation
+    lora_line = next(line for line in md.splitlines() if line.startswith("| lora |"))
+    assert "**0.45 (-0.05)**" in lora_line
+    assert "average a Dynamic Degree of 0.50 (4 reference clips of 2 motions)" in md
     assert dual_line.rstrip().endswith("| 4/4 |")
 
 
 def test_incomplete_cells_are_flagged_and_never_ranked(tmp_path):
     def value(label, case_id, p, field):
-        if label == "lora" and field == "clip_t" and case_id == "idB__moB":
-            return None  # metric failed on that video
         return {"base": 0.1, "lora": 0.9, "dualreal": 0.95}[label] if field == "clip_t" else 0.5
 
     # dualreal misses one video of case A: every one of its cells is incomplete
     write_store(tmp_path, TABLE1_METHODS, CASES, PROMPTS, value, skip={("dualreal", "idA__moA", 2)})
-    t1 = build_report(tmp_path, "r").tables[0]
+    # a record with a metric that is not a number (null, written by hand: the store refuses
+    # it) is invalid (issue 14): left out and named, so every cell of its row is incomplete
+    # and counts the videos it stands on (3/4), CLIP-T is never averaged over fewer
+    bad = tmp_path / "r" / "lora" / "idB__moB" / "records" / "p000_s0.json"
+    doc = json.loads(bad.read_text())
+    bad.write_text(json.dumps({**doc, "metrics": {**doc["metrics"], "clip_t": None}}))
+    report = build_report(tmp_path, "r")
+    t1 = report.tables[0]
     d = t1.cells[("dualreal", "clip_t")]
     assert not d.complete and d.n_videos == 3 and d.mean == pytest.approx(0.95)
-    lora = t1.cells[("lora", "clip_t")]
-    assert not lora.complete and lora.n_videos == 3 and lora.n_cases == 1
-    assert t1.cells[("lora", "clip_i")].complete  # only the failed metric is incomplete
+    assert [path for path, _ in report.invalid] == [bad]
+    for field in ("clip_t", "clip_i"):
+        lora = t1.cells[("lora", field)]
+        assert not lora.complete and lora.n_videos == 3 and lora.n_cases == 1
+    assert any(str(bad) in note and "metrics.clip_t = None" in note for note in t1.notes)
     marks = t1.rank_marks()
     assert marks[("base", "clip_t")] == "best"  # the only complete cell, though the lowest value
     assert ("dualreal", "clip_t") not in marks and ("lora", "clip_t") not in marks
@@ -246,14 +278,23 @@ def test_split_tables_reads_only_variant_keys():
         rec("f", "dualreal[dual_aware=false]"),
     ]
     tables = split_tables(records)
-    assert tables["table1"] == [("e", "e"), ("b", "b"), ("c", "c")]
-    assert tables["table2"] == [
-        ("f", "w/o dual-aware adaptation (f)"),
-        ("a", "w/o StageBlender controller (a)"),
-        ("b", "DualReal (full) (b)"),
-        ("c", "DualReal (full) (c)"),
+    # every row is printed under its variant key (issue 12), with a label that says more
+    assert tables["table1"] == [
+        ("e", "lora[placeholder=strip] (e)"),
+        ("b", "dualreal[lr=0.01] (b)"),
+        ("c", "dualreal (c)"),
     ]
-    assert tables["table3"] == [("b", "n = 7 (b)"), ("c", "n = 7 (c)"), ("d", "n = 42 (d)")]
+    assert tables["table2"] == [
+        ("f", "w/o Dual-aware Adaptation: dualreal[dual_aware=false] (f)"),
+        ("a", "w/o StageBlender Controller: dualreal[controller=false,lr=0.01] (a)"),
+        ("b", "DualReal (ours): dualreal[lr=0.01] (b)"),
+        ("c", "DualReal (ours): dualreal (c)"),
+    ]
+    assert tables["table3"] == [
+        ("b", "n = 7: dualreal[lr=0.01] (b)"),
+        ("c", "n = 7: dualreal (c)"),
+        ("d", "n = 42: dualreal[num_groups=42] (d)"),
+    ]
 
 
 def test_shortened_runs_keep_their_tables():
@@ -270,9 +311,12 @@ def test_shortened_runs_keep_their_tables():
         rec("sep", "dualreal[dual_aware=false,steps_scale=0.1]"),
     ]
     tables = split_tables(records)
-    assert tables["table1"] == [("full", "full")]
+    assert tables["table1"] == [("full", "dualreal[num_groups=2,steps_scale=0.1] (full)")]
     assert [lb for lb, _ in tables["table2"]] == ["sep", "noctl", "n1", "full"]
-    assert tables["table3"] == [("n1", "n = 1 (n1)"), ("full", "n = 2 (full)")]
+    assert tables["table3"] == [
+        ("n1", "n = 1: dualreal[num_groups=1,steps_scale=0.1] (n1)"),
+        ("full", "n = 2: dualreal[num_groups=2,steps_scale=0.1] (full)"),
+    ]
 
 
 def _legacy(name, config, label="x", blocks=None):
@@ -322,7 +366,9 @@ def test_variant_keys_are_read_from_the_method_description():
     """Records carrying Method.describe()'s variant: the key is read, never re-derived from
     the config (whose options the report does not know)."""
     rec = _legacy("dualreal", {"num_groups": None, "controller": None}, "dualreal", blocks=42)
-    rec["configs"]["method"].update(variant="dualreal[num_groups=2]", label="DualReal, n = 2")
+    rec["configs"]["method"].update(
+        variant="dualreal[num_groups=2]", label="DualReal, n = 2", variant_version=2
+    )
     (variant,) = method_variants([rec]).values()
     assert variant.key == "dualreal[num_groups=2]" and variant.params == {"num_groups": 2}
     assert variant.label == "DualReal, n = 2"
@@ -332,6 +378,50 @@ def test_variant_keys_are_read_from_the_method_description():
     (variant,) = method_variants([rec]).values()
     assert variant.name == "lora"
     assert variant.params == {"placeholder": "strip", "target_modules": ["to_q", "to_v"]}
+
+
+def test_row_names_are_variant_keys():
+    """The key, and the store label beside it only when the label says more."""
+    from dualreal_bench.report.variants import row_name
+
+    key = parse_variant_key("dualreal[num_groups=2,steps_scale=0.01]")
+    assert row_name("dualreal", key) == key.key
+    assert row_name("dualreal[steps_scale=0.01]", key) == key.key  # the runner's label
+    assert row_name("dualreal[steps_scale]", key) == key.key
+    assert row_name("mine", key) == f"{key.key} (mine)"  # --name
+    assert row_name("dualreal[seed]", parse_variant_key("dualreal")) == "dualreal (dualreal[seed])"
+
+
+def test_keys_written_before_the_authors_defaults_are_re_derived():
+    """A record whose key was written before issue 12's defaults (no variant_version): an old
+    LoRA run fused its adapters as a delta sum and captioned "a dog *", so it is never read as
+    today's ``lora`` (the authors' factor averaging); a record of today's code is read as is;
+    an option set to today's default drops out of the key."""
+    config = {
+        "identity_prompt": "a {class_noun} *",
+        "fusion_weights": [1.0, 1.0],
+        "rank": 128,
+    }
+    old = _legacy("lora", config, "lora")
+    old["configs"]["method"].update(variant="lora", label="lora")
+    (variant,) = method_variants([old]).values()
+    assert variant.key == (
+        "lora[clip_frames=first,clip_resize=crop,fusion=delta_sum,identity_prompt=a {class_noun} *]"
+    )
+    assert variant.params["fusion"] == "delta_sum" and variant.label == "lora"
+    new = _legacy("lora", {**config, "fusion": "delta_sum"}, "lora[fusion]")
+    new["configs"]["method"].update(variant="lora[fusion=delta_sum]", variant_version=2)
+    assert method_variants([new])["lora[fusion]"].key == "lora[fusion=delta_sum]"
+    # DreamVideo: an old run at the then-default motion lr 4e-5 and an old run set to today's
+    dv = {"motion_lr": 4e-05, "motion_batch_size": 2, "p_image_zero": 0.0}
+    rec = _legacy("dreamvideo", {**dv, "identity_prompt": "{class_noun} *"}, "dv")
+    rec["configs"]["method"].update(variant="dreamvideo[motion_batch_size=2,p_image_zero=0.0]")
+    assert method_variants([rec])["dv"].key == "dreamvideo[motion_lr=4e-05]"
+    # the generation of defaults the report knows is the one Method.describe() writes
+    from dualreal_bench.method import VARIANT_VERSION
+    from dualreal_bench.report.variants import CURRENT_VARIANT_VERSION
+
+    assert VARIANT_VERSION == CURRENT_VARIANT_VERSION
 
 
 def test_tiny_default_dualreal_is_labelled_with_its_own_group_count(tmp_path):
@@ -356,7 +446,10 @@ def test_tiny_default_dualreal_is_labelled_with_its_own_group_count(tmp_path):
     tables = {t.id: t for t in build_report(tmp_path, "r").tables}
     t3 = tables["table3"]
     assert t3.rows == ["dualreal[num_groups=1]", "dualreal"]
-    assert [t3.label(r) for r in t3.rows] == ["n = 1 (dualreal[num_groups=1])", "n = 2 (dualreal)"]
+    assert [t3.label(r) for r in t3.rows] == [
+        "n = 1: dualreal[num_groups=1]",
+        "n = 2: dualreal[num_groups=2]",
+    ]
     assert not any("n = 7" in t3.label(r) for r in t3.rows)
     assert t3.variants["dualreal"] == "dualreal[num_groups=2]"
     # Table 1 shows the default run, and says it is not the paper's n = 7
@@ -366,8 +459,8 @@ def test_tiny_default_dualreal_is_labelled_with_its_own_group_count(tmp_path):
     # the full method
     t2 = tables["table2"]
     assert t2.rows == ["dualreal[controller=false]", "dualreal[num_groups=1]", "dualreal"]
-    assert t2.label("dualreal[controller=false]").startswith("w/o StageBlender controller")
-    assert t2.label("dualreal") == "DualReal (full) (dualreal)"
+    assert t2.label("dualreal[controller=false]").startswith("w/o StageBlender Controller")
+    assert t2.label("dualreal") == "DualReal (ours): dualreal[num_groups=2]"
 
     # the same labels on a 5B run: the default run's variant is dualreal, n = 7
     methods[1] = ("dualreal", "dualreal", "dualreal")
@@ -379,7 +472,7 @@ def test_tiny_default_dualreal_is_labelled_with_its_own_group_count(tmp_path):
         lambda *a: 0.5,
     )
     t3 = {t.id: t for t in build_report(tmp_path / "5b", "r").tables}["table3"]
-    assert [t3.label(r) for r in t3.rows] == ["n = 1 (dualreal[num_groups=1])", "n = 7 (dualreal)"]
+    assert [t3.label(r) for r in t3.rows] == ["n = 1: dualreal[num_groups=1]", "n = 7: dualreal"]
 
 
 def test_ablation_and_cardinality_tables(tmp_path):
@@ -404,7 +497,9 @@ def test_ablation_and_cardinality_tables(tmp_path):
         "dualreal[num_groups=1]",
         "dualreal",
     ]
-    assert t2.label("fixed_weights_run").startswith("w/o StageBlender controller")
+    assert t2.label("fixed_weights_run") == (
+        "w/o StageBlender Controller: dualreal[controller=false] (fixed_weights_run)"
+    )
     assert t2.variants["fixed_weights_run"] == "dualreal[controller=false]"
     t3 = tables["table3"]
     assert t3.rows == [
@@ -413,7 +508,7 @@ def test_ablation_and_cardinality_tables(tmp_path):
         "dualreal",
         "dualreal[num_groups=42]",
     ]
-    assert [t3.label(r).split(" (")[0] for r in t3.rows] == ["n = 1", "n = 2", "n = 7", "n = 42"]
+    assert [t3.label(r).split(":")[0] for r in t3.rows] == ["n = 1", "n = 2", "n = 7", "n = 42"]
     marks = t3.rank_marks()
     assert (
         marks[("dualreal[num_groups=42]", "dino_i")] == "best"
@@ -468,7 +563,7 @@ def test_breakdowns_per_case_identity_motion(tmp_path):
     case = per["per_case"]
     assert case.cells[("idA__moA | base", "clip_i")].mean == pytest.approx(0.2)
     md = render(case, "markdown")
-    assert md.splitlines()[2].startswith("| case | method |")
+    assert md.splitlines()[4].startswith("| case | method |")  # after the title and caption
     rows = json.loads(render_report(rep.tables, "json"))["rows"]
     assert {r["group"] for r in rows if r["table"] == "per_motion"} == {"moA", "moB"}
 
@@ -572,71 +667,105 @@ def test_lead_aggregate_api_still_works():
 
 
 def test_paper_numbers_as_transcribed():
-    """The shipped file is checked against what was read from the paper.
-
-    The paper's table values could not be read from the sources the project could reach
-    (see the file's 'status'), so the file ships the structure with every value null and the
-    status says so; once transcribed, replace this test's expectations by a few values quoted
-    from the paper's Tables 1-3 (e.g. DualReal's CLIP-I and DINO-I in Table 1).
-    """
+    """The shipped published numbers hold values quoted from the paper's Tables 1-3
+    (../shared/data/paper/tables.csv), under the variant keys the paper's rows stand for."""
     paper = load_paper_results()
-    assert paper.status.startswith("not transcribed: ") and not paper.transcribed
-    assert paper.source["arxiv"] == "2505.02192"
-    keys = {tid: [r["variant"] for r in t["rows"]] for tid, t in paper.tables.items()}
-    assert keys == {
-        "table1": ["base", "lora", "sequential", "dreamvideo", "dualreal"],
-        "table2": [
-            "dualreal[dual_aware=false]",
-            "dualreal[controller=false]",
-            "dualreal[num_groups=1]",
-            "dualreal",
-        ],
-        "table3": [
-            "dualreal[num_groups=1]",
-            "dualreal[num_groups=2]",
-            "dualreal",
-            "dualreal[num_groups=42]",
-        ],
-    }
-    for table in paper.tables.values():
-        for row in table["rows"]:
-            assert set(row["values"]) == set(FIELDS) - {"dynamic_degree_bool"}
-            assert all(v is None for v in row["values"].values()), (
-                "a value without a transcription source"
-            )
+    assert paper.transcribed and paper.source["arxiv"] == "2505.02192"
+
+    def value(table, key, field):
+        return paper.values(table, key)[1][field]
+
+    # Table 1: "CogVideoX-5B" is the sequential full fine-tune, not the untuned backbone
+    assert paper.values("table1", "sequential")[0] == "CogVideoX-5B (sequential full fine-tune)"
+    assert value("table1", "sequential", "clip_t") == 0.336
+    assert paper.values("table1", "base") is None  # Table 1 has no row for the backbone
+    assert value("table1", "dualreal", "clip_i") == 0.629
+    assert value("table1", "dualreal", "dino_i") == 0.551
+    assert value("table1", "dualreal", "dynamic_degree") == 14.96
+    assert value("table1", "dualreal", "dynamic_degree_dataset_dev") == 2.94
+    assert value("table1", "lora", "dynamic_degree_dataset_dev") == 13.32
+    assert value("table1", "dreamvideo", "dynamic_degree") == 8.841
+    assert value("table1", "motionbooth", "temporal_flickering") == 0.962
+    assert paper.dataset_dynamic_degree("table1") == 12.02
+    assert "average Dynamic Degree of 12.02" in paper.tables["table1"]["caption"]
+    # Table 2: the ablation subset's 9.04; the printing slips kept as printed, with a note
+    assert paper.dataset_dynamic_degree("table2") == paper.dataset_dynamic_degree("table3") == 9.04
+    assert value("table2", "dualreal[dual_aware=false]", "dynamic_degree") == 3.51
+    assert value("table2", "dualreal[num_groups=1]", "dynamic_degree_dataset_dev") == -3.12
+    assert (
+        "-3.21"
+        in paper.row("table2", "dualreal[num_groups=1]")["notes"]["dynamic_degree_dataset_dev"]
+    )
+    assert value("table2", "dualreal[controller=false]", "dynamic_degree_dataset_dev") == -3.31
+    assert value("table2", "dualreal", "temporal_flickering") is None  # not in Table 2
+    # Table 3: n = 1 is Table 2's "w/o Weight Groups", printed with the arithmetic's -3.21
+    assert paper.values("table3", "dualreal[num_groups=1]")[0] == "n=1"
+    assert value("table3", "dualreal[num_groups=1]", "dynamic_degree_dataset_dev") == -3.21
+    assert value("table3", "dualreal[num_groups=42]", "dino_i") == 0.706
+    assert paper.values("table3", "dualreal")[0] == "ours(n=7)"
+    # the published deviation is the row's mean minus the dataset average (but the two slips)
+    for tid in ("table1", "table2", "table3"):
+        for key in paper.published_variants(tid):
+            name, vals = paper.values(tid, key)
+            arithmetic = vals["dynamic_degree"] - paper.dataset_dynamic_degree(tid)
+            slip = (tid, name) in {
+                ("table2", "w/o Weight Groups"),
+                ("table2", "w/o StageBlender Controller"),
+            }
+            assert (abs(arithmetic - vals["dynamic_degree_dataset_dev"]) < 0.006) != slip, name
 
 
-def test_compare_paper_says_when_numbers_are_missing(table1_store, capsys):
+def test_paper_file_equals_the_transcribed_csv():
+    """Every value of the shipped file equals the shared copy of the paper's tables."""
+    root = os.environ.get("DUALREAL_BENCH_DATA")
+    if not root or not (Path(root) / "paper" / "tables.csv").is_file():
+        pytest.skip("DUALREAL_BENCH_DATA (with paper/tables.csv) is not set")
+    paper = load_paper_results()
+    with open(Path(root) / "paper" / "tables.csv", encoding="utf-8") as f:
+        csv_rows = list(csv.DictReader(f))
+    assert len(csv_rows) == sum(len(paper.published_variants(t)) for t in paper.tables)
+    for row in csv_rows:
+        tid = f"table{row['table']}"
+        (key,) = [
+            r["variant"] for r in paper.tables[tid]["rows"] if r.get("paper_name") == row["row"]
+        ]
+        _, vals = paper.values(tid, key)
+        for field, text in row.items():
+            if field in ("table", "suite", "row"):
+                continue
+            mine = vals["dynamic_degree_dataset_dev" if field == "dynamic_degree_dev" else field]
+            assert mine == (float(text) if text else None), (tid, row["row"], field)
+        assert paper.tables[tid]["suite"] == row["suite"]
+
+
+def _untranscribed(tmp_path):
+    doc = json.loads(load_paper_results().path.read_text())
+    doc["status"] = "not transcribed: test"
+    path = tmp_path / "untranscribed.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_compare_paper_says_when_numbers_are_missing(table1_store, tmp_path, capsys):
     from dualreal_bench.cli import main
 
-    assert (
-        main(
-            [
-                "report",
-                "--output-dir",
-                str(table1_store),
-                "--run-id",
-                "r",
-                "--compare-paper",
-                "--format",
-                "markdown",
-            ]
-        )
-        == 0
-    )
+    args = ["report", "--output-dir", str(table1_store), "--run-id", "r", "--compare-paper"]
+    path = _untranscribed(tmp_path)
+    assert main([*args, "--paper-file", str(path), "--format", "markdown"]) == 0
     out = capsys.readouterr().out
     assert "published numbers: not transcribed" in out and "↳ paper" not in out
 
 
 def test_compare_paper_with_published_values(table1_store, tmp_path):
     paper = json.loads(load_paper_results().path.read_text())
-    paper["status"] = "transcribed"
     rows = paper["tables"]["table1"]["rows"]
     for row in rows:
-        row["values"] = dict.fromkeys(row["values"])
+        row["values"] = None if row["values"] is None else dict.fromkeys(row["values"])
     by_key = {r["variant"]: r for r in rows}
     by_key["dualreal"]["paper_name"] = "DualReal (Ours)"
-    by_key["dualreal"]["values"].update(clip_i=65.0, dynamic_degree=0.45, dynamic_degree_dev=0.12)
+    by_key["dualreal"]["values"].update(
+        clip_i=65.0, dynamic_degree=0.45, dynamic_degree_dataset_dev=0.12
+    )
     paper["tables"]["table1"]["scale"] = {"clip_i": 0.01}  # printed as a percentage
     path = tmp_path / "paper.json"
     path.write_text(json.dumps(paper))
@@ -646,9 +775,14 @@ def test_compare_paper_with_published_values(table1_store, tmp_path):
     md = render(t1, "markdown")
     assert "| ↳ paper (DualReal (Ours)) | - | 0.6500 |" in md
     assert "| ↳ Δ | - | +0.0500 |" in md  # 0.7 measured - 0.65 published
-    assert "0.4500 (0.1200)" in md and "+0.0500 (-0.0200)" in md
+    # DD 0.60 measured, deviation +0.10 (reference clips average 0.5); published 0.45 (+0.12)
+    assert "0.45 (+0.12)" in md and "+0.15 (-0.02)" in md
+    assert "(paper: 12.02)" in md  # the published dataset average beside the measured one
     flat = {r["method"]: r for r in json.loads(render(t1, "json"))["rows"]}
     assert flat["dualreal"]["clip_i_delta"] == pytest.approx(0.05)
+    assert flat["dualreal"]["dynamic_degree_dataset_dev_delta"] == pytest.approx(-0.02)
+    assert flat["dualreal"]["dynamic_degree_dataset_avg"] == pytest.approx(0.5)
+    assert flat["dualreal"]["dynamic_degree_dataset_avg_paper"] == 12.02
     assert (
         flat["lora"]["clip_i_paper"] is None and flat["dualreal"]["paper_name"] == "DualReal (Ours)"
     )
@@ -658,6 +792,69 @@ def test_compare_paper_with_published_values(table1_store, tmp_path):
     write_store(tmp_path / "s", TABLE1_METHODS, CASES, PROMPTS, known_value, suite="ablation")
     other = build_report(tmp_path / "s", "r", compare_paper=True, paper_file=path).tables[0]
     assert any("not a reproduction check" in n for n in other.notes)
+
+
+def test_compare_paper_missing_methods_render_in_every_format(tmp_path):
+    """The shipped numbers beside a run that has only some of the paper's methods, one of
+    them in another protocol (lora[fusion=delta_sum]): the published rows it lacks show with
+    empty measured cells; no format fails; no measured row is paired with another variant."""
+    from rich.console import Console
+
+    from dualreal_bench.report import render_html_table
+
+    methods = [
+        ("base", "base", {}, "base"),
+        ("lora[fusion]", "lora", {"fusion": "delta_sum"}, "lora[fusion=delta_sum]"),
+        ("dualreal", "dualreal", {}, "dualreal"),
+    ]
+    write_store(tmp_path, methods, CASES, PROMPTS, lambda *a: 0.5)
+    rep = build_report(tmp_path, "r", compare_paper=True)
+    (t1,) = rep.tables
+    shown = [t1.label(r) for r in t1.rows]
+    # the paper's order; motionbooth (no method yet) and lora as the paper ran it: not run here
+    assert shown == [
+        "base",
+        "motionbooth",
+        "lora",
+        "lora[fusion=delta_sum]",
+        "sequential",
+        "dreamvideo",
+        "dualreal",
+    ]
+    assert t1.unmeasured == {
+        f"paper:{k}" for k in ("motionbooth", "lora", "sequential", "dreamvideo")
+    }
+    assert "lora[fusion]" not in t1.paper  # another protocol: no published row beside it
+    # the paper's DreamVideo ran on another backbone: said once, under the table
+    assert sum("ModelScopeT2V V1.5" in n for n in t1.notes) == 1
+    assert t1.paper["paper:lora"]["dynamic_degree"] == 25.34
+    assert t1.paper["dualreal"]["clip_i"] == 0.629
+    md = render(t1, "markdown")
+    cells = _check_markdown(md)
+    mb = cells[[c[0] for c in cells].index("motionbooth")]
+    assert mb[1:] == ["-"] * 7 + ["not run"]
+    mb_paper = cells[[c[0] for c in cells].index("motionbooth") + 1]
+    assert mb_paper[0] == "↳ paper (MotionBooth)" and mb_paper[1] == "0.3170"
+    assert mb_paper[7] == "10.95 (-1.07)"
+    # nothing measured: no difference row under it; the measured DualReal row has one
+    names = [c[0] for c in cells]
+    assert names[names.index("motionbooth") + 2] == "lora"
+    assert names[names.index("dualreal") + 2] == "↳ Δ"
+    _check_latex(render(t1, "latex"))
+    flat = {r["name"]: r for r in json.loads(render(t1, "json"))["rows"]}
+    assert flat["motionbooth"]["method"] is None and flat["motionbooth"]["clip_t"] is None
+    assert flat["motionbooth"]["clip_t_paper"] == 0.317
+    assert flat["lora[fusion=delta_sum]"]["clip_t_paper"] is None
+    csv_rows = list(csv.DictReader(io.StringIO(render(t1, "csv"))))
+    assert [r["name"] for r in csv_rows] == shown
+    html_text = render_html_table(t1)
+    assert "motionbooth" in html_text and "not run" in html_text
+    console = Console(width=250, record=True, file=io.StringIO())
+    console.print(render(t1, "rich"))
+    text = console.export_text()
+    assert "motionbooth" in text and "↳ paper (MotionBooth)" in text and "not run" in text
+    for fmt in ("markdown", "latex", "csv", "json"):
+        assert render_report(rep.tables, fmt)
 
 
 def test_cli_report_tables_and_bad_inputs(table1_store, capsys):
@@ -677,3 +874,123 @@ def test_cli_report_tables_and_bad_inputs(table1_store, capsys):
         == 0
     )
     _check_latex(out.read_text())
+
+
+# ---- the paper's dynamic-degree deviation -------------------------------------------------------
+
+
+def _dd_store(root, suite, cases, prompts, references, dd, methods):
+    """dd: label -> case id -> per-prompt dynamic degrees; every record carries its motion's
+    reference clips and the per-video absolute deviation the evaluator writes."""
+
+    def value(label, case_id, p, field):
+        motion = case_id.partition("__")[2]
+        clips = references[motion]
+        if field == "dynamic_degree":
+            return dd[label][case_id][p]
+        if field == "dynamic_degree_dev":
+            return abs(dd[label][case_id][p] - sum(clips.values()) / len(clips))
+        return 0.5
+
+    write_store(root, methods, cases, prompts, value, suite=suite, references=references)
+
+
+def test_dd_deviation_is_signed_and_between_averages_paper_suite(tmp_path):
+    """The paper's 50-pair suite shape: motions shared by several pairs count their clips once.
+    Dataset average (10 + 12 + 14 + 12.08) / 4 = 12.02; DualReal's mean DD over cases
+    (15 + 15 + 14.88) / 3 = 14.96, so its deviation is +2.94 (as the paper's Table 1 row),
+    where the mean of per-case deviations from each motion's own mean would be 2.9333."""
+    cases = [("i1", "mA"), ("i2", "mB"), ("i3", "mA")]
+    prompts = {"i1__mA": 2, "i2__mB": 1, "i3__mA": 1}
+    references = {"mA": {"a1.avi": 10.0, "a2.avi": 12.0, "a3.avi": 14.0}, "mB": {"b1.avi": 12.08}}
+    dd = {
+        "dualreal": {"i1__mA": [14.0, 16.0], "i2__mB": [15.0], "i3__mA": [14.88]},
+        "lora": {"i1__mA": [25.0, 25.0], "i2__mB": [26.0], "i3__mA": [25.04]},
+    }
+    methods = [("lora", "lora", {}, "lora"), ("dualreal", "dualreal", {}, "dualreal")]
+    _dd_store(tmp_path, "paper", cases, prompts, references, dd, methods)
+    (t1,) = build_report(tmp_path, "r").tables
+    assert t1.dataset_dd["dualreal"].mean == pytest.approx(12.02)
+    assert t1.dataset_dd["dualreal"].n_clips == 4
+    dev = t1.cells[("dualreal", "dynamic_degree_dataset_dev")]
+    assert t1.cells[("dualreal", "dynamic_degree")].mean == pytest.approx(14.96)
+    assert dev.mean == pytest.approx(2.94) and dev.complete
+    lora = t1.cells[("lora", "dynamic_degree_dataset_dev")].mean
+    assert lora == pytest.approx((25.0 + 26.0 + 25.04) / 3 - 12.02)  # +13.33
+    # the per-video absolute deviation stays a secondary field: (3 + 2.92 + 2.88) / 3
+    assert t1.cells[("dualreal", "dynamic_degree_dev")].mean == pytest.approx(8.8 / 3)
+    assert t1.rank_marks()[("dualreal", "dynamic_degree")] == "best"  # |+2.94| < |+13.33|
+    md = render(t1, "markdown")
+    assert "| dualreal |" in md and "**14.96 (+2.94)**" in md and "25.35 (+13.33)" in md
+    assert "average a Dynamic Degree of 12.02 (4 reference clips of 2 motions)" in md
+    latex_caption = next(
+        ln for ln in render(t1, "latex").splitlines() if ln.startswith("\\caption")
+    )
+    assert "cogvideox-5b. The motion clips of these cases average a Dynamic Degree of 12.02" in (
+        latex_caption
+    )
+    row = {r["method"]: r for r in json.loads(render(t1, "json"))["rows"]}["dualreal"]
+    assert row["dynamic_degree_dataset_dev"] == pytest.approx(2.94)
+    assert row["dynamic_degree_dataset_avg"] == pytest.approx(12.02)
+    assert row["dynamic_degree_dev"] == pytest.approx(8.8 / 3)
+
+
+def test_dd_deviation_ablation_suite_and_breakdown(tmp_path):
+    """The ablation subset's shape: (8 + 9 + 10.12) / 3 = 9.04; DualReal (6 + 6.5 + 6.52) / 3
+    = 6.34 -> -2.70, the controller ablation 5.70 -> -3.34; Table 2 ranks by |deviation|;
+    a per-motion breakdown takes each motion's own clips (mC: 6.25 - 8.5 = -2.25)."""
+    cases = [("j1", "mC"), ("j2", "mC"), ("j3", "mD")]
+    prompts = {c: 1 for c in ("j1__mC", "j2__mC", "j3__mD")}
+    references = {"mC": {"c1.avi": 8.0, "c2.avi": 9.0}, "mD": {"d1.avi": 10.12}}
+    dd = {
+        "dualreal": {"j1__mC": [6.0], "j2__mC": [6.5], "j3__mD": [6.52]},
+        "noctl": {"j1__mC": [5.7], "j2__mC": [5.7], "j3__mD": [5.7]},
+    }
+    methods = [
+        ("dualreal", "dualreal", {}, "dualreal"),
+        ("noctl", "dualreal", {}, "dualreal[controller=false]"),
+    ]
+    _dd_store(tmp_path, "ablation", cases, prompts, references, dd, methods)
+    rep = build_report(tmp_path, "r", breakdowns=("motion",))
+    t2 = {t.id: t for t in rep.tables}["table2"]
+    assert t2.dataset_dd["noctl"].mean == pytest.approx(9.04)
+    assert t2.cells[("dualreal", "dynamic_degree_dataset_dev")].mean == pytest.approx(-2.70)
+    assert t2.cells[("noctl", "dynamic_degree_dataset_dev")].mean == pytest.approx(-3.34)
+    marks = t2.rank_marks()
+    assert marks[("dualreal", "dynamic_degree")] == "best"
+    assert marks[("noctl", "dynamic_degree")] == "second"
+    md = render(t2, "markdown")
+    assert "**6.34 (-2.70)**" in md and "<u>5.70 (-3.34)</u>" in md
+    assert "9.04 (3 reference clips of 2 motions)" in md
+    per = {t.id: t for t in rep.tables}["per_motion"]
+    cell = per.cells[("mC | dualreal", "dynamic_degree_dataset_dev")]
+    assert cell.mean == pytest.approx(6.25 - 8.5)
+    assert per.cells[("mD | noctl", "dynamic_degree_dataset_dev")].mean == pytest.approx(
+        5.7 - 10.12
+    )
+
+
+def test_dreamvideo_rows_say_the_papers_ran_on_another_backbone(tmp_path):
+    methods = [("dreamvideo", "dreamvideo", {}, "dreamvideo"), ("lora", "lora", {}, "lora")]
+    write_store(tmp_path, methods, CASES, PROMPTS, lambda *a: 0.5)
+    (t1,) = build_report(tmp_path, "r").tables
+    (note,) = [n for n in t1.notes if "ModelScopeT2V" in n]
+    assert note.startswith("dreamvideo: the paper's DreamVideo row ran VGen's DreamVideo")
+    assert "comparable in protocol, not in backbone" in note
+    write_store(tmp_path / "no", methods[1:], CASES, PROMPTS, lambda *a: 0.5)
+    (t1,) = build_report(tmp_path / "no", "r").tables
+    assert not any("ModelScopeT2V" in n for n in t1.notes)
+
+
+def test_dd_deviation_without_reference_values_is_unknown(tmp_path):
+    """Records that carry no reference clips (written before the evaluator stored them): the
+    deviation is unknown, never a number made up."""
+    write_store(tmp_path, TABLE1_METHODS, CASES, PROMPTS, known_value)
+    for path in (tmp_path / "r").rglob("records/*.json"):
+        rec = json.loads(path.read_text())
+        rec["metric_constants"] = {}
+        path.write_text(json.dumps(rec))
+    (t1,) = build_report(tmp_path, "r").tables
+    assert t1.cells[("lora", "dynamic_degree_dataset_dev")].mean is None
+    assert ("lora", "dynamic_degree") not in t1.rank_marks()
+    assert "0.45 (-)" in render(t1, "markdown")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from test_report import CASES, DEV, PROMPTS, TABLE1_METHODS, known_value, write_store
+from test_report import CASES, DD, PROMPTS, TABLE1_METHODS, known_value, write_store
 
 from dualreal_bench.media import write_image, write_video
 from dualreal_bench.metrics import METRIC_FIELDS as FIELDS
@@ -63,7 +63,7 @@ def video_store(tmp_path_factory):
     traces = {"dualreal": _traces(7), "dualreal[num_groups=2]": _traces(2)}
 
     def value(label, case_id, p, field):
-        return known_value(label if label in DEV else "dualreal", case_id, p, field) + (
+        return known_value(label if label in DD else "dualreal", case_id, p, field) + (
             0.05 if "2" in label else 0
         )
 
@@ -185,7 +185,8 @@ def _errorbars(ax):
 def test_metric_bars_read_back_from_the_figure(video_store):
     """Bars are the tables' means, labelled with them; error bars only where a method has two
     cases; full method names; an axis starts at 0 unless the values are close."""
-    from dualreal_bench.report.plots import BAR_FIELDS, metric_bars_figure
+    from dualreal_bench.report.columns import BAR_FIELDS
+    from dualreal_bench.report.plots import metric_bars_figure
 
     results, _ = video_store
     rep = build_report(results, "r")
@@ -673,7 +674,8 @@ def test_cli_writes_plots_sheets_and_html(video_store, tmp_path, capsys):
     ]
     assert [p.name for p in (tmp_path / "s").iterdir()] == ["idB__moB.png"]
     page = (tmp_path / "page.html").read_text()
-    assert "per_case" in page and "published numbers: not transcribed" in page
+    assert "per_case" in page and "paper: published values" in page
+    assert "↳ paper (DualReal (Ours))" in page  # the shipped numbers beside the measured row
     assert (
         main(
             [

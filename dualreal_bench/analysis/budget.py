@@ -6,13 +6,13 @@ batches, steps, random draws and optimizer -- with what changes only where its m
 tried from the cheapest:
 
 1. the text encoder and VAE offloaded during the loop (they only encode before it);
-2. gradient checkpointing, if the backbone does not already use it, only when micro-batches
-   alone cannot fit (it recomputes every block: a third more compute);
+2. gradient checkpointing, if the backbone does not already use it (and the method has no
+   ``gradient_checkpointing`` option of its own set), only when micro-batches alone cannot fit
+   (it recomputes every block: a third more compute);
 3. micro-batches, the largest that fits (the gradient is the whole batch's).
 
 The optimizer is what ``optimizer`` resolves to on the device ("auto": bitsandbytes' 8-bit
-AdamW on CUDA with bitsandbytes installed, as the DualReal authors train); an explicit choice is
-kept. ``budget - HEADROOM`` must hold the training peak and the generation peak; when nothing
+AdamW on CUDA, as the DualReal authors train); an explicit choice is kept. ``budget - HEADROOM`` must hold the training peak and the generation peak; when nothing
 fits, the plan says so with its smallest estimate (full fine-tuning of CogVideoX-5B cannot fit
 24 GB: its fp32 weights, gradients and 8-bit states alone are 52 GiB).
 """
@@ -27,6 +27,8 @@ import torch
 from ..config import parse_size
 from ..errors import ConfigError
 from ..method import MemorySettings, Method
+from ..methods._common.optim import resolve_optimizer
+from .memory import estimate_generation, estimate_training
 from .params import MetaBackbone, build_meta_backbone, meta_helpers
 
 __all__ = [
@@ -73,23 +75,16 @@ class MemoryPlan:
         }
 
 
-def target_device(backbone: MetaBackbone) -> torch.device | None:
-    """The device a backbone config names; ``None`` for "auto" (inspecting, it stands for the
-    target: a CUDA device)."""
-    device = backbone.config.device
-    return None if device in (None, "auto") else torch.device(device)
+def target_device(backbone: MetaBackbone) -> torch.device:
+    """The device the estimates are for (:attr:`MetaBackbone.target_device`: "auto" stands for
+    a CUDA device)."""
+    return backbone.target_device
 
 
 def target_optimizer(kind: str, device: torch.device | None) -> str:
-    """What ``optimizer=kind`` trains with on ``device``; ``None`` (inspecting without a
-    device) assumes the target: CUDA with bitsandbytes installed."""
-    if kind != "auto":
-        return kind
-    if device is None:
-        return "adamw8bit"
-    from ..methods._common.optim import resolve_optimizer
-
-    return resolve_optimizer(kind, device)
+    """What ``optimizer=kind`` trains with on ``device`` (``None``: the target, a CUDA device,
+    where "auto" is 8-bit AdamW)."""
+    return resolve_optimizer(kind, torch.device("cuda") if device is None else device)
 
 
 def _batches(method: Method) -> int:
@@ -106,8 +101,6 @@ def plan_memory(
     """The cheapest settings under which ``method`` (built on the meta ``backbone``) trains and
     generates within ``budget - HEADROOM`` bytes (see the module doc); ``fits`` False with the
     smallest estimate when none does."""
-    from .memory import estimate_generation, estimate_training
-
     config = method.config
     helpers = meta_helpers(backbone.config.profile)
     if device is None:
@@ -116,7 +109,11 @@ def plan_memory(
     explicit = getattr(config, "micro_batch", None)
     largest = _batches(method)
     micro_sizes = [explicit] if explicit else [None, *range(largest - 1, 0, -1)]
-    checkpointing = [True] if backbone.config.gradient_checkpointing else [False, True]
+    explicit_checkpointing = getattr(config, "gradient_checkpointing", None)  # sequential's
+    if explicit_checkpointing is not None:  # the method's own choice is kept
+        checkpointing = [bool(explicit_checkpointing)]
+    else:
+        checkpointing = [True] if backbone.config.gradient_checkpointing else [False, True]
     generation = estimate_generation(method, backbone, helpers, offload_encoders=True)
     cache: dict = {}
     tried: list[tuple[MemorySettings, int]] = []
@@ -146,7 +143,7 @@ def apply_memory_budget(method: Method) -> MemoryPlan | None:
         return None
     budget = parse_size(budget_text, f"{method.name}: memory_budget")
     real = method.backbone
-    backbone = build_meta_backbone(real.config.profile, config=real.config)
+    backbone = build_meta_backbone(real.config.profile, config=real.config, target=real.device)
     shadow = type(method)(backbone, method.config)
     try:
         plan = plan_memory(shadow, backbone, budget, device=real.device)

@@ -35,7 +35,7 @@ from ..devices import check_device
 from ..errors import ConfigError, DataError, WeightsError
 from ..media import read_video, write_video
 from ..method import Method, MethodConfig, get_method_class
-from ..metrics import METRIC_FIELDS, build_evaluator, resolve_metrics_device
+from ..metrics import build_evaluator, metric_fields, resolve_metrics_device
 from ..records import make_record
 from ..spec import Case, build_cases, get_suite, read_cases_file
 
@@ -300,7 +300,8 @@ def _record_bytes(
         prompt=case.prompts[0],
         seed=0,
         video="x.mp4",
-        metric_values={name: metrics.get(name) for name in METRIC_FIELDS},
+        # a stand-in where the metrics were not measured: only the record's size matters
+        metric_values={name: _or_zero(metrics.get(name)) for name in metric_fields()},
         metric_versions=metrics.get("metric_versions", {}),
         metric_constants=metrics.get("metric_constants", {}),
         backbone=backbone.describe(),
@@ -308,6 +309,10 @@ def _record_bytes(
         timestamps={},
     )
     return len(json.dumps(record.to_dict(), indent=2, sort_keys=True, default=str)) + 2048
+
+
+def _or_zero(value: Any) -> Any:
+    return 0.0 if value is None else value
 
 
 def project(out: dict[str, Any]) -> dict[str, Any]:

@@ -51,7 +51,7 @@ def inspect_method(
     architecture (e.g. ``{"num_layers": 2}``, what the measurement script runs).
     ``batch_size`` replaces the batch of the steps on clips (default: the method's).
     ``optimizer`` ("adamw" / "adamw8bit") and ``offload_encoders`` replace what the config and
-    the backbone resolve to (default: "auto" as on CUDA with bitsandbytes; the backbone's
+    the backbone resolve to (default: "auto" as on CUDA, 8-bit; the backbone's
     ``offload``). With ``memory_budget`` in the overrides, the settings are the plan's.
     """
     cls = get_method_class(method_name)
@@ -127,7 +127,7 @@ def default_settings(
     settings = MemorySettings(
         micro_batch=getattr(config, "micro_batch", None),
         offload_encoders=backbone.config.offload == "encoders",
-        gradient_checkpointing=bool(backbone.config.gradient_checkpointing),
+        gradient_checkpointing=_checkpointing(config, backbone),
         optimizer=target_optimizer(getattr(config, "optimizer", "auto"), target_device(backbone)),
     )
     changes: dict[str, Any] = {}
@@ -136,3 +136,10 @@ def default_settings(
     if offload_encoders is not None:
         changes["offload_encoders"] = offload_encoders
     return dataclasses.replace(settings, **changes)
+
+
+def _checkpointing(config: MethodConfig, backbone: MetaBackbone) -> bool:
+    """The method's own ``gradient_checkpointing`` option where it has one set (sequential,
+    MotionBooth), else the backbone's."""
+    own = getattr(config, "gradient_checkpointing", None)
+    return bool(backbone.config.gradient_checkpointing if own is None else own)

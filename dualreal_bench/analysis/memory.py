@@ -141,6 +141,60 @@ def _latent_inputs(backbone: MetaBackbone, batch_size: int, frames: int | None) 
     }
 
 
+@dataclasses.dataclass
+class _Saved:
+    """What autograd saved during a forward: ``saved``, storage -> (bytes, region: before the
+    blocks, a block's index, after them); ``inputs``, storage -> bytes of what the blocks took
+    as inputs (what checkpointed blocks keep); ``keep``, the tensors (alive while recording,
+    so that no storage key is reused)."""
+
+    saved: dict[int, tuple[int, str]] = dataclasses.field(default_factory=dict)
+    inputs: dict[int, int] = dataclasses.field(default_factory=dict)
+    keep: list[torch.Tensor] = dataclasses.field(default_factory=list)
+
+
+@contextlib.contextmanager
+def _saved_by_region(
+    blocks: Sequence[torch.nn.Module], skip: set[int], before: str, after: str
+) -> Iterator[_Saved]:
+    """Record what autograd saves for backward during the block, each storage once and none
+    of ``skip`` (the parameters' storages), by region: ``before`` the first of ``blocks``,
+    each block's index, ``after`` the last; and the blocks' inputs."""
+    record = _Saved()
+    region = [before]
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        key = _storage_key(tensor)
+        if key not in skip and key not in record.saved:
+            record.saved[key] = (tensor.untyped_storage().nbytes(), region[0])
+            record.keep.append(tensor)
+        return tensor
+
+    def enter(i: int) -> Callable:
+        def hook(module: Any, args: Any, kwargs: Any) -> None:
+            region[0] = str(i)
+            for value in (*args, *kwargs.values()):
+                if isinstance(value, torch.Tensor):
+                    record.inputs[_storage_key(value)] = value.untyped_storage().nbytes()
+                    record.keep.append(value)
+
+        return hook
+
+    def leave(module: Any, args: Any, output: Any) -> None:
+        region[0] = after
+
+    handles = [
+        b.register_forward_pre_hook(enter(i), with_kwargs=True) for i, b in enumerate(blocks)
+    ]
+    handles.append(blocks[-1].register_forward_hook(leave))
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t_: t_):
+            yield record
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def measure_activations(
     backbone: MetaBackbone,
     batch_size: int,
@@ -167,36 +221,7 @@ def measure_activations(
     x = _latent_inputs(backbone, batch_size, frames)
     skip = {_storage_key(p) for p in t.parameters()} | {_storage_key(p) for p in exclude}
     skip |= {_storage_key(p) for p in trainable}
-    saved: dict[int, tuple[int, str]] = {}  # storage -> (bytes, region)
-    keep: list[torch.Tensor] = []  # the saved tensors stay alive so that storages stay unique
-    region = ["embedding"]
-    inputs: dict[int, int] = {}  # storage -> bytes of the blocks' inputs
     blocks = t.transformer_blocks
-
-    def pack(tensor: torch.Tensor) -> torch.Tensor:
-        key = _storage_key(tensor)
-        if key not in skip and key not in saved:
-            saved[key] = (tensor.untyped_storage().nbytes(), region[0])
-            keep.append(tensor)
-        return tensor
-
-    def enter(i: int) -> Callable:
-        def hook(module: Any, args: Any, kwargs: Any) -> None:
-            region[0] = str(i)
-            for value in (*args, *kwargs.values()):
-                if isinstance(value, torch.Tensor):
-                    inputs[_storage_key(value)] = value.untyped_storage().nbytes()
-                    keep.append(value)
-
-        return hook
-
-    def leave(module: Any, args: Any, output: Any) -> None:
-        region[0] = "head"
-
-    handles = [
-        b.register_forward_pre_hook(enter(i), with_kwargs=True) for i, b in enumerate(blocks)
-    ]
-    handles.append(blocks[-1].register_forward_hook(leave))
     flags = [(p, p.requires_grad) for p in trainable]
     try:
         for p, _ in flags:
@@ -205,14 +230,13 @@ def measure_activations(
             if context is not None:
                 stack.enter_context(context)
             stack.enter_context(_flash_attention_on_meta())
-            stack.enter_context(torch.autograd.graph.saved_tensors_hooks(pack, lambda t_: t_))
+            record = stack.enter_context(_saved_by_region(blocks, skip, "embedding", "head"))
             text = x["text"].requires_grad_(True) if text_grad else x["text"]
             backbone.velocity_loss(x["latents"], text, x["timesteps"], x["noise"])
     finally:
-        for handle in handles:
-            handle.remove()
         for p, flag in flags:
             p.requires_grad_(flag)
+    saved, inputs = record.saved, record.inputs
     by_region: dict[str, int] = {}
     largest = 0
     for nbytes, where in saved.values():
@@ -347,42 +371,10 @@ def text_encoder_saved_bytes(
     embeds = torch.empty(1, backbone.config.max_sequence_length, width, device="meta",
                          dtype=backbone.dtype, requires_grad=True)  # fmt: skip
     skip = {_storage_key(p) for p in text_encoder.parameters()}
-    saved: dict[int, tuple[int, str]] = {}
-    inputs: dict[int, int] = {}
-    keep: list[torch.Tensor] = []
-    region = ["outside"]
     layers = list(text_encoder.encoder.block)
-
-    def pack(tensor: torch.Tensor) -> torch.Tensor:
-        key = _storage_key(tensor)
-        if key not in skip and key not in saved:
-            saved[key] = (tensor.untyped_storage().nbytes(), region[0])
-            keep.append(tensor)
-        return tensor
-
-    def enter(i: int) -> Callable:
-        def hook(module: Any, args: Any, kwargs: Any) -> None:
-            region[0] = str(i)
-            for value in (*args, *kwargs.values()):
-                if isinstance(value, torch.Tensor):
-                    inputs[_storage_key(value)] = value.untyped_storage().nbytes()
-                    keep.append(value)
-
-        return hook
-
-    def leave(module: Any, args: Any, output: Any) -> None:
-        region[0] = "outside"
-
-    handles = [
-        b.register_forward_pre_hook(enter(i), with_kwargs=True) for i, b in enumerate(layers)
-    ]
-    handles.append(layers[-1].register_forward_hook(leave))
-    try:
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t_: t_):
-            text_encoder(inputs_embeds=embeds)
-    finally:
-        for handle in handles:
-            handle.remove()
+    with _saved_by_region(layers, skip, "outside", "outside") as record:
+        text_encoder(inputs_embeds=embeds)
+    saved, inputs = record.saved, record.inputs
     per_layer = [sum(b for b, r in saved.values() if r == str(i)) for i in range(len(layers))]
     outside = sum(b for b, r in saved.values() if r == "outside")
     if checkpointing:
@@ -425,7 +417,8 @@ def estimate_training(
     train_dtype = {id(p): s.param_dtype for s in stages for p in s.trainable}
     learned_bytes = sum(p.numel() * _itemsize(p, train_dtype.get(id(p))) for p in learned)
     learned_ids = {id(p) for p in learned}
-    frozen = _nbytes(p for p in backbone.transformer.parameters() if id(p) not in learned_ids)
+    frozen_params = [p for p in backbone.transformer.parameters() if id(p) not in learned_ids]
+    frozen = _nbytes(frozen_params)
     helper_bytes = {name: _nbytes(m.parameters()) for name, m in helpers.items()}
     resident = 0 if settings.offload_encoders else sum(helper_bytes.values())
     exclude = learned + [p for m in helpers.values() for p in m.parameters()]
@@ -456,7 +449,9 @@ def estimate_training(
         )
         keeps_text_encoder = stage.text_encoder and settings.offload_encoders
         persistent = {
-            "frozen transformer": frozen,
+            "frozen transformer": sum(
+                p.numel() * _itemsize(p, stage.frozen_dtype) for p in frozen_params
+            ),
             "learned parameters": learned_bytes,
             "text encoder + VAE (resident)": resident,
             "text encoder (kept for this stage)": (

@@ -49,15 +49,29 @@ class MetaBackbone:
     transformer: CogVideoXTransformer3DModel
     dtype: torch.dtype
     scheduler: Any = None
+    #: the device the estimates are for (``None``: the configured one, see :attr:`target_device`)
+    target: torch.device | None = None
 
     # the backbone's own forward and loss, run on meta tensors
     velocity_loss = Backbone.velocity_loss
+    velocity_error = Backbone.velocity_error
     forward_transformer = Backbone.forward_transformer
     rotary_embeddings = Backbone.rotary_embeddings
 
     @property
     def device(self) -> torch.device:
         return torch.device("meta")
+
+    @property
+    def target_device(self) -> torch.device:
+        """The device the modelled training and generation run on: ``target``, else the
+        configured device, ``"auto"`` standing for a CUDA device (the GPU the estimate is for).
+        What a method resolves by device ("auto" options: the optimizer, DualReal's trainable
+        dtype) resolves against it."""
+        if self.target is not None:
+            return self.target
+        device = self.config.device
+        return torch.device("cuda") if device in (None, "auto") else torch.device(device)
 
     @property
     def profile(self) -> Profile:
@@ -77,10 +91,12 @@ def build_meta_backbone(
     transformer_overrides: Mapping[str, Any] | None = None,
     *,
     config: BackboneConfig | None = None,
+    target: torch.device | None = None,
 ) -> MetaBackbone:
     """The profile's transformer (published architecture, with ``transformer_overrides`` such
     as ``{"num_layers": 2}``) on the meta device, frozen, in the profile's dtype; ``config``
-    (a backbone's whole configuration) replaces ``profile`` and ``overrides``."""
+    (a backbone's whole configuration) replaces ``profile`` and ``overrides``; ``target``: the
+    device the estimates are for (:attr:`MetaBackbone.target_device`)."""
     if config is None:
         config = BackboneConfig.for_profile(profile, list(overrides or []))
     dtype = getattr(torch, config.dtype)
@@ -97,7 +113,9 @@ def build_meta_backbone(
         diffusers_logging.set_verbosity(verbosity)
     transformer.requires_grad_(False)
     scheduler = CogVideoXDDIMScheduler(**prof.scheduler)
-    return MetaBackbone(config=config, transformer=transformer, dtype=dtype, scheduler=scheduler)
+    return MetaBackbone(
+        config=config, transformer=transformer, dtype=dtype, scheduler=scheduler, target=target
+    )
 
 
 def count_unique(params: Iterable[torch.nn.Parameter]) -> int:

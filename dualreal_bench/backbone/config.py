@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from ..config import Config
+from ..config import Config, check_seed
 from ..devices import check_device
 from ..errors import ConfigError
 from .profiles import get_profile
@@ -124,8 +124,7 @@ class BackboneConfig(Config):
                 f"max_sequence_length={self.max_sequence_length}: the {self.profile} transformer's "
                 f"sin-cos positions assume exactly {max_len} text tokens"
             )
-        if not _is_int(self.seed) or self.seed < 0:
-            raise ConfigError(f"seed={self.seed!r}: must be a non-negative integer")
+        check_seed(self.seed, "--backbone-set seed")
 
     @classmethod
     def for_profile(
@@ -146,10 +145,15 @@ class BackboneConfig(Config):
             rest = [
                 item for item, (k, _) in zip(overrides or [], pairs, strict=True) if k != "profile"
             ]
-        for key, value in pairs:
-            if key == "profile":
-                profile = value.strip()
-        return cls(profile=profile).with_overrides(rest)
+        given = [value.strip() for key, value in pairs if key == "profile"]
+        if len(given) > 1:
+            raise ConfigError(
+                f"--backbone-set profile: given {len(given)} times ({', '.join(given)}); "
+                "give each option once"
+            )
+        if given:
+            profile = given[0]
+        return cls(profile=profile).with_overrides(rest, "--backbone-set")
 
     @property
     def latent_frames(self) -> int:

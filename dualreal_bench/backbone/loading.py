@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from ..errors import WeightsError
+from ..weights import WEIGHTS, find_weights
 from .config import BackboneConfig
 from .profiles import ARCHITECTURE_KEYS, TINY_TEXT_ENCODER, TINY_VAE, Profile
 
@@ -75,43 +76,21 @@ def resolve_model_dir(config: BackboneConfig, profile: Profile) -> Path:
     """The local directory holding ``profile``'s weights, without touching the network.
 
     ``config.model_path`` may be a directory or a repo id (``owner/name``) looked up in the
-    Hugging Face cache; by default the profile's repo id is looked up there.
+    Hugging Face cache; by default the profile's repo id is looked up there
+    (:func:`dualreal_bench.weights.find_weights`, the profile's entry of the weights table).
     """
-    spec = config.model_path or profile.repo_id
-    if spec is None:  # pragma: no cover - real profiles all have a repo id
+    if profile.weights is None:  # pragma: no cover - real profiles all have weights
         raise WeightsError(f"profile {profile.name!r} has no weights to load")
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        check_layout(path, profile)
-        return path
-    if path.exists():
-        raise WeightsError(f"model_path {spec}: is a file, expected a diffusers-layout directory")
-    if not _REPO_ID_RE.match(spec):
-        raise WeightsError(f"model_path {spec}: no such directory; {_how_to_get(profile)}")
-    return check_layout(_cached_snapshot(spec, profile), profile)
+    spec = config.model_path
+    if spec and (Path(spec).expanduser().exists() or not _REPO_ID_RE.match(spec)):
+        model_dir = find_weights(profile.weights, path=spec)
+    else:
+        model_dir = find_weights(profile.weights, hf_repo=spec or None)
+    return check_layout(model_dir, profile)
 
 
-def _cached_snapshot(repo_id: str, profile: Profile) -> Path:
-    from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        return Path(snapshot_download(repo_id, local_files_only=True))
-    except LocalEntryNotFoundError:
-        raise WeightsError(
-            f"{profile.name} weights not found: {repo_id} is neither a local directory nor in the "
-            f"Hugging Face cache {constants.HF_HUB_CACHE}; {_how_to_get(profile, repo_id)}"
-        ) from None
-
-
-def _how_to_get(profile: Profile, repo_id: str | None = None) -> str:
-    repo_id = repo_id or profile.repo_id
-    return (
-        f"on a machine with internet run `hf download {repo_id} --local-dir <dir>` "
-        "(older huggingface_hub: `huggingface-cli download`), copy <dir> here and pass "
-        "model_path=<dir> (dualreal-bench run --backbone-set model_path=<dir>), "
-        "or point HF_HOME at a cache that holds it"
-    )
+def _how_to_get(profile: Profile) -> str:
+    return WEIGHTS[profile.weights].how_to_get() if profile.weights else ""
 
 
 def check_layout(model_dir: Path, profile: Profile) -> Path:

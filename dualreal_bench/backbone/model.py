@@ -9,7 +9,8 @@ Shapes used throughout (CogVideoX 1.0, diffusers layout):
 
 Methods attach adapters to ``backbone.transformer`` (hooks, processors, wrapped sub-modules);
 :meth:`Backbone.training_loss` and :meth:`Backbone.sample` both run that very module object, so
-whatever is attached takes part in training and in generation.
+whatever is attached takes part in training and in generation. The generation side (decoding,
+schedulers, the pipeline, :meth:`~.sampling.SamplingMixin.sample`) is in :mod:`.sampling`.
 
 With ``offload="encoders"`` the text encoder and the VAE wait in CPU RAM and come to the device
 only while they run (:meth:`Backbone.on_device`): a training loop on latents and prompt
@@ -20,10 +21,9 @@ prompts, then the VAE for decoding, never both next to the denoising transformer
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from .loading import (
     resolve_model_dir,
 )
 from .profiles import Profile, get_profile
+from .sampling import SamplingMixin
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ TORCH_DTYPES: dict[str, torch.dtype] = {
 }
 
 
-class Backbone:
+class Backbone(SamplingMixin):
     """CogVideoX (diffusers) with the operations a customisation method needs.
 
     Attributes: ``config`` (:class:`BackboneConfig`), ``profile``, ``transformer``
@@ -74,7 +75,7 @@ class Backbone:
         self.config = config
         self.profile: Profile = get_profile(config.profile)
         self.dtype: torch.dtype = TORCH_DTYPES[config.dtype]
-        self.device: torch.device = resolve_device(config.device)
+        self.device: torch.device = resolve_device(config.device, "--backbone-set device")
         self.transformer = components.transformer
         self.vae = components.vae
         self.text_encoder = components.text_encoder
@@ -331,12 +332,31 @@ class Backbone:
     ) -> torch.Tensor:
         """CogVideoX's training objective on clean latents ``(B, F, C, h, w)``; a scalar.
 
-        As diffusers' CogVideoX LoRA/fine-tuning scripts compute it: ``t ~ U{0, ..., 999}``
-        (from ``generator``) unless ``timesteps`` is given, ``x_t = add_noise(x_0, eps, t)``,
-        ``v = transformer(x_t, text, t)``, ``x0_hat = sqrt(a_t) x_t - sqrt(1 - a_t) v``
-        (``scheduler.get_velocity(v, x_t, t)``), loss = mean over the batch of
-        ``mean(w_t * (x0_hat - x_0)^2)`` with ``w_t = 1 / (1 - a_t)`` (which makes it the
+        As diffusers' CogVideoX LoRA/fine-tuning scripts compute it: the mean over the batch of
+        the per-sample mean of :meth:`denoising_error` (arguments as there).
+        """
+        error = self.denoising_error(
+            latents, prompt_embeds, generator=generator, timesteps=timesteps, noise=noise
+        )
+        return error.reshape(error.shape[0], -1).mean(dim=1).mean()
+
+    def denoising_error(
+        self,
+        latents: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        timesteps: torch.Tensor | Sequence[int] | int | None = None,
+        noise: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The per-element terms of :meth:`training_loss`: float32 ``(B, F, C, h, w)``.
+
+        ``t ~ U{0, ..., 999}`` (from ``generator``) unless ``timesteps`` is given,
+        ``x_t = add_noise(x_0, eps, t)``, ``v = transformer(x_t, text, t)``,
+        ``x0_hat = sqrt(a_t) x_t - sqrt(1 - a_t) v`` (``scheduler.get_velocity(v, x_t, t)``),
+        term ``= w_t * (x0_hat - x_0)^2`` with ``w_t = 1 / (1 - a_t)`` (which makes the mean the
         v-prediction MSE). ``prompt_embeds`` is ``(B, L, D)`` or ``(1, L, D)`` (broadcast).
+        Methods that weight positions (a subject mask) reduce these terms themselves.
         """
         batch = latents.shape[0]
         latents = latents.to(device=self.device, dtype=self.dtype)
@@ -361,16 +381,16 @@ class Backbone:
             )
         if noise is None:
             noise = self._draw_noise(latents.shape, generator)
-        return self.velocity_loss(latents, prompt_embeds, t, noise)
+        return self.velocity_error(latents, prompt_embeds, t, noise)
 
-    def velocity_loss(
+    def velocity_error(
         self,
         latents: torch.Tensor,
         prompt_embeds: torch.Tensor,
         timesteps: torch.Tensor,
         noise: torch.Tensor,
     ) -> torch.Tensor:
-        """:meth:`training_loss` for checked inputs on the device: latents ``(B, F, C, h, w)``,
+        """:meth:`denoising_error` for checked inputs on the device: latents ``(B, F, C, h, w)``,
         prompt embeddings ``(B, L, D)``, timesteps ``(B,)`` long, noise like the latents (the
         memory model runs it on the meta device, where nothing can be checked)."""
         batch = latents.shape[0]
@@ -380,10 +400,19 @@ class Backbone:
         model_pred = self.scheduler.get_velocity(model_output, noisy, t)  # x0 estimate
         alphas_cumprod = self.scheduler.alphas_cumprod.to(device=self.device, dtype=torch.float32)
         weights = (1.0 / (1.0 - alphas_cumprod[t])).view(batch, 1, 1, 1, 1)
-        per_sample = (
-            (weights * (model_pred.float() - latents.float()) ** 2).reshape(batch, -1).mean(dim=1)
-        )
-        return per_sample.mean()
+        return weights * (model_pred.float() - latents.float()) ** 2
+
+    def velocity_loss(
+        self,
+        latents: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        timesteps: torch.Tensor,
+        noise: torch.Tensor,
+    ) -> torch.Tensor:
+        """:meth:`training_loss` for checked inputs on the device (arguments as
+        :meth:`velocity_error`): the mean over the batch of each sample's mean term."""
+        error = self.velocity_error(latents, prompt_embeds, timesteps, noise)
+        return error.reshape(error.shape[0], -1).mean(dim=1).mean()
 
     def draw_training_noise(
         self, latents: torch.Tensor, generator: torch.Generator | None = None
@@ -404,107 +433,6 @@ class Backbone:
         from diffusers.utils.torch_utils import randn_tensor
 
         return randn_tensor(tuple(shape), generator=generator, device=self.device, dtype=self.dtype)
-
-    # ---- decoding and sampling ---------------------------------------------------------
-    @torch.no_grad()
-    def decode_latents(self, latents: torch.Tensor) -> list[np.ndarray]:
-        """Latents ``(B, F, C, h, w)`` -> one uint8 ``(T, H, W, 3)`` video per item."""
-        z = latents.to(device=self.device, dtype=self.vae.dtype).permute(0, 2, 1, 3, 4)
-        with self.on_device("vae"):
-            video = self.vae.decode(z / self.vae.config.scaling_factor).sample  # (B, 3, T, H, W)
-        video = (video.float() / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 4, 1).cpu().numpy()
-        return [_to_uint8(v) for v in video]
-
-    def make_scheduler(self, name: str | None = None) -> Any:
-        """A fresh sampling scheduler ("dpm" or "ddim") with the training schedule's config."""
-        from diffusers import CogVideoXDDIMScheduler, CogVideoXDPMScheduler
-
-        name = name or self.config.scheduler
-        classes = {"dpm": CogVideoXDPMScheduler, "ddim": CogVideoXDDIMScheduler}
-        if name not in classes:
-            raise ValueError(f"scheduler {name!r}: choose one of {', '.join(classes)}")
-        return classes[name].from_config(self.scheduler.config)
-
-    def build_pipeline(self, scheduler: Any = None) -> Any:
-        """A ``CogVideoXPipeline`` over this backbone's modules (the same objects, adapters included)."""
-        pipe = _pipeline_class()(
-            tokenizer=self.tokenizer,
-            text_encoder=self.text_encoder,
-            vae=self.vae,
-            transformer=self.transformer,
-            scheduler=scheduler if scheduler is not None else self.make_scheduler(),
-        )
-        pipe.set_progress_bar_config(disable=not self.config.progress_bar)
-        if self.config.cpu_offload:
-            pipe.enable_model_cpu_offload(device=self.device)
-        return pipe
-
-    def sample(
-        self,
-        prompts: Sequence[str],
-        seed: int,
-        *,
-        callback_on_step_end: Callable[..., dict[str, Any]] | None = None,
-        callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
-        prompt_embeds: torch.Tensor | None = None,
-        negative_prompt: str | None = None,
-        num_inference_steps: int | None = None,
-        guidance_scale: float | None = None,
-        scheduler: str | None = None,
-        attention_kwargs: dict[str, Any] | None = None,
-    ) -> list[np.ndarray]:
-        """One uint8 ``(num_frames, height, width, 3)`` video per prompt.
-
-        Each prompt is sampled on its own from a CPU ``torch.Generator`` seeded with ``seed``
-        (so a video depends on its prompt and the seed, not on the other prompts of the call:
-        a resumed run regenerates identical frames). Runs ``CogVideoXPipeline`` over
-        ``self.transformer`` with classifier-free guidance (``guidance_scale`` > 1, the
-        negative prompt as unconditional branch) and the configured scheduler.
-        ``callback_on_step_end(pipe, step, t, tensors) -> tensors`` is the pipeline's hook.
-        ``prompt_embeds`` (``(len(prompts), L, D)``) replaces :meth:`encode_prompts`.
-        """
-        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-        if prompt_embeds is not None and prompt_embeds.shape[0] != len(prompts):
-            raise ValueError(
-                f"sample: {len(prompts)} prompts but {prompt_embeds.shape[0]} prompt embeddings"
-            )
-        cfg = self.config
-        guidance = cfg.guidance_scale if guidance_scale is None else guidance_scale
-        pipe = self.build_pipeline(self.make_scheduler(scheduler))
-        negative = None
-        if guidance > 1.0:
-            negative = self.encode_prompts(
-                [cfg.negative_prompt if negative_prompt is None else negative_prompt]
-            )
-        videos: list[np.ndarray] = []
-        for i, prompt in enumerate(prompts):
-            embeds = (
-                self.encode_prompts([prompt]) if prompt_embeds is None else prompt_embeds[i : i + 1]
-            )
-            # the pipeline's own steps, split so that an offloaded text encoder and VAE come to
-            # the device each for its part only: prompts (above), denoising, decoding (below)
-            latents = pipe(
-                prompt_embeds=embeds.to(device=self.device, dtype=self.dtype),
-                negative_prompt_embeds=negative,
-                height=cfg.height,
-                width=cfg.width,
-                num_frames=cfg.num_frames,
-                num_inference_steps=num_inference_steps or cfg.num_inference_steps,
-                guidance_scale=guidance,
-                use_dynamic_cfg=cfg.use_dynamic_cfg,
-                generator=torch.Generator(device="cpu").manual_seed(int(seed)),
-                output_type="latent",
-                max_sequence_length=cfg.max_sequence_length,
-                attention_kwargs=attention_kwargs,
-                callback_on_step_end=callback_on_step_end,
-                callback_on_step_end_tensor_inputs=list(callback_on_step_end_tensor_inputs),
-            ).frames
-            with torch.no_grad(), self.on_device("vae"):
-                frames = pipe.video_processor.postprocess_video(
-                    video=pipe.decode_latents(latents), output_type="np"
-                )
-            videos.append(_to_uint8(np.asarray(frames[0])))
-        return videos
 
     # ---- records -----------------------------------------------------------------------
     def fingerprint(self) -> dict[str, Any]:
@@ -587,23 +515,6 @@ def load_backbone(
     return backbone
 
 
-@functools.cache
-def _pipeline_class() -> type:
-    """``CogVideoXPipeline`` running where the transformer is: diffusers takes the device of
-    the first module it lists (the text encoder), which waits in CPU RAM with
-    ``offload="encoders"``; with accelerate's offload hooks diffusers' own answer stands."""
-    from diffusers import CogVideoXPipeline
-
-    class Pipeline(CogVideoXPipeline):
-        @property
-        def _execution_device(self) -> torch.device:
-            if hasattr(self.transformer, "_hf_hook"):
-                return super()._execution_device
-            return self.transformer.device
-
-    return Pipeline
-
-
 def _resize_crop(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """``(N, C, H, W)`` -> ``(N, C, *size)``: scale to cover, then centre-crop."""
     h, w = x.shape[-2:]
@@ -618,11 +529,6 @@ def _resize_crop(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         top, left = (nh - th) // 2, (nw - tw) // 2
         x = x[..., top : top + th, left : left + tw]
     return x.clamp(0.0, 1.0)
-
-
-def _to_uint8(frames: np.ndarray) -> np.ndarray:
-    """Floats in ``[0, 1]`` -> uint8, rounded as diffusers' ``numpy_to_pil`` does."""
-    return np.ascontiguousarray((np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8))
 
 
 def _jsonable(obj: Any) -> Any:

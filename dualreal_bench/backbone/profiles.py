@@ -14,6 +14,8 @@ import dataclasses
 from typing import Any
 
 from ..errors import ConfigError
+from ..registry import Registry
+from ..weights import WEIGHTS
 
 # ---- published configs -----------------------------------------------------------------
 
@@ -137,8 +139,13 @@ class Profile:
     transformer: dict[str, Any]  # CogVideoXTransformer3DModel kwargs (published or tiny)
     scheduler: dict[str, Any]  # CogVideoXDDIMScheduler / CogVideoXDPMScheduler kwargs
     defaults: dict[str, Any]  # BackboneConfig field defaults for this profile
-    repo_id: str | None = None  # Hugging Face repository of the published weights
+    weights: str | None = None  # key of the published weights in dualreal_bench.weights.WEIGHTS
     random_init: bool = False  # True: random weights, numbers are a pipeline check only
+
+    @property
+    def repo_id(self) -> str | None:
+        """Hugging Face repository of the published weights (from the weights table)."""
+        return WEIGHTS[self.weights].hf_repo if self.weights else None
 
 
 _REAL_DEFAULTS: dict[str, Any] = {
@@ -158,47 +165,52 @@ _REAL_DEFAULTS: dict[str, Any] = {
     "max_sequence_length": 226,
 }
 
-PROFILES: dict[str, Profile] = {
-    "tiny": Profile(
-        name="tiny",
-        description="random-init CogVideoX of toy size (2 blocks, 9 frames at 64x64), CPU, no downloads",
-        transformer=TINY_TRANSFORMER,
-        scheduler=COGVIDEOX_5B_SCHEDULER,
-        defaults={
-            "num_frames": 9,
-            "height": 64,
-            "width": 64,
-            "fps": 8,
-            "num_inference_steps": 4,
-            "guidance_scale": 6.0,
-            "scheduler": "dpm",
-            "dtype": "float32",
-            "device": "cpu",
-            "gradient_checkpointing": False,
-            "vae_slicing": False,
-            "vae_tiling": False,
-            "cpu_offload": False,
-            "max_sequence_length": 128,
-        },
-        random_init=True,
-    ),
-    "cogvideox-2b": Profile(
-        name="cogvideox-2b",
-        description="THUDM/CogVideoX-2b (30 blocks, sin-cos positions), 49 frames at 480x720",
-        transformer=COGVIDEOX_2B_TRANSFORMER,
-        scheduler=COGVIDEOX_2B_SCHEDULER,
-        defaults=dict(_REAL_DEFAULTS),
-        repo_id="THUDM/CogVideoX-2b",
-    ),
-    "cogvideox-5b": Profile(
-        name="cogvideox-5b",
-        description="THUDM/CogVideoX-5b (42 blocks, 3D RoPE), 49 frames at 480x720; DualReal's backbone",
-        transformer=COGVIDEOX_5B_TRANSFORMER,
-        scheduler=COGVIDEOX_5B_SCHEDULER,
-        defaults=dict(_REAL_DEFAULTS),
-        repo_id="THUDM/CogVideoX-5b",
-    ),
-}
+#: the backbone profiles by name (an unknown name is a ConfigError with a "did you mean")
+PROFILES: Registry[Profile] = Registry(
+    "backbone profile",
+    {
+        "tiny": Profile(
+            name="tiny",
+            description="random-init CogVideoX of toy size (2 blocks, 9 frames at 64x64), CPU, no downloads",
+            transformer=TINY_TRANSFORMER,
+            scheduler=COGVIDEOX_5B_SCHEDULER,
+            defaults={
+                "num_frames": 9,
+                "height": 64,
+                "width": 64,
+                "fps": 8,
+                "num_inference_steps": 4,
+                "guidance_scale": 6.0,
+                "scheduler": "dpm",
+                "dtype": "float32",
+                "device": "cpu",
+                "gradient_checkpointing": False,
+                "vae_slicing": False,
+                "vae_tiling": False,
+                "cpu_offload": False,
+                "max_sequence_length": 128,
+            },
+            random_init=True,
+        ),
+        "cogvideox-2b": Profile(
+            name="cogvideox-2b",
+            description="THUDM/CogVideoX-2b (30 blocks, sin-cos positions), 49 frames at 480x720",
+            transformer=COGVIDEOX_2B_TRANSFORMER,
+            scheduler=COGVIDEOX_2B_SCHEDULER,
+            defaults=dict(_REAL_DEFAULTS),
+            weights="cogvideox-2b",
+        ),
+        "cogvideox-5b": Profile(
+            name="cogvideox-5b",
+            description="THUDM/CogVideoX-5b (42 blocks, 3D RoPE), 49 frames at 480x720; DualReal's backbone",
+            transformer=COGVIDEOX_5B_TRANSFORMER,
+            scheduler=COGVIDEOX_5B_SCHEDULER,
+            defaults=dict(_REAL_DEFAULTS),
+            weights="cogvideox-5b",
+        ),
+    },
+    error=ConfigError,
+)
 
 #: transformer config keys that must match between a profile and the weights it loads
 ARCHITECTURE_KEYS: tuple[str, ...] = (
@@ -216,14 +228,9 @@ ARCHITECTURE_KEYS: tuple[str, ...] = (
 
 def available_profiles() -> list[str]:
     """Names of the backbone profiles."""
-    return sorted(PROFILES)
+    return PROFILES.available()
 
 
 def get_profile(name: str) -> Profile:
     """The :class:`Profile` called ``name``; a :class:`ConfigError` naming the choices otherwise."""
-    try:
-        return PROFILES[name]
-    except KeyError:
-        raise ConfigError(
-            f"backbone profile {name!r} is unknown; choose one of {', '.join(available_profiles())}"
-        ) from None
+    return PROFILES.get(name)

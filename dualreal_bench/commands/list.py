@@ -11,8 +11,22 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import sys
+from pathlib import Path
 from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .. import spec
+from ..config import describe_options, format_value
+from ..errors import ConfigError, DataError
+from ..method import METHODS, get_method_class
+from ..store import ResultStore, list_runs, run_modified, run_status
+
+logger = logging.getLogger(__name__)
 
 WHAT = ("identities", "motions", "suites", "methods", "runs")
 
@@ -36,9 +50,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def method_options(method: str) -> tuple[str, list[dict[str, Any]]]:
     """The config class name of ``method`` and one row per option."""
-    from ..config import describe_options
-    from ..method import get_method_class
-
     cls = get_method_class(method)
     rows = [
         {"option": o.name, "type": o.type, "default": o.default, "help": o.help}
@@ -48,13 +59,14 @@ def method_options(method: str) -> tuple[str, list[dict[str, Any]]]:
 
 
 def _run_rows(output_dir: str) -> list[dict[str, Any]]:
-    from pathlib import Path
-
-    from ..store import ResultStore, list_runs, run_modified, run_status
-
     rows = []
     for run_id in list_runs(output_dir):
-        info = ResultStore(output_dir, run_id).run_info()
+        try:  # one damaged run is named and left out, never the end of the listing
+            info = ResultStore(output_dir, run_id).run_info()
+            status = run_status(output_dir, run_id)
+        except DataError as exc:
+            logger.warning("run %s left out: %s", run_id, exc)
+            continue
         modified = dt.datetime.fromtimestamp(run_modified(Path(output_dir) / run_id))
         common = {
             "run": run_id,
@@ -63,7 +75,7 @@ def _run_rows(output_dir: str) -> list[dict[str, Any]]:
             "metrics_profile": info.get("metrics_profile"),
             "modified": modified.astimezone().isoformat(timespec="seconds"),
         }
-        status = run_status(output_dir, run_id) or [
+        status = status or [
             {"label": None, "method": None, "records": 0, "expected": None, "cases": None}
         ]
         for s in status:
@@ -83,17 +95,9 @@ def _run_rows(output_dir: str) -> list[dict[str, Any]]:
 
 def _rows(what: str, output_dir: str) -> list[dict[str, Any]]:
     if what == "methods":
-        from ..method import BUILTIN_METHODS, _entry_point_methods, available_methods
-
-        eps = _entry_point_methods()
-        return [
-            {"method": n, "target": BUILTIN_METHODS.get(n) or eps[n].value}
-            for n in available_methods()
-        ]
+        return [{"method": n, "target": t} for n, t in METHODS.targets().items()]
     if what == "runs":
         return _run_rows(output_dir)
-    from .. import spec
-
     return {
         "identities": spec.describe_identities,
         "motions": spec.describe_motions,
@@ -102,8 +106,6 @@ def _rows(what: str, output_dir: str) -> list[dict[str, Any]]:
 
 
 def _cell(column: str, value: Any, row: dict[str, Any]) -> str:
-    from ..config import format_value
-
     if column == "default":
         return format_value(value)
     if column == "records":  # runs: done / expected
@@ -113,8 +115,6 @@ def _cell(column: str, value: Any, row: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
-
     if args.options and args.what != "methods":
         raise ConfigError(f"--options {args.options}: only with `list methods`")
     if args.options:
@@ -131,10 +131,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_table(title: str, rows: list[dict[str, Any]], what: str) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
     hidden = {"expected", "complete"} if what == "runs" else set()
     columns = [c for c in (rows[0].keys() if rows else [what]) if c not in hidden]
     table = Table(title=escape(title))

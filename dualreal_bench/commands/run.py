@@ -4,28 +4,41 @@ from __future__ import annotations
 
 import argparse
 
+from rich.console import Console
+from rich.markup import escape
+
 from ..errors import ConfigError
+from ..run_config import RunConfig
+from ..runner import Runner
+from ..spec import CUSTOM_SUITE
 
 #: what `run` runs without --method: the backbone alone (no training), a pipeline check in a
 #: minute with the default smoke suite and tiny profile, and every table's floor row
 DEFAULT_METHOD = "base"
 
 
+class OptionValueError(ConfigError, argparse.ArgumentTypeError):
+    """A bad option value: argparse shows its message (as the option's error); called
+    directly, it is a ConfigError like any other."""
+
+
 def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/N"`` -> ``(i, N)``; OptionValueError otherwise."""
     index, sep, count = text.partition("/")
     try:
         if not sep:
             raise ValueError
         return int(index), int(count)
     except ValueError:
-        raise ConfigError(f"--shard {text!r}: expected i/N, e.g. 0/4") from None
+        raise OptionValueError(f"--shard {text!r}: expected i/N, e.g. 0/4") from None
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
+    """``"0,1"`` -> ``(0, 1)``; OptionValueError otherwise."""
     try:
         return tuple(int(s) for s in text.split(",") if s.strip())
     except ValueError:
-        raise ConfigError(f"--seeds {text!r}: expected comma-separated integers") from None
+        raise OptionValueError(f"--seeds {text!r}: expected comma-separated integers") from None
 
 
 def add_method_args(
@@ -153,7 +166,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_false",
         help="allow non-deterministic torch kernels (cuDNN autotuning)",
     )
-    ex = p.add_argument_group("execution")
+    add_execution_args(p.add_argument_group("execution"))
+    p.set_defaults(func=run)
+
+
+def add_execution_args(ex: argparse._ArgumentGroup) -> None:
+    """--executor and the Ray options."""
     ex.add_argument(
         "--executor",
         default="local",
@@ -179,17 +197,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ex.add_argument(
         "--cpus-per-case", type=float, metavar="C", help="CPUs each Ray worker reserves (default 1)"
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.markup import escape
-
-    from ..run_config import RunConfig
-    from ..runner import Runner
-    from ..spec import CUSTOM_SUITE
-
     suite = args.suite or (CUSTOM_SUITE if args.cases_file else "smoke")
     config = RunConfig(
         suite=suite,

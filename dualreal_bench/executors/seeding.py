@@ -36,7 +36,7 @@ def seed_global_rngs(seed: int) -> None:
     before training and before every generation, from the method seed, the case and the
     video, so results do not depend on the process, on earlier cases, or on where a run
     resumed."""
-    import torch
+    import torch  # on use only: the runner and the CLI import the executors without torch
 
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -49,7 +49,7 @@ def apply_determinism(enabled: bool) -> None:
     CUDA matmuls deterministic (effective when set before CUDA starts)."""
     if not enabled:
         return
-    import torch
+    import torch  # on use only (as seed_global_rngs)
 
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)

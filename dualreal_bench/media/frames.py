@@ -31,7 +31,7 @@ def check_video_array(frames: object, what: str) -> np.ndarray:
         got = (
             f"{type(frames).__name__} {getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}"
         )
-        raise TypeError(f"{what} must give uint8 (T, H, W, 3) arrays, got {got}")
+        raise TypeError(f"{what}: expected a uint8 (T, H, W, 3) array, got {got}")
     return frames
 
 

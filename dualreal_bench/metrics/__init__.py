@@ -23,144 +23,80 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..devices import check_device, resolve_device
+from ..registry import Registry
 from .constants import MetricConstants
+from .declarations import (
+    DECLARATIONS,
+    MetricDeclaration,
+    declared,
+    get_metric,
+    metric_fields,
+)
 
 __all__ = [
+    "DECLARATIONS",
     "METRICS",
     "METRIC_FIELDS",
+    "MetricDeclaration",
     "MetricSpec",
     "MetricConstants",
+    "MetricsProfile",
+    "PROFILES",
+    "declared",
     "get_metric",
+    "metric_fields",
     "build_evaluator",
     "build_encoders",
+    "resolve_metrics_device",
     "Evaluator",
     "EncoderSet",
 ]
 
+#: the former name of :class:`MetricDeclaration`
+MetricSpec = MetricDeclaration
+
+#: the built-in declarations, ``{field: declaration}`` (:func:`declared` reads the current ones)
+METRICS: dict[str, MetricDeclaration] = declared()
+#: the built-in fields in order (:func:`metric_fields` reads the current ones)
+METRIC_FIELDS: tuple[str, ...] = metric_fields()
+
 
 @dataclass(frozen=True)
-class MetricSpec:
-    """What a result field means: its display label, direction and definition version."""
+class MetricsProfile:
+    """Which encoders a metrics profile builds and where they run by default."""
 
     name: str
-    label: str
-    higher_is_better: bool
-    version: str
-    group: str  # "text" | "identity" | "motion"
+    #: the spec every encoder role gets (``"tiny"`` or ``"real"``; see :func:`build_encoders`)
+    encoders: str
+    #: device when none is given: the real encoders on the GPU when there is one; the tiny ones
+    #: on the CPU everywhere, so that a pipeline check gives the same records on a laptop and on
+    #: a GPU box (as the backbone's profiles do)
+    default_device: str
     description: str
 
 
-METRICS: dict[str, MetricSpec] = {
-    m.name: m
-    for m in (
-        MetricSpec(
-            "clip_t", "CLIP-T", True, "1.0", "text", "mean cos(prompt, frame), OpenAI CLIP ViT-B/32"
+#: the metrics profiles by name
+PROFILES: Registry[MetricsProfile] = Registry(
+    "metrics profile",
+    {
+        "tiny": MetricsProfile(
+            "tiny", "tiny", "cpu", "seeded random same-architecture encoders (pipeline check)"
         ),
-        MetricSpec(
-            "clip_i",
-            "CLIP-I",
-            True,
-            "1.0",
-            "identity",
-            "mean cos(frame, reference image), open_clip ViT-B-32-quickgelu laion400m_e32",
+        "real": MetricsProfile(
+            "real", "real", "auto", "the paper's weights, from --weights-dir or the caches"
         ),
-        MetricSpec(
-            "dino_i",
-            "DINO-I",
-            True,
-            "1.0",
-            "identity",
-            "mean cos(frame, reference image), DINO ViT-S/16 CLS token",
-        ),
-        MetricSpec(
-            "temporal_flickering",
-            "T-Flicker",
-            True,
-            "vbench-0.1.5",
-            "motion",
-            "(255 - mean MAE of consecutive frames) / 255",
-        ),
-        MetricSpec(
-            "temporal_consistency",
-            "T-Cons",
-            True,
-            "1.0",
-            "motion",
-            "mean cos of consecutive frames, laion400m CLIP",
-        ),
-        MetricSpec(
-            "motion_smoothness",
-            "Motion Smooth.",
-            True,
-            "vbench-0.1.5",
-            "motion",
-            "(255 - MAE of odd frames vs AMT-S midpoints) / 255",
-        ),
-        MetricSpec(
-            "dynamic_degree",
-            "DD",
-            True,
-            "1.0",
-            "motion",
-            "mean over ~8 fps frame pairs of the top-5% RAFT flow magnitude (px)",
-        ),
-        MetricSpec(
-            "dynamic_degree_dev",
-            "DD dev.",
-            False,
-            "1.0",
-            "motion",
-            "|DD - mean DD of the motion's reference clips| (px)",
-        ),
-        MetricSpec(
-            "dynamic_degree_bool",
-            "DD (VBench)",
-            True,
-            "vbench-0.1.5",
-            "motion",
-            "VBench's moving/static decision (share of moving videos when averaged)",
-        ),
-    )
-}
-
-METRIC_FIELDS: tuple[str, ...] = (
-    "clip_t",
-    "clip_i",
-    "dino_i",
-    "temporal_flickering",
-    "temporal_consistency",
-    "motion_smoothness",
-    "dynamic_degree",
-    "dynamic_degree_dev",
-    "dynamic_degree_bool",
+    },
 )
-assert METRIC_FIELDS == tuple(METRICS)
-
-
-def get_metric(name: str) -> MetricSpec:
-    """The spec of a metric field; RegistryError with a "did you mean" otherwise."""
-    try:
-        return METRICS[name]
-    except KeyError:
-        from .._registry_util import unknown_name_error
-
-        raise unknown_name_error("metric", name, METRICS) from None
-
-
-PROFILES = ("tiny", "real")
-#: device of a profile's encoders when none is given, as the backbone's profiles do: the real
-#: encoders on the GPU when there is one; the tiny ones on the CPU everywhere, so that a
-#: pipeline check gives the same records on a laptop and on a GPU box
-DEFAULT_DEVICES = {"tiny": "cpu", "real": "auto"}
+#: device of each profile's encoders when none is given
+DEFAULT_DEVICES = {name: p.default_device for name, p in PROFILES.items()}
 
 
 def resolve_metrics_device(device: str | None, profile: str) -> str:
     """The device the encoders of ``profile`` run on: ``device`` if given (``"auto"``: CUDA
     when torch sees it, else the CPU), else :data:`DEFAULT_DEVICES`."""
-    from ..devices import check_device, resolve_device
-
     name = device if device is not None else DEFAULT_DEVICES.get(profile, "auto")
-    return str(resolve_device(check_device(name, "--device")))
+    return str(resolve_device(check_device(name, "--device"), "--device"))
 
 
 def build_encoders(
@@ -178,31 +114,24 @@ def build_encoders(
     ``encoder_overrides``: ``text_clip=``, ``image_clip=``, ``dino=``, ``flow=``,
     ``interpolator=``, each ``"tiny"``, ``"real"``, a weights path, or an object.
     """
-    from .encoders import ROLES, EncoderSet, build_encoder
+    from .encoders import ENCODERS, EncoderSet, build_encoder
 
-    if profile not in PROFILES:
-        from .._registry_util import unknown_name_error
-
-        raise unknown_name_error("metrics profile", profile, PROFILES)
-    unknown = set(encoder_overrides) - set(ROLES)
-    if unknown:
-        from ..errors import ConfigError
-
-        raise ConfigError(
-            f"unknown metric encoder(s) {', '.join(sorted(unknown))}; roles: {', '.join(ROLES)}"
-        )
+    spec = PROFILES.get(profile).encoders
+    for role in encoder_overrides:
+        if role not in ENCODERS:
+            raise ENCODERS.unknown(role)
     constants = constants or MetricConstants()
     device = resolve_metrics_device(device, profile)
     built = {
         role: build_encoder(
             role,
-            encoder_overrides.get(role, profile),
+            encoder_overrides.get(role, spec),
             constants=constants,
             device=device,
             weights_dir=weights_dir,
             seed=seed,
         )
-        for role in ROLES
+        for role in ENCODERS.names()
     }
     return EncoderSet(**built)
 

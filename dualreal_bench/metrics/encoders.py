@@ -10,128 +10,50 @@ role               real (the paper's, as the authors ran)  tiny (tests, smoke ru
                    (transformers; CLS token; DINO-I)
 ``flow``           torchvision RAFT-large, C_T_V1          narrow RAFT (same structure)
                    (= raft-things; Dynamic Degree)
-``interpolator``   AMT-S from VBench (Motion Smoothness)   AMT-S, 3 corr. levels, random
+``interpolator``   AMT-S from VBench (Motion Smoothness)   the two frames' average
+                                                           (``"tiny-amt"``: a random AMT-S)
 =================  ======================================  ==================================
 
-Each role accepts a name (``"real"``, ``"tiny"``), a path to a weights file/directory (real
-architecture, that file), or an object/callable (tests inject exact flow estimators this way).
-Real weights are looked up in ``weights_dir`` and the usual caches, never downloaded; a
-missing file raises :class:`~dualreal_bench.errors.WeightsError` naming the file, where it
-was looked for and how to get it.
-
-Preprocessing follows the authors' script: CLIP frames through open_clip's (= OpenAI's)
-transform (bicubic resize of the short side to 224, centre crop, CLIP mean/std); DINO frames
-through ``facebook/dino-vits16``'s ``ViTImageProcessor`` (bilinear resize to 224x224 without
-cropping, mean = std = 0.5 -- that checkpoint's processor config, not ImageNet's).
+:data:`ENCODERS` is that table as a registry of :class:`EncoderRole` s. Each role accepts a
+name (``"real"``, ``"tiny"``, a role's own variant such as ``"tiny-amt"``), a path to a weights
+file/directory (real architecture, that file), or an object/callable (tests inject exact flow
+estimators this way). Real weights are found by :func:`dualreal_bench.weights.find_weights`
+(the role's entry of the weights table: ``weights_dir`` and the usual caches, never
+downloaded); a missing file raises :class:`~dualreal_bench.errors.WeightsError` naming the
+file, where it was looked for and how to get it. The preprocessing of the image encoders is in
+:mod:`.image_encoders`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import pickle
 import zipfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image
 
 from ..errors import ConfigError, WeightsError
+from ..registry import Registry
+from ..weights import WEIGHTS, find_weights, weights_identity
 from .constants import MetricConstants
+from .image_encoders import CLIP_IMAGE_SIZE, DINO_IMAGE_SIZE, ClipEncoder, DinoEncoder
 
 logger = logging.getLogger(__name__)
 
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-CLIP_IMAGE_SIZE = 224
-DINO_MEAN = (0.5, 0.5, 0.5)  # facebook/dino-vits16 preprocessor_config.json
-DINO_STD = (0.5, 0.5, 0.5)
-DINO_IMAGE_SIZE = 224
-
-ROLES = ("text_clip", "image_clip", "dino", "flow", "interpolator")
-
-
-# ---- image encoders --------------------------------------------------------------------------
-
-
-class ClipEncoder:
-    """An open_clip CLIP model with its tokenizer and the OpenAI/open_clip image transform.
-
-    ``preprocess(frames uint8 (T, H, W, 3)) -> (T, 3, 224, 224)``;
-    ``encode_image(pixels) -> (T, D)``; ``encode_text(list[str]) -> (N, D)`` (unnormalised).
-    """
-
-    preprocess_key = ("clip", CLIP_IMAGE_SIZE, CLIP_MEAN, CLIP_STD, "bicubic", "shortest")
-
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        tokenizer: Any,
-        *,
-        identity: str | None,
-        context_length: int = 77,
-        device: str | torch.device = "cpu",
-    ) -> None:
-        import open_clip
-
-        self.model = model.eval().to(device)
-        self.tokenizer = tokenizer
-        self.identity = identity
-        self.context_length = context_length
-        self.device = torch.device(device)
-        self._transform = open_clip.image_transform(
-            CLIP_IMAGE_SIZE,
-            is_train=False,
-            mean=CLIP_MEAN,
-            std=CLIP_STD,
-            resize_mode="shortest",
-            interpolation="bicubic",
-        )
-
-    def preprocess(self, frames: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
-        return torch.stack([self._transform(Image.fromarray(f)) for f in frames])
-
-    @torch.no_grad()
-    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_image(pixels.to(self.device)).float().cpu()
-
-    @torch.no_grad()
-    def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
-        tokens = self.tokenizer(list(texts), context_length=self.context_length)
-        return self.model.encode_text(tokens.to(self.device)).float().cpu()
-
-
-class DinoEncoder:
-    """A transformers ``ViTModel``; the embedding is the CLS token of ``last_hidden_state``
-    (after the final layer norm), as the authors' script takes it."""
-
-    preprocess_key = ("dino", DINO_IMAGE_SIZE, DINO_MEAN, DINO_STD, "bilinear", "stretch")
-
-    def __init__(
-        self, model: torch.nn.Module, *, identity: str | None, device: str | torch.device = "cpu"
-    ) -> None:
-        self.model = model.eval().to(device)
-        self.identity = identity
-        self.device = torch.device(device)
-        self._mean = torch.tensor(DINO_MEAN).view(1, 3, 1, 1)
-        self._std = torch.tensor(DINO_STD).view(1, 3, 1, 1)
-
-    def preprocess(self, frames: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
-        # ViTImageProcessor (slow): PIL bilinear resize to 224x224, x / 255, (x - mean) / std
-        size = (DINO_IMAGE_SIZE, DINO_IMAGE_SIZE)
-        arr = np.stack(
-            [np.asarray(Image.fromarray(f).resize(size, Image.BILINEAR)) for f in frames]
-        )
-        x = torch.from_numpy(arr).permute(0, 3, 1, 2).float() * (1 / 255)
-        return (x - self._mean) / self._std
-
-    @torch.no_grad()
-    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
-        out = self.model(pixel_values=pixels.to(self.device))
-        return out.last_hidden_state[:, 0].float().cpu()
+__all__ = [
+    "ENCODERS",
+    "ROLES",
+    "ClipEncoder",
+    "DinoEncoder",
+    "EncoderRole",
+    "EncoderSet",
+    "build_encoder",
+    "identity_of",
+]
 
 
 # ---- tiny (random, seeded) ------------------------------------------------------------------
@@ -218,131 +140,29 @@ def tiny_amt_interpolator(seed: int, constants: MetricConstants, device: str = "
 # ---- real weights -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class WeightSpec:
-    """Where the real weights of one role are looked for, and how users get them."""
-
-    role: str
-    what: str
-    files: tuple[str, ...]  # names accepted inside weights_dir (first found wins)
-    caches: tuple[str, ...]  # other locations (``~`` and ``$TORCH_HOME`` expanded)
-    hf_repo: str | None  # a Hugging Face hub cache entry also accepted
-    hf_files: tuple[str, ...]
-    hint: str
-
-
-def _torch_hub_dir() -> str:
-    return str(Path(torch.hub.get_dir()) / "checkpoints")
+#: what loading a checkpoint file raises when the file is not one: torch's and zip's errors, a
+#: truncated pickle (EOFError), and ``weights_only=True`` refusing pickled objects that are not
+#: tensors (UnpicklingError) -- all a WeightsError naming the file
+LOAD_ERRORS = (
+    RuntimeError,
+    OSError,
+    KeyError,
+    ValueError,
+    EOFError,
+    zipfile.BadZipFile,
+    pickle.UnpicklingError,
+)
 
 
-WEIGHTS: dict[str, WeightSpec] = {
-    "text_clip": WeightSpec(
-        "text_clip",
-        "OpenAI CLIP ViT-B/32 (CLIP-T)",
-        files=("ViT-B-32.pt", "clip-vit-b-32-openai.safetensors", "clip-vit-b-32-openai.bin"),
-        caches=("~/.cache/clip/ViT-B-32.pt",),
-        hf_repo="timm/vit_base_patch32_clip_224.openai",
-        hf_files=("open_clip_model.safetensors", "open_clip_pytorch_model.bin"),
-        hint='on a machine with internet: python -c "import open_clip; open_clip.create_model('
-        "'ViT-B-32-quickgelu', pretrained='openai')\" (fills the Hugging Face cache), or copy "
-        "OpenAI's ViT-B-32.pt (from `clip.load('ViT-B/32')`, ~/.cache/clip) into the weights dir",
-    ),
-    "image_clip": WeightSpec(
-        "image_clip",
-        "open_clip ViT-B-32-quickgelu laion400m_e32 (CLIP-I, T-Cons)",
-        files=(
-            "vit_b_32-quickgelu-laion400m_e32-46683a32.pt",
-            "clip-vit-b-32-laion400m_e32.safetensors",
-            "clip-vit-b-32-laion400m_e32.bin",
-        ),
-        caches=(),
-        hf_repo="timm/vit_base_patch32_clip_224.laion400m_e32",
-        hf_files=("open_clip_model.safetensors", "open_clip_pytorch_model.bin"),
-        hint='on a machine with internet: python -c "import open_clip; open_clip.create_model('
-        "'ViT-B-32-quickgelu', pretrained='laion400m_e32')\" (fills the Hugging Face cache), or "
-        "put open_clip's vit_b_32-quickgelu-laion400m_e32-46683a32.pt into the weights dir",
-    ),
-    "dino": WeightSpec(
-        "dino",
-        "DINO ViT-S/16 facebook/dino-vits16 (DINO-I)",
-        files=("dino-vits16",),  # a directory with config.json + model weights
-        caches=(),
-        hf_repo="facebook/dino-vits16",
-        hf_files=("config.json",),
-        hint='on a machine with internet: python -c "from transformers import ViTModel; '
-        "ViTModel.from_pretrained('facebook/dino-vits16')\" (fills the Hugging Face cache), or "
-        "`huggingface-cli download facebook/dino-vits16 --local-dir <weights_dir>/dino-vits16`",
-    ),
-    "flow": WeightSpec(
-        "flow",
-        "torchvision RAFT-large C_T_V1 (Dynamic Degree)",
-        files=("raft_large_C_T_V1-22a6c225.pth", "raft-things.pth"),
-        caches=(
-            "$TORCH_HUB/raft_large_C_T_V1-22a6c225.pth",
-            "~/.cache/vbench/raft_model/models/raft-things.pth",
-        ),
-        hf_repo=None,
-        hf_files=(),
-        hint='on a machine with internet: python -c "from torchvision.models.optical_flow import '
-        'raft_large, Raft_Large_Weights; raft_large(weights=Raft_Large_Weights.C_T_V1)" '
-        "(fills the torch hub cache), or copy VBench's raft-things.pth into the weights dir",
-    ),
-    "interpolator": WeightSpec(
-        "interpolator",
-        "AMT-S (Motion Smoothness)",
-        files=("amt-s.pth",),
-        caches=("~/.cache/vbench/amt_model/amt-s.pth",),
-        hf_repo=None,
-        hf_files=(),
-        hint="VBench downloads it to ~/.cache/vbench/amt_model/amt-s.pth (from the "
-        "lalala125/AMT Hugging Face repo); copy it into the weights dir",
-    ),
-}
-
-
-def _expand(location: str) -> Path:
-    return Path(os.path.expanduser(location.replace("$TORCH_HUB", _torch_hub_dir())))
-
-
-def find_weights(role: str, weights_dir: str | Path | None = None) -> Path:
-    """The local weights file (or directory) of ``role``; WeightsError if none exists."""
-    spec = WEIGHTS[role]
-    tried: list[str] = []
-    if weights_dir is not None:
-        for name in spec.files:
-            path = Path(weights_dir) / name
-            if path.exists():
-                return path
-            tried.append(str(path))
-    for location in spec.caches:
-        path = _expand(location)
-        if path.exists():
-            return path
-        tried.append(str(path))
-    if spec.hf_repo:
-        try:
-            from huggingface_hub import try_to_load_from_cache
-
-            for filename in spec.hf_files:
-                hit = try_to_load_from_cache(spec.hf_repo, filename)
-                if isinstance(hit, str) and Path(hit).exists():
-                    return Path(hit).parent if role == "dino" else Path(hit)
-        except ImportError:  # pragma: no cover - huggingface_hub comes with transformers
-            pass
-        tried.append(f"Hugging Face cache {spec.hf_repo}")
-    raise WeightsError(
-        f"no weights for {spec.what}: looked for {', '.join(tried) or '(nothing: pass weights_dir)'}. "
-        f"To get them: {spec.hint}. (No download is attempted; pass weights_dir=... or "
-        f"{role}=<path> to use another location.)"
-    )
-
-
-def _weights_identity(kind: str, path: Path) -> str:
-    """``kind@sha256:<hash of the weights' bytes>``: the same weights give the same identity
-    wherever they are stored (and the same cache entries and records); other weights, another."""
-    from ..cache import file_sha256
-
-    return f"{kind}@sha256:{file_sha256(path)[:16]}"
+def load_error_text(exc: BaseException) -> str:
+    """Why a checkpoint did not load, in one short line (torch's refusal of a pickle holding
+    code or objects is several lines of advice to load it anyway: not given here)."""
+    if isinstance(exc, pickle.UnpicklingError):
+        return (
+            "it holds pickled Python objects besides tensors, which weights_only loading "
+            "refuses: use the published checkpoint"
+        )
+    return " ".join(str(exc).split())[:300]
 
 
 def _load_clip_state(path: Path) -> dict[str, torch.Tensor]:
@@ -369,15 +189,15 @@ def real_clip(role: str, path: Path, device: str = "cpu") -> ClipEncoder:
         from open_clip.factory import convert_state_dict
 
         model.load_state_dict(convert_state_dict(model, state))
-    except (RuntimeError, OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+    except LOAD_ERRORS as exc:
         raise WeightsError(
-            f"{path}: not a ViT-B-32 CLIP checkpoint ({' '.join(str(exc).split())[:300]})"
+            f"{path}: not a ViT-B-32 CLIP checkpoint ({load_error_text(exc)})"
         ) from None
     tokenizer = open_clip.get_tokenizer("ViT-B-32")
     return ClipEncoder(
         model,
         tokenizer,
-        identity=_weights_identity(f"open_clip:ViT-B-32-quickgelu:{role}", path),
+        identity=weights_identity(f"open_clip:ViT-B-32-quickgelu:{role}", path),
         device=device,
     )
 
@@ -387,11 +207,9 @@ def real_dino(path: Path, device: str = "cpu") -> DinoEncoder:
 
     try:
         model = ViTModel.from_pretrained(str(path), add_pooling_layer=False, local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise WeightsError(
-            f"{path}: cannot load DINO ViT-S/16 ({' '.join(str(exc).split())[:300]})"
-        ) from None
-    ident = _weights_identity(
+    except LOAD_ERRORS as exc:
+        raise WeightsError(f"{path}: cannot load DINO ViT-S/16 ({load_error_text(exc)})") from None
+    ident = weights_identity(
         "transformers:ViTModel:dino-vits16", path
     )  # a directory: all its files
     return DinoEncoder(model, identity=ident, device=device)
@@ -403,14 +221,14 @@ def real_flow(path: Path, constants: MetricConstants, device: str = "cpu"):
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         model = build_raft_large(state)
-    except (RuntimeError, OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+    except LOAD_ERRORS as exc:
         raise WeightsError(
-            f"{path}: not a RAFT-large checkpoint ({' '.join(str(exc).split())[:300]})"
+            f"{path}: not a RAFT-large checkpoint ({load_error_text(exc)})"
         ) from None
     return RaftFlow(
         model,
         iters=constants.raft_iters,
-        identity=_weights_identity("torchvision:raft_large", path),
+        identity=weights_identity("torchvision:raft_large", path),
         device=device,
     )
 
@@ -420,9 +238,9 @@ def real_interpolator(path: Path, constants: MetricConstants, device: str = "cpu
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, ValueError, zipfile.BadZipFile) as exc:
+    except LOAD_ERRORS as exc:
         raise WeightsError(
-            f"{path}: cannot read the AMT-S checkpoint ({' '.join(str(exc).split())[:300]})"
+            f"{path}: cannot read the AMT-S checkpoint ({load_error_text(exc)})"
         ) from None
     try:
         model = build_amt_s(state)
@@ -434,12 +252,74 @@ def real_interpolator(path: Path, constants: MetricConstants, device: str = "cpu
         model,
         embt=constants.amt_embt,
         scale_factor=constants.amt_scale_factor,
-        identity=_weights_identity("vbench:amt-s", path),
+        identity=weights_identity("vbench:amt-s", path),
         device=device,
     )
 
 
-# ---- the factory ----------------------------------------------------------------------------------
+# ---- the roles and the factory -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EncoderRole:
+    """One network the metrics run: its weights and how its tiny and real versions are built."""
+
+    name: str
+    #: key of the real weights in :data:`dualreal_bench.weights.WEIGHTS`
+    weights: str
+    #: ``tiny(seed, constants, device)``: the seeded random network of the same architecture
+    tiny: Callable[[int, MetricConstants, str], Any]
+    #: ``real(path, constants, device)``: the network with the weights at ``path``
+    real: Callable[[Path, MetricConstants, str], Any]
+    #: the tiny network's seed is ``seed * 1000 + tiny_seed`` (each role its own weights)
+    tiny_seed: int
+    #: other named versions of this role (``"tiny-amt"``), built as ``tiny``
+    variants: dict[str, Callable[[int, MetricConstants, str], Any]] = field(default_factory=dict)
+
+    @property
+    def what(self) -> str:
+        entry = WEIGHTS[self.weights]
+        return f"{entry.name} ({entry.used_for})"
+
+
+#: the metric encoder roles, in the order an :class:`EncoderSet` holds them
+ENCODERS: Registry[EncoderRole] = Registry(
+    "metric encoder",
+    {
+        "text_clip": EncoderRole(
+            "text_clip",
+            "clip-vit-b-32-openai",
+            tiny=lambda seed, constants, device: tiny_clip(seed, device),
+            real=lambda path, constants, device: real_clip("text_clip", path, device),
+            tiny_seed=1,
+        ),
+        "image_clip": EncoderRole(
+            "image_clip",
+            "clip-vit-b-32-laion400m",
+            tiny=lambda seed, constants, device: tiny_clip(seed, device),
+            real=lambda path, constants, device: real_clip("image_clip", path, device),
+            tiny_seed=2,
+        ),
+        "dino": EncoderRole(
+            "dino",
+            "dino-vits16",
+            tiny=lambda seed, constants, device: tiny_dino(seed, device),
+            real=lambda path, constants, device: real_dino(path, device),
+            tiny_seed=3,
+        ),
+        "flow": EncoderRole("flow", "raft-large", tiny_flow, real_flow, tiny_seed=4),
+        "interpolator": EncoderRole(
+            "interpolator",
+            "amt-s",
+            tiny_interpolator,
+            real_interpolator,
+            tiny_seed=5,
+            variants={"tiny-amt": tiny_amt_interpolator},
+        ),
+    },
+    error=ConfigError,
+)
+ROLES: tuple[str, ...] = tuple(ENCODERS.names())
 
 
 @dataclass
@@ -461,9 +341,6 @@ def identity_of(obj: Any) -> str | None:
     return getattr(obj, "identity", None)
 
 
-_TINY_SEEDS = {"text_clip": 1, "image_clip": 2, "dino": 3, "flow": 4, "interpolator": 5}
-
-
 def build_encoder(
     role: str,
     spec: Any,
@@ -473,38 +350,20 @@ def build_encoder(
     weights_dir: str | Path | None = None,
     seed: int = 0,
 ) -> Any:
-    """One encoder from a name (``"tiny"``, ``"real"``; ``"tiny-amt"`` for the interpolator), a
-    weights path, or an object (returned as is)."""
-    if role not in ROLES:
-        raise ConfigError(f"unknown metric encoder role {role!r}; roles: {', '.join(ROLES)}")
+    """One encoder from a name (``"tiny"``, ``"real"``, a variant of the role such as the
+    interpolator's ``"tiny-amt"``), a weights path, or an object (returned as is)."""
+    r = ENCODERS.get(role)
     if not isinstance(spec, str | Path):
         return spec
-    if spec == "tiny-amt":
-        if role != "interpolator":
-            raise ConfigError(f"'tiny-amt' is an interpolator, not a {role} encoder")
-        return tiny_amt_interpolator(seed * 1000 + _TINY_SEEDS[role], constants, device)
-    if spec == "tiny":
-        s = seed * 1000 + _TINY_SEEDS[role]
-        if role in ("text_clip", "image_clip"):
-            return tiny_clip(s, device)
-        if role == "dino":
-            return tiny_dino(s, device)
-        if role == "flow":
-            return tiny_flow(s, constants, device)
-        return tiny_interpolator(s, constants, device)
+    if spec == "tiny" or spec in r.variants:
+        build = r.tiny if spec == "tiny" else r.variants[spec]
+        return build(seed * 1000 + r.tiny_seed, constants, device)
+    owners = [other for other, o in ENCODERS.items() if spec in o.variants]
+    if owners:
+        raise ConfigError(f"{spec!r} is a {' or '.join(owners)} encoder, not a {role} encoder")
     if spec == "real":
-        path = find_weights(role, weights_dir)
+        path = find_weights(r.weights, weights_dir=weights_dir)
     else:
-        path = Path(spec).expanduser()
-        if not path.exists():
-            raise WeightsError(
-                f"{path}: no such weights file for {WEIGHTS[role].what}. {WEIGHTS[role].hint}"
-            )
-    logger.info("loading %s from %s", WEIGHTS[role].what, path)
-    if role in ("text_clip", "image_clip"):
-        return real_clip(role, path, device)
-    if role == "dino":
-        return real_dino(path, device)
-    if role == "flow":
-        return real_flow(path, constants, device)
-    return real_interpolator(path, constants, device)
+        path = find_weights(r.weights, path=spec)
+    logger.info("loading %s from %s", r.what, path)
+    return r.real(path, constants, device)

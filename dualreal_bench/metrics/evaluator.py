@@ -39,19 +39,23 @@ import torch
 
 from ..cache import ArrayCache, file_sha256, key_digest
 from ..errors import DataError, MediaError
+from ..media import check_video_array, fps_interval, read_image, read_video, resize_frames
 from ..provenance import package_versions
 from . import functional as Fn
-from .constants import DD_KEYS, PROMPT_KEYS, MetricConstants
+from .constants import (
+    CACHE_VERSION,
+    DD_KEYS,
+    MIN_VIDEO_FRAMES,
+    PROMPT_KEYS,
+    MetricConstants,
+    scorable_problem,
+)
+from .declarations import declared, get_metric, metric_fields
 from .encoders import EncoderSet, identity_of
 from .flow import dd_pair_scores
 from .interpolation import ms_interpolations
 
 logger = logging.getLogger(__name__)
-
-
-#: Bump when the computation behind a cached value changes without a metric version or a
-#: constant changing (cached values of the older code then miss).
-CACHE_VERSION = 1
 
 
 def _numerics(encoder: Any) -> list[Any]:
@@ -196,6 +200,7 @@ class Evaluator:
                 "dynamic_degree_dev": Fn.dynamic_degree_deviation(dd, list(ref.values()), c),
                 "dynamic_degree_bool": dd_bool,
             }
+            self._check_computed(values)
             results.append(
                 {
                     **values,
@@ -213,10 +218,29 @@ class Evaluator:
             )
         return results
 
-    def metric_versions(self) -> dict[str, str]:
-        from . import METRICS
+    @staticmethod
+    def expected_fields() -> tuple[str, ...]:
+        """The metric fields every result holds: the declared ones
+        (:mod:`~dualreal_bench.metrics.declarations`), in declaration order."""
+        return metric_fields()
 
-        versions = {name: spec.version for name, spec in METRICS.items()}
+    def scorable_problem(
+        self, num_frames: int, fps: float | None, size: tuple[int, int] | None = None
+    ) -> str | None:
+        """:func:`scorable_problem` with this evaluator's constants and optical flow."""
+        min_side = getattr(self.encoders.flow, "min_side", None)
+        return scorable_problem(num_frames, fps, self.constants, size, min_side)
+
+    def _check_computed(self, values: dict[str, Any]) -> None:
+        missing = [f for f in self.expected_fields() if f not in values]
+        if missing:
+            raise NotImplementedError(
+                f"metric(s) {', '.join(missing)} are declared (metrics/declarations.py) but "
+                "Evaluator.evaluate_videos computes no value for them"
+            )
+
+    def metric_versions(self) -> dict[str, str]:
+        versions = {name: d.version for name, d in declared().items() if d.per_video}
         interp = identity_of(self.encoders.interpolator) or ""
         if interp.startswith("blend"):
             versions["motion_smoothness"] += "+blend-interpolator"
@@ -238,16 +262,24 @@ class Evaluator:
         return torch.cat(chunks).numpy()
 
     def _frame_embeddings(self, videos: list[np.ndarray]) -> tuple[list[np.ndarray], ...]:
+        """Embeddings of every frame, per video, for the three image encoders. The frames of
+        all videos go through each encoder in shared batches; videos of one frame size are
+        preprocessed together, those of other sizes (``evaluate`` on a folder of mixed
+        resolutions) each on its own, which gives the same pixels."""
         enc = self.encoders
-        all_frames = np.concatenate(videos)
         bounds = np.cumsum([0] + [len(v) for v in videos])
         pixels: dict[Any, torch.Tensor] = {}
+
+        def preprocess(encoder: Any) -> torch.Tensor:
+            if len({v.shape[1:] for v in videos}) == 1:
+                return encoder.preprocess(np.concatenate(videos))
+            return torch.cat([encoder.preprocess(v) for v in videos])
 
         def run(encoder: Any, stage: str) -> list[np.ndarray]:
             key = getattr(encoder, "preprocess_key", id(encoder))
             if key not in pixels:
                 with self._timed(f"{key[0] if isinstance(key, tuple) else stage}_preprocess"):
-                    pixels[key] = encoder.preprocess(all_frames)
+                    pixels[key] = preprocess(encoder)
             with self._timed(stage):
                 emb = self._encode(encoder, pixels[key])
             return [emb[bounds[i] : bounds[i + 1]] for i in range(len(videos))]
@@ -285,8 +317,6 @@ class Evaluator:
         return out  # type: ignore[return-value]
 
     def _identity_embeddings(self, case: Any) -> tuple[np.ndarray, np.ndarray]:
-        from ..media import read_image
-
         paths = list(case.image_paths())
         if not paths:
             raise DataError(f"identity {case.identity.name!r} has no reference images")
@@ -316,7 +346,7 @@ class Evaluator:
     ) -> tuple[float, bool, dict[str, Any]]:
         c = self.constants
         fps = float(fps) if fps else c.generated_fps
-        step = Fn.fps_interval(fps, c.dd_target_fps)
+        step = fps_interval(fps, c.dd_target_fps)
         sampled = frames[::step]
         if len(sampled) < 2:
             raise MediaError(
@@ -348,8 +378,6 @@ class Evaluator:
         return self._reference_dd(case, size)
 
     def _reference_dd(self, case: Any, size: tuple[int, int] | None) -> dict[str, float]:
-        from . import METRICS
-
         c, flow = self.constants, self.encoders.flow
         paths = list(case.video_paths())
         if not paths:
@@ -362,7 +390,7 @@ class Evaluator:
             path: [
                 ident or id(flow),
                 _numerics(flow),
-                METRICS["dynamic_degree"].version,
+                get_metric("dynamic_degree").version,
                 c.digest(*DD_KEYS),
                 target,
                 file_sha256(path),
@@ -388,8 +416,6 @@ class Evaluator:
         return {path.name: float(value) for path, value in out.items()}
 
     def _reference_scores(self, path: Path, target: list[int] | None) -> list[float]:
-        from ..media import read_video, resize_frames
-
         c = self.constants
         frames = read_video(path, sampling="fps", target_fps=c.dd_target_fps)
         if target is not None:
@@ -406,16 +432,10 @@ class Evaluator:
     # ---- checks ------------------------------------------------------------------------------------
     @staticmethod
     def _check(frames: Any) -> np.ndarray:
-        if (
-            not isinstance(frames, np.ndarray)
-            or frames.dtype != np.uint8
-            or frames.ndim != 4
-            or frames.shape[-1] != 3
-        ):
-            got = f"{type(frames).__name__} {getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}"
-            raise TypeError(f"evaluate_video needs a uint8 (T, H, W, 3) array, got {got}")
-        if len(frames) < 3:
+        frames = check_video_array(frames, "evaluate_video")
+        if len(frames) < MIN_VIDEO_FRAMES:
             raise MediaError(
-                f"a video needs at least 3 frames to be scored (motion smoothness), got {len(frames)}"
+                f"a video needs at least {MIN_VIDEO_FRAMES} frames to be scored (motion "
+                f"smoothness), got {len(frames)}"
             )
         return frames

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import MediaError
+from ..media import check_video_array
+from ..media import fps_interval as fps_interval  # VBench's frame step, part of this API
 from .constants import MetricConstants
 
 # ---- text ---------------------------------------------------------------------------------
@@ -109,11 +111,6 @@ def unpad(x: torch.Tensor, pads: tuple[int, int, int, int]) -> torch.Tensor:
 # ---- Dynamic Degree (VBench dynamic_degree.py) ---------------------------------------------
 
 
-def fps_interval(fps: float, target_fps: float) -> int:
-    """VBench's frame step: ``max(1, round(fps / target_fps))`` (Python's half-to-even round)."""
-    return max(1, round(fps / target_fps))
-
-
 def top_fraction_magnitude(flow: torch.Tensor | np.ndarray, fraction: float) -> np.ndarray:
     """Per flow field, the mean of the largest ``int(h * w * fraction)`` magnitudes.
 
@@ -202,16 +199,7 @@ def motion_smoothness(
 
 
 def _check_frames(frames: np.ndarray, what: str, minimum: int) -> np.ndarray:
-    if (
-        not isinstance(frames, np.ndarray)
-        or frames.dtype != np.uint8
-        or frames.ndim != 4
-        or frames.shape[-1] != 3
-    ):
-        got = (
-            f"{type(frames).__name__} {getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}"
-        )
-        raise TypeError(f"{what}: frames must be a uint8 (T, H, W, 3) array, got {got}")
+    frames = check_video_array(frames, what)
     if len(frames) < minimum:
         raise MediaError(f"{what} needs at least {minimum} frames, got {len(frames)}")
     return frames

@@ -1,7 +1,8 @@
 """Reports of a run: the paper's Tables 1-3, breakdowns, published numbers, plots, contact
 sheets, a static HTML page and data exports.
 
-* :mod:`.columns` — the metric columns (fields, labels, directions, digits), in one place;
+* :mod:`.columns` — the metric columns (fields, labels, directions, digits), read from the
+  metric declarations (:mod:`dualreal_bench.metrics.declarations`);
 * :mod:`.aggregate` — records -> cells: the mean over each case's videos, then over cases;
 * :mod:`.variants` — which variant of which method a row is (from the records);
 * :mod:`.paper` — the published numbers and the paper's table layout;
@@ -23,8 +24,12 @@ from .columns import (
     TABLE_FIELDS,
     Column,
     MetricMeta,
+    bar_fields,
+    extra_fields,
     metric_columns,
     metric_meta,
+    paired_fields,
+    table_fields,
 )
 from .paper import PaperResults, load_paper_results, paper_results_path, row_order_key
 from .render import FORMATS, latex_escape, render, render_html_table, render_report
@@ -54,10 +59,12 @@ __all__ = [
     "Variant",
     "aggregate",
     "attach_paper",
+    "bar_fields",
     "breakdown",
     "build_report",
     "build_table",
     "expected_videos",
+    "extra_fields",
     "latex_escape",
     "legacy_variant",
     "load_paper_results",
@@ -65,6 +72,7 @@ __all__ = [
     "method_variants",
     "metric_columns",
     "metric_meta",
+    "paired_fields",
     "paper_results_path",
     "parse_variant_key",
     "per_case_means",
@@ -74,4 +82,5 @@ __all__ = [
     "render_report",
     "row_order_key",
     "split_tables",
+    "table_fields",
 ]

@@ -6,6 +6,10 @@ every expected video (the union of what every shard of the run planned) or whose
 missing is marked incomplete (†) and is never ranked as if it were complete.
 
 Rows are the store's method labels (``record["method"]``: the run's folder per method).
+
+The paper's dynamic-degree deviation (:data:`~.dynamics.DATASET_DEV`) is no record field: it is
+a row's mean dynamic degree minus the average of the reference clips of the table's motions
+(:mod:`.dynamics`), computed here whenever a column asks for it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ..store import ResultStore
-from .columns import EXTRA_FIELDS, Column, column_fields
+from .columns import Column, column_fields, extra_fields
+from .dynamics import DATASET_DEV, DD_FIELD, DatasetDD, case_motion, row_dataset_averages
 from .paper import row_order_key
 
 
@@ -40,7 +45,7 @@ class Table:
     notes: list[str] = dataclasses.field(default_factory=list)
     id: str = "table"
     display: dict[str, str] = dataclasses.field(default_factory=dict)  # row -> shown name
-    methods: dict[str, str] = dataclasses.field(default_factory=dict)  # row -> method label
+    methods: dict[str, str | None] = dataclasses.field(default_factory=dict)  # row -> label
     variants: dict[str, str] = dataclasses.field(default_factory=dict)  # row -> variant key
     groups: dict[str, str] = dataclasses.field(default_factory=dict)  # row -> group (ranked within)
     group_kind: str | None = None  # "case" / "identity" / "motion"
@@ -50,6 +55,12 @@ class Table:
     paper: dict[str, dict[str, float | None]] | None = None  # row -> field -> published value
     paper_names: dict[str, str] = dataclasses.field(default_factory=dict)  # row -> paper's row name
     extra_fields: list[str] = dataclasses.field(default_factory=list)  # in JSON/CSV only
+    # row -> the dataset average its dynamic-degree deviation is taken from (.dynamics)
+    dataset_dd: dict[str, DatasetDD] = dataclasses.field(default_factory=dict)
+    # the published dataset average of the table (paper_results.json), when compared
+    paper_dataset_dd: float | None = None
+    # rows of published values the run has no measured row for (empty measured cells)
+    unmeasured: set[str] = dataclasses.field(default_factory=set)
 
     def label(self, row: str) -> str:
         return self.display.get(row, row)
@@ -70,7 +81,7 @@ class Table:
                     continue
                 rank_cells = {r: self.cells[(r, col.rank_field)] for r in rows}
                 ok = {
-                    r: round(c.mean, col.digits)
+                    r: abs(round(c.mean, col.digits)) if col.rank_abs else round(c.mean, col.digits)
                     for r, c in rank_cells.items()
                     if c.complete and c.mean is not None and self.cells[(r, col.field)].complete
                 }
@@ -83,10 +94,15 @@ class Table:
         return marks
 
 
-def load_records(output_dir: str | Path, run_id: str) -> list[dict[str, Any]]:
+def load_records(
+    output_dir: str | Path, run_id: str, invalid: list[tuple[Path, str]] | None = None
+) -> list[dict[str, Any]]:
+    """The run's records. A record that does not read or validate is a DataError naming it,
+    or, given an ``invalid`` list, is appended to it as ``(path, message)`` and left out."""
     store = ResultStore(output_dir, run_id)
     store.run_info()  # clear error when the run does not exist
-    return list(store.iter_records())
+    on_invalid = None if invalid is None else (lambda path, msg: invalid.append((path, msg)))
+    return list(store.iter_records(on_invalid))
 
 
 def planned_cases(
@@ -122,7 +138,19 @@ def finite(values: Iterable[Any]) -> list[float]:
 
 
 def per_case_means(records: Sequence[Mapping[str, Any]], field: str) -> dict[str, dict[str, float]]:
-    """method label -> case id -> mean of ``field`` over that case's videos (finite values only)."""
+    """method label -> case id -> mean of ``field`` over that case's videos (finite values only).
+
+    :data:`~.dynamics.DATASET_DEV`: the case's mean dynamic degree minus the row's dataset
+    average over every motion of ``records`` (their mean over cases is the tables' value)."""
+    if field == DATASET_DEV:
+        dd = per_case_means(records, DD_FIELD)
+        motions = {str(r.get("motion") or case_motion(r["case_id"], {})) for r in records}
+        averages = row_dataset_averages(records, dd, motions)
+        return {
+            m: {c: v - averages[m].mean for c, v in per.items()}
+            for m, per in dd.items()
+            if averages[m].mean is not None
+        }
     acc: dict[str, dict[str, list[float]]] = {}
     for rec in records:
         acc.setdefault(rec["method"], {}).setdefault(rec["case_id"], []).extend(
@@ -172,11 +200,14 @@ def aggregate(
     shown = column_fields(list(columns))
     extra = [
         f
-        for f in EXTRA_FIELDS
+        for f in extra_fields()
         if f not in shown and any(f in r.get("metrics", {}) for r in records)
     ]
-    cells = {(m, f): _cell(by_method.get(m, {}), f, planned) for m in rows for f in shown + extra}
-    return Table(
+    measured = [f for f in shown + extra if f != DATASET_DEV]
+    if DATASET_DEV in shown and DD_FIELD not in measured:
+        measured.append(DD_FIELD)
+    cells = {(m, f): _cell(by_method.get(m, {}), f, planned) for m in rows for f in measured}
+    table = Table(
         title,
         list(columns),
         rows,
@@ -185,3 +216,17 @@ def aggregate(
         methods={m: m for m in rows},
         extra_fields=extra,
     )
+    if DATASET_DEV in shown:
+        by_case = {r["case_id"]: r for r in records}
+        motions = {case_motion(c, by_case) for c in planned}
+        table.dataset_dd = row_dataset_averages(records, rows, motions)
+        for m in rows:
+            cells[(m, DATASET_DEV)] = deviation_cell(cells[(m, DD_FIELD)], table.dataset_dd[m])
+    return table
+
+
+def deviation_cell(dd: Cell, average: DatasetDD) -> Cell:
+    """The paper's deviation of a row whose dynamic-degree cell is ``dd``: its mean minus the
+    dataset average; complete when both are (the spread across cases is the DD cell's)."""
+    mean = None if dd.mean is None or average.mean is None else dd.mean - average.mean
+    return Cell(mean, dd.n_videos, dd.n_cases, dd.complete and average.complete, dd.case_std)

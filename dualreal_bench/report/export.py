@@ -25,13 +25,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from ..errors import ConfigError, RegistryError
 from ..io import atomic_path, atomic_write_text
-from ..metrics import METRIC_FIELDS
+from ..metrics import metric_fields
 from ..store import expected_videos
 from .aggregate import Cell, aggregate
-from .columns import DIGITS, EXTRA_FIELDS, Column, column_fields, metric_columns, metric_meta
+from .columns import DIGITS, Column, column_fields, extra_fields, metric_columns, metric_meta
 from .paper import row_order_key
 from .tables import Report, split_tables
 from .variants import method_variants
@@ -108,7 +108,8 @@ def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
 def metric_names(records: Iterable[Mapping[str, Any]]) -> list[str]:
     """The registry's metric fields in their order, then any other metric the records carry."""
     seen = {k for r in records for k in (r.get("metrics") or {})}
-    return [*METRIC_FIELDS, *sorted(seen - set(METRIC_FIELDS))]
+    fields = metric_fields()
+    return [*fields, *sorted(seen - set(fields))]
 
 
 def per_video_rows(
@@ -233,9 +234,12 @@ def _agreed(dicts: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
     }
 
 
-def _ranks(rows: list[dict[str, Any]], field: str, higher_is_better: bool) -> None:
+def _ranks(
+    rows: list[dict[str, Any]], field: str, higher_is_better: bool, absolute: bool = False
+) -> None:
     """Competition ranks (1 = best; equal at :data:`RANK_DIGITS` share a rank) of ``field``
-    among the complete rows of each (suite, profile); other rows get None."""
+    (of its absolute value with ``absolute``) among the complete rows of each (suite,
+    profile); other rows get None."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault((row["suite"], row["profile"]), []).append(row)
@@ -246,6 +250,8 @@ def _ranks(rows: list[dict[str, Any]], field: str, higher_is_better: bool) -> No
             if r["metrics"][field]["complete"] and r["metrics"][field]["mean"] is not None
         ]
         values = [round(r["metrics"][field]["mean"], RANK_DIGITS) for r in ok]
+        if absolute:
+            values = [abs(v) for v in values]
         for r, v in zip(ok, values, strict=True):
             better = sum(1 for w in values if (w > v if higher_is_better else w < v))
             r["metrics"][field]["rank"] = better + 1
@@ -291,6 +297,10 @@ def _board_rows(rep: Report, columns: Sequence[Column]) -> list[dict[str, Any]]:
                 "n_videos": max(cells[f].n_videos for f in shown),
                 "expected_videos": table.expected(label),
                 "n_cases": max(cells[f].n_cases for f in shown),
+                # the average the dynamic-degree deviation is taken from
+                "dynamic_degree_dataset_avg": (
+                    table.dataset_dd[label].mean if label in table.dataset_dd else None
+                ),
                 "complete": all(cells[f].complete for f in shown),
                 "method_config": (configs.get("method") or {}).get("config"),
                 "backbone": {
@@ -311,15 +321,16 @@ def _board_rows(rep: Report, columns: Sequence[Column]) -> list[dict[str, Any]]:
 
 def _metric_entries(columns: Sequence[Column]) -> list[dict[str, Any]]:
     """The leaderboard's metrics: field, label, direction, whether ranked, whether extra."""
+    extra = extra_fields()
     return [
         {
             "field": f,
             "label": metric_meta(f).label,
             "higher_is_better": metric_meta(f).higher_is_better,
             "ranked": any(c.higher_is_better is not None and c.rank_field == f for c in columns),
-            "extra": f in EXTRA_FIELDS,
+            "extra": f in extra,
         }
-        for f in dict.fromkeys([*column_fields(list(columns)), *EXTRA_FIELDS])
+        for f in dict.fromkeys([*column_fields(list(columns)), *extra])
     ]
 
 
@@ -329,7 +340,7 @@ def leaderboard(reports: Sequence[Report]) -> dict[str, Any]:
     rows = [row for rep in reports for row in _board_rows(rep, columns)]
     for col in columns:
         if col.higher_is_better is not None:
-            _ranks(rows, col.rank_field, col.higher_is_better)
+            _ranks(rows, col.rank_field, col.higher_is_better, col.rank_abs)
     return {
         "format": LEADERBOARD_FORMAT,
         "format_version": LEADERBOARD_VERSION,
@@ -338,7 +349,8 @@ def leaderboard(reports: Sequence[Report]) -> dict[str, Any]:
         "aggregation": "mean over each case's videos, then over cases; case_std: population "
         "std of the per-case means; rank: 1 = best among the complete rows of the same suite "
         f"and profile, equal at {RANK_DIGITS} digits share a rank, dynamic degree ranked by "
-        "its deviation",
+        "the absolute value of its deviation from the dataset average (the paper's: the row's "
+        "mean dynamic degree minus the mean of the reference clips of the run's motions)",
         "metrics": _metric_entries(columns),
         "runs": [{"run_id": r.run_id, "suite": r.suite, "profile": r.profile} for r in reports],
         "rows": rows,

@@ -58,6 +58,8 @@ class Layout:
     full_label: str  # Table 2's name of the proposed method's row
     sweep: Sweep | None  # Table 3
     titles: dict[str, str]
+    # method name -> what a table with a row of it must say (the published row's caption_note)
+    method_notes: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def sweep_value(self, variant: Variant) -> Any:
         """The swept option's value of a variant of the proposed method that is none of
@@ -115,17 +117,35 @@ class PaperResults:
     def values(
         self, table_id: str, variant: str
     ) -> tuple[str | None, dict[str, float | None]] | None:
-        """(paper's row name, field -> value in the benchmark's units) or None when absent."""
-        table = self.tables.get(table_id) or {}
-        scale = table.get("scale") or {}
-        for row in table.get("rows", []):
+        """(paper's row name, field -> value in the benchmark's units), or None when the table
+        has no published row of ``variant`` (a row with ``"values": null`` is one the paper
+        does not print)."""
+        row = self.row(table_id, variant)
+        if row is None or row.get("values") is None:
+            return None
+        scale = (self.tables.get(table_id) or {}).get("scale") or {}
+        vals = {
+            f: (None if v is None else float(v) * float(scale.get(f, 1.0)))
+            for f, v in row["values"].items()
+        }
+        return row.get("paper_name"), vals
+
+    def row(self, table_id: str, variant: str) -> dict[str, Any] | None:
+        """The file's row of ``variant`` in ``table_id`` (None: none)."""
+        for row in (self.tables.get(table_id) or {}).get("rows", []):
             if row["variant"] == variant:
-                vals = {
-                    f: (None if v is None else float(v) * float(scale.get(f, 1.0)))
-                    for f, v in (row.get("values") or {}).items()
-                }
-                return row.get("paper_name"), vals
+                return row
         return None
+
+    def published_variants(self, table_id: str) -> list[str]:
+        """The variant keys of the rows the paper prints in ``table_id``, in its order."""
+        rows = (self.tables.get(table_id) or {}).get("rows", [])
+        return [r["variant"] for r in rows if r.get("values") is not None]
+
+    def dataset_dynamic_degree(self, table_id: str) -> float | None:
+        """The dataset average dynamic degree the table's deviations are taken from (12.02)."""
+        value = (self.tables.get(table_id) or {}).get("dataset_dynamic_degree")
+        return None if value is None else float(value)
 
 
 def paper_results_path() -> Path:
@@ -170,6 +190,12 @@ def _layout(path: Path, data: dict[str, Any]) -> Layout:
         str(full[0].get("label") or proposed.key) if full else proposed.key,
         Sweep(*(sweep[f] for f in fields)) if sweep else None,
         {tid: str((tables.get(tid) or {}).get("title") or tid) for tid in TABLE_IDS},
+        {
+            parse_variant_key(r["variant"]).name: str(r["caption_note"])
+            for tid in TABLE_IDS
+            for r in rows[tid]
+            if r.get("caption_note")
+        },
     )
 
 

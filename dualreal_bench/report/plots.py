@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .aggregate import per_case_means
-from .columns import BAR_FIELDS, DIGITS, metric_meta
+from .columns import DIGITS, bar_fields, metric_meta
 from .controller_plot import CONTROLLER_KEY, load_controller_traces, plot_controller_curves
 from .figures import DPI, method_colors, new_figure, save_figure, suptitle, wrap_label
 from .paper import row_order_key
@@ -104,11 +104,10 @@ def value_axis_limits(
     return (a - (room * (b - a) if a < 0 else 0.0), b + (room * (b - a) if b > 0 else 0.0), False)
 
 
-def bars_size_px(
-    n_methods: int, n_fields: int = len(BAR_FIELDS), ncols: int = 4
-) -> tuple[int, int]:
+def bars_size_px(n_methods: int, n_fields: int | None = None, ncols: int = 4) -> tuple[int, int]:
     """About the pixel size of :func:`metric_bars_figure`: rows of panels tall enough for a bar
-    per method."""
+    per method (``n_fields``: default, every bar field)."""
+    n_fields = len(bar_fields()) if n_fields is None else n_fields
     nrows = math.ceil(n_fields / min(ncols, max(1, n_fields)))
     return 1600, 90 + nrows * (80 + 30 * max(1, n_methods))
 
@@ -174,14 +173,16 @@ def _bar_panel(ax, field: str, per_method: list[list[float]], spread: str, color
 def metric_bars_figure(
     records: Sequence[Mapping[str, Any]],
     *,
-    fields: Sequence[str] = BAR_FIELDS,
+    fields: Sequence[str] | None = None,
     spread: str = "std",
     size_px: tuple[int, int] | None = None,
     dpi: int = DPI,
 ):
     """Per-metric horizontal bars: the mean over cases of the per-case means (the tables'
     numbers), each labelled with its value; error bars across cases where a method has two
-    cases or more (none at all with one case: a spread of one value is not a spread)."""
+    cases or more (none at all with one case: a spread of one value is not a spread).
+    ``fields``: default, :func:`~.columns.bar_fields`."""
+    fields = bar_fields() if fields is None else fields
     methods = _methods(records)
     colors = method_colors(len(methods))
     ncols = min(4, len(fields))
@@ -215,7 +216,7 @@ def plot_metric_bars(
     records: Sequence[Mapping[str, Any]],
     path: str | Path,
     *,
-    fields: Sequence[str] = BAR_FIELDS,
+    fields: Sequence[str] | None = None,
     spread: str = "std",
     size_px: tuple[int, int] | None = None,
     dpi: int = DPI,

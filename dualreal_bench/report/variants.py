@@ -11,6 +11,13 @@ that key and nothing else of a method's options; which key is which published ro
 
 Records written before methods described their variant carry only the config:
 :func:`legacy_variant` derives their key once, here, the only code that knows that layout.
+Records written before a method's default changed carry the key relative to the old default
+(their description has a key but no ``variant_version``, or an older one; the keys of records
+from before variant keys, :func:`legacy_variant`'s, are read as they always were):
+:data:`DEFAULT_CHANGES` lists
+those changes, and :func:`record_variant` re-derives the key over them, so that an old ``lora``
+run (fused as a delta sum) reads ``lora[fusion=delta_sum,...]`` and is never taken for the new
+default.
 """
 
 from __future__ import annotations
@@ -88,12 +95,79 @@ def method_description(record: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def record_variant(record: Mapping[str, Any]) -> Variant:
-    """The variant of the method that made ``record``: the key its description carries, else
-    (records from before methods described their variant) :func:`legacy_variant`."""
+    """The variant of the method that made ``record``: the key its description carries
+    (re-derived over the options whose default changed since, :data:`DEFAULT_CHANGES`, when it
+    was written before them), else (records from before methods described their variant)
+    :func:`legacy_variant`."""
     desc = method_description(record)
-    if isinstance(desc.get("variant"), str):
-        return parse_variant_key(desc["variant"], desc.get("label"))
-    return legacy_variant(record)
+    if not isinstance(desc.get("variant"), str):
+        return legacy_variant(record)
+    variant = parse_variant_key(desc["variant"], desc.get("label"))
+    if desc.get("variant_version", 1) >= CURRENT_VARIANT_VERSION:
+        return variant
+    return with_default_changes(variant, desc.get("config"))
+
+
+#: the generation of defaults today's keys are relative to (Method.describe()'s
+#: "variant_version"; records without it were written before issue 12's defaults)
+CURRENT_VARIANT_VERSION = 2
+
+_TRAINING_CHANGES = {  # issue 12: the options every training method shares
+    # the authors' identity captions ("dog *"; customvideo prompts.txt)
+    "identity_prompt": ("a {class_noun} *", "{class_noun} *"),
+    # the clips stretched to the training size (decord.VideoReader(width, height))
+    "clip_resize": ("crop", "stretch"),
+}
+#: Defaults that changed after records were written, per method: option -> (the value a record
+#: ran with when its config lacks the option (the old default), the default now). Options
+#: whose "auto" depends on the machine (DualReal's trainable_dtype, vae_tiling) are not listed:
+#: an old record cannot say what it resolved to.
+DEFAULT_CHANGES: dict[str, dict[str, tuple[Any, Any]]] = {
+    "lora": {
+        **_TRAINING_CHANGES,
+        # the authors' fusion (customvideo lora_joint.py); before: peft's delta sum
+        "fusion": ("delta_sum", "avg_factors"),
+        # the official CogVideoX LoRA script's frame sampling
+        "clip_frames": ("first", "stride"),
+    },
+    "sequential": {**_TRAINING_CHANGES, "clip_frames": ("first", "stride")},
+    "dreamvideo": {
+        "identity_prompt": _TRAINING_CHANGES["identity_prompt"],
+        # the supplement's motion schedule (VGen playingGuitar_motionLearning.yaml)
+        "motion_lr": (4e-5, 1e-5),
+        "motion_batch_size": (1, 2),
+        "p_image_zero": (0.5, 0.0),
+    },
+    "dualreal": {
+        **_TRAINING_CHANGES,
+        # the authors' condition preprocessing; before: open_clip's for both uses
+        "condition_preprocess": ("clip", "authors"),
+    },
+}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def with_default_changes(variant: Variant, config: Mapping[str, Any] | None) -> Variant:
+    """``variant`` with the options of :data:`DEFAULT_CHANGES` set as ``config`` ran them:
+    named in the key where they differ from today's default, left out where they equal it
+    (the same key a run of today's code with that config gets)."""
+    changes = DEFAULT_CHANGES.get(variant.name)
+    if not changes or not isinstance(config, Mapping):
+        return variant
+    params = dict(variant.params)
+    for option, (missing, now) in changes.items():
+        value = config.get(option, missing)
+        if _json(value) == _json(now):
+            params.pop(option, None)
+        else:
+            params.setdefault(option, value)
+    if params == dict(variant.params):
+        return variant
+    found = variant_from(variant.name, params)
+    return Variant(found.key, found.name, found.params, variant.label)
 
 
 #: DualReal's reference configuration as its old records describe it: the options its variants
@@ -161,6 +235,25 @@ def variant_from(name: str, params: Mapping[str, Any]) -> Variant:
         return Variant(name, name, {})
     inner = ",".join(f"{k}={_key_value(params[k])}" for k in sorted(params))
     return Variant(f"{name}[{inner}]", name, dict(params))
+
+
+def row_name(label: str, variant: Variant) -> str:
+    """What a table prints for the row of store label ``label``: its variant key, which says
+    exactly which config made it (``lora[fusion=delta_sum]``), and the label too when the label
+    says something the key does not (``--name``, or options without effect on the key)."""
+    key = variant.key
+    if label in (key, variant.name):
+        return key
+    # the runner's default label: the name and the options set on the command line
+    # (``dualreal[steps_scale=0.01]``, or their names alone), when the key shows each of them
+    written = parse_variant_key(label)
+    if written.name == variant.name and variant.extends(written):
+        return key
+    name, bracket, rest = label.partition("[")
+    if name == variant.name and bracket and rest.endswith("]"):
+        if set(rest[:-1].split(",")) <= set(variant.params):
+            return key
+    return f"{key} ({label})"
 
 
 def method_variants(records: Sequence[Mapping[str, Any]]) -> dict[str, Variant]:

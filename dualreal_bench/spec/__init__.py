@@ -6,7 +6,8 @@ identities, motions, suites and the prompt generator's vocabulary. The modules:
 - :mod:`.manifests`: :class:`Identity`, :class:`Motion`, :class:`Suite` and their loaders;
 - :mod:`.prompts`: the subject placeholder, the prompt generator, prompt files;
 - :mod:`.data_root`: where the images and clips are (``--data-root``, ``$DUALREAL_BENCH_DATA``);
-- :mod:`.cases`: :class:`Case`, built from a suite, a pair or a cases file; shards;
+- :mod:`.cases`: :class:`Case`, built from a suite or a pair;
+- :mod:`.cases_file`: the cases of a cases file (``--cases FILE``); shards;
 - :mod:`.preflight`: every reference image and clip decoded before a run starts;
 - :mod:`.listing`: the rows of ``dualreal-bench list identities|motions|suites``.
 
@@ -16,16 +17,13 @@ Everything public is importable from here (``from dualreal_bench.spec import bui
 from __future__ import annotations
 
 from .cases import (
-    CASES_COLUMNS,
-    CUSTOM_SUITE,
     Case,
     build_case,
     build_cases,
     default_action,
     default_class_noun,
-    read_cases_file,
-    shard_cases,
 )
+from .cases_file import CASES_COLUMNS, CUSTOM_SUITE, read_cases_file, shard_cases
 from .data_root import (
     AUTHORS_PROMPT_FILE,
     BENCHMARK_SUBDIR,

@@ -1,5 +1,5 @@
-"""Cases: one identity and one motion with their prompts, built from a suite, a single pair,
-or a cases file.
+"""Cases: one identity and one motion with their prompts, built from a suite or a single pair
+(a cases file's lines are pairs: :mod:`.cases_file`).
 
 Prompts of a case, first match wins:
 
@@ -18,9 +18,7 @@ used as written (the authors' ``plushie_bear`` file repeats 4 of its prompts).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import logging
 import re
 from collections.abc import Sequence
@@ -28,14 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import BenchmarkError, ConfigError, DataError
+from ..errors import ConfigError, DataError
 from .data_root import (
     AUTHORS_PROMPT_FILE,
     CLASS_NOUN_FILE,
     MOTION_PROMPTS_FILE,
     list_media,
     locate,
-    resolve_data_root,
     sample_data_root,
     search_roots,
 )
@@ -60,11 +57,6 @@ from .prompts import (
 )
 
 logger = logging.getLogger(__name__)
-
-#: the suite name of a run whose cases come from a cases file (``--cases FILE``)
-CUSTOM_SUITE = "custom"
-#: header of a cases file (the layout of the authors' paper_cases.csv)
-CASES_COLUMNS = ("identity", "motion")
 
 T = TypeVar("T")
 
@@ -351,64 +343,3 @@ def _with(obj: T, attr: str, value: str, what: str) -> T:
     if not value or PLACEHOLDER in value:
         raise ConfigError(f"{what} must be non-empty and without '*', got {value!r}")
     return dataclasses.replace(obj, **{attr: value})  # type: ignore[type-var]
-
-
-# ---- cases files and shards --------------------------------------------------------------------
-def read_cases_file(
-    path: str | Path,
-    *,
-    data_root: str | Path | None = None,
-    prompt_file: str | Path | None = None,
-    num_prompts: int | None = None,
-) -> list[Case]:
-    """The cases of a CSV file with the header ``identity,motion`` (one pair a line, the
-    layout of the authors' ``paper_cases.csv``), each found in ``data_root``.
-
-    Errors name the file and line: not UTF-8, a wrong header, a path-like or unknown name, a
-    duplicate pair, no pairs.
-    """
-    path = Path(path)
-    text = read_text(path, DataError, what="cases file", expected="a CSV file of identity,motion")
-    # what every line shares is checked once, so its errors name it rather than a line
-    resolve_data_root(data_root)
-    if prompt_file is not None:
-        read_prompt_file(prompt_file)
-    cases = []
-    for where, identity, motion in _cases_file_pairs(path, text):
-        try:
-            cases.append(build_case(identity, motion, data_root, prompt_file, num_prompts))
-        except BenchmarkError as exc:
-            raise type(exc)(f"{where}: {exc}") from None
-    if not cases:
-        raise DataError(f"{path}: no identity,motion pairs")
-    return cases
-
-
-def _cases_file_pairs(path: Path, text: str) -> list[tuple[str, str, str]]:
-    """``(where, identity, motion)`` of each line of a cases file (``where``: file and line),
-    names checked, duplicates refused."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    if header is None or [h.strip().lower() for h in header] != list(CASES_COLUMNS):
-        raise DataError(f"{path}: header must be {','.join(CASES_COLUMNS)!r}, found {header!r}")
-    pairs, seen = [], {}
-    for values in reader:
-        where = f"{path}, line {reader.line_num}"
-        if not any(v.strip() for v in values):
-            continue
-        if len(values) != len(CASES_COLUMNS):
-            raise DataError(f"{where}: expected 2 fields (identity,motion), found {len(values)}")
-        identity, motion = (v.strip() for v in values)
-        check_name(identity, f"{where}: identity", error=DataError)
-        check_name(motion, f"{where}: motion", error=DataError)
-        if (identity, motion) in seen:
-            first = seen[identity, motion]
-            raise DataError(f"{where}: duplicate pair {identity},{motion} (first on line {first})")
-        seen[identity, motion] = reader.line_num
-        pairs.append((where, identity, motion))
-    return pairs
-
-
-def shard_cases(cases: Sequence[T], index: int, count: int) -> list[T]:
-    """Deterministic split for job arrays: case ``k`` goes to shard ``k % count``."""
-    return list(cases[index::count])

@@ -23,7 +23,11 @@ from typing import Any
 
 from ..errors import ConfigError, RegistryError
 from .files import manifest_path, read_csv, read_text
-from .prompts import PLACEHOLDER, PROMPTS_PER_CASE
+
+#: the subject placeholder token: prompts name the subject as ``"<class noun> *"``
+PLACEHOLDER = "*"
+#: prompts per case in the paper (and in the authors' prompt files)
+PROMPTS_PER_CASE = 50
 
 CATEGORIES = ("cat", "dog", "plushie", "toy", "other")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -15,18 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, DataError
 from .files import manifest_path, read_text
+from .manifests import PLACEHOLDER, PROMPTS_PER_CASE, Identity, Motion
 
-if TYPE_CHECKING:
-    from .manifests import Identity, Motion
-
-#: the subject placeholder token: prompts name the subject as ``"<class noun> *"``
-PLACEHOLDER = "*"
-#: prompts per case in the paper (and in the authors' prompt files)
-PROMPTS_PER_CASE = 50
 _PLACEHOLDER_RE = re.compile(r"\s*" + re.escape(PLACEHOLDER))
 #: a placeholder written as the benchmark writes it: after a word, one space before it
 _SUBJECT_RE = re.compile(r"\S " + re.escape(PLACEHOLDER))

@@ -35,13 +35,28 @@ from dualreal_bench.config import parse_size
 from dualreal_bench.errors import ConfigError
 from dualreal_bench.method import MethodConfig
 
-__all__ = ["ImageConditionConfig", "PlaceholderMode", "TrainingConfig", "scaled_steps"]
+__all__ = [
+    "ClipResize",
+    "ClipSampling",
+    "ImageConditionConfig",
+    "PlaceholderMode",
+    "TrainingConfig",
+    "scaled_steps",
+]
 
 #: "keep": the benchmark's ``"<class> *"`` goes to the text encoder as written, so ``" *"`` is
 #: the rare identifier token of DreamBooth's "a [V] dog" (the subject is bound to it during
 #: training and the class noun keeps its prior); "strip": ``" *"`` is removed everywhere
 #: ("a toy", "toy is swinging"), as the ``base`` method does.
 PlaceholderMode = Literal["keep", "strip"]
+#: which frames of a motion clip a training item takes: "first": the first ``num_frames``
+#: (DualReal's authors: ``range(start_frame, max_num_frames)``); "stride": every
+#: ``floor(N / num_frames)``-th over the whole clip, then the first ``num_frames`` (the
+#: official CogVideoX LoRA script's VideoDataset)
+ClipSampling = Literal["first", "stride"]
+#: how clip frames reach the training size: "stretch" (decord's ``VideoReader(width=720,
+#: height=480)`` in the authors' and the official scripts) or "crop" (cover, centre crop)
+ClipResize = Literal["stretch", "crop"]
 
 
 def scaled_steps(steps: int, scale: float) -> int:
@@ -91,15 +106,24 @@ class TrainingConfig(MethodConfig):
     adam_betas: tuple[float, float] = (0.9, 0.95)
     adam_weight_decay: float = 1e-4
     adam_epsilon: float = 1e-8
-    #: "auto": bitsandbytes AdamW8bit on CUDA when installed, else torch AdamW
+    #: "auto": bitsandbytes AdamW8bit on CUDA (an error naming the install when it is missing),
+    #: else torch AdamW
     optimizer: Literal["auto", "adamw", "adamw8bit"] = "auto"
     #: gradient-norm clipping (the scripts' and DualReal's --max_grad_norm 1.0)
     max_grad_norm: float = 1.0
-    #: caption of identity steps ({class_noun}); the subject named as the benchmark's prompts do
-    identity_prompt: str = "a {class_noun} *"
+    #: caption of identity steps ({class_noun}): the authors' identity captions, "dog *", no
+    #: article (wenc-k/customvideo data/custom_image_dataset/*/prompts.txt, written by
+    #: data/convert_img2video.py: f"{processed.strip()} *")
+    identity_prompt: str = "{class_noun} *"
     #: caption of motion steps when the motion has no prompts.txt ({action}); the authors'
     #: motion prompts.txt files read "a person is <action>"
     motion_prompt: str = "a person is {action}"
+    #: clip frames: the first num_frames ("first", wenc-k/DualReal train/train_adapter.py:
+    #: indices = list(range(start_frame, self.max_num_frames))) or "stride" (see ClipSampling)
+    clip_frames: ClipSampling = "first"
+    #: clip frames stretched to the training size ("stretch": train_adapter.py
+    #: decord.VideoReader(uri=..., width=self.width, height=self.height)) or centre-cropped
+    clip_resize: ClipResize = "stretch"
 
     def validate(self) -> None:
         self._check_choices()

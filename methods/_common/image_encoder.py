@@ -4,11 +4,20 @@ DualReal conditions its motion adapters on an OpenCLIP ViT-H-14 image embedding
 (``model.encode_image``, 1,024-d, *not* L2-normalised; wenc-k/DualReal ``train/src/clip.py``
 loads ``laion/CLIP-ViT-H-14-laion2B-s32B-b79K``'s ``open_clip_pytorch_model.bin``).
 
-One preprocessing is used for training and generation (the authors' code differs between
-the two: [-1, 1] scaling of a 224x224 stretched frame in training, CLIP normalisation at
-inference; we do not reproduce that): resize the shorter side to the encoder's input size
-(bicubic, antialiased), centre-crop, normalise with the encoder's mean and std, as
-open_clip's own eval transform does.
+How an image becomes the encoder's input (:func:`encode_condition`, ``preprocess``):
+
+* ``"authors"``, as the authors' code does it, which differs between the two uses:
+  training (wenc-k/DualReal ``train/train_adapter.py``: ``decord.VideoReader(uri, width=224,
+  height=224)`` then ``x / 255.0 * 2.0 - 1.0``, and ``FrozenOpenCLIPCustomEmbedder.forward``
+  encodes it as it is) stretches the clip frame to 224x224 and scales it to [-1, 1] with no
+  CLIP mean/std; generation (``inference/inference.py``: ``data.Resize([224, 224])``,
+  ``ToTensor``, ``Normalize(mean=CLIP_MEAN, std=CLIP_STD)``, VGen's transforms: a Pillow
+  bilinear stretch) stretches the reference image and CLIP-normalises it. The training
+  stretch uses :func:`dualreal_bench.media.resize_frames` (decord scales with FFmpeg inside
+  its reader; the interpolation is not reproduced bit for bit);
+* ``"clip"``: one preprocessing for both, open_clip's eval transform: resize the shorter side
+  to the encoder's input size (bicubic, antialiased), centre-crop, normalise with the
+  encoder's mean and std.
 
 Encoders are injectable: anything with ``embed_dim`` and ``__call__(images) -> (B, D)``.
 DualReal and DreamVideo (whose VGen code loads the same encoder, ``FrozenOpenCLIPCustomEmbedder``)
@@ -19,14 +28,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dualreal_bench.errors import WeightsError
+from dualreal_bench.errors import ConfigError, WeightsError
+from dualreal_bench.weights import CLIP_MEAN, CLIP_STD, find_weights
 
 if TYPE_CHECKING:
     from dualreal_bench.backbone import Backbone
@@ -36,7 +45,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "CONDITION_PREPROCESS",
     "ImageEncoder",
+    "authors_generation_pixels",
+    "authors_training_pixels",
+    "encode_condition",
     "OpenCLIPImageEncoder",
     "condition_encoder",
     "condition_encoder_parameters",
@@ -46,22 +59,94 @@ __all__ = [
     "tiny_image_encoder",
 ]
 
-#: the image encoder DualReal's authors condition the motion adapters with (code:
-#: train/src/clip.py, README: ``open_clip_pytorch_model.bin`` from this Hugging Face repository)
-OPENCLIP_VIT_H14_REPO = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"
-#: OpenAI CLIP normalisation, which open_clip's ViT-H-14 (laion2b_s32b_b79k) uses too
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-#: file names of the open_clip checkpoint in its Hugging Face repository
-OPENCLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+#: the authors' image encoder in the weights table (:data:`dualreal_bench.weights.WEIGHTS`;
+#: code: train/src/clip.py, README: ``open_clip_pytorch_model.bin`` of
+#: ``laion/CLIP-ViT-H-14-laion2B-s32B-b79K``)
+OPENCLIP_VIT_H14 = "open-clip-vit-h-14"
+
+
+#: how the condition image is preprocessed (see the module's docstring)
+CONDITION_PREPROCESS = ("authors", "clip")
 
 
 class ImageEncoder(Protocol):
-    """Maps uint8 ``(H, W, 3)`` RGB images to float32 embeddings ``(B, embed_dim)`` on the CPU."""
+    """Maps uint8 ``(H, W, 3)`` RGB images to float32 embeddings ``(B, embed_dim)`` on the CPU
+    (with the ``"clip"`` preprocessing). The ``"authors"`` preprocessing needs
+    ``image_size``, ``mean``, ``std`` and ``encode_pixels(x (B, 3, S, S)) -> (B, embed_dim)``
+    too (:class:`OpenCLIPImageEncoder` has them)."""
 
     embed_dim: int
 
     def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor: ...
+
+
+def _check_images(images: Sequence[np.ndarray]) -> list[np.ndarray]:
+    out = [np.asarray(image) for image in images]
+    for image in out:
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
+            raise ValueError(f"expected uint8 (H, W, 3) images, got {image.dtype} {image.shape}")
+    return out
+
+
+def authors_training_pixels(images: Sequence[np.ndarray], size: int) -> torch.Tensor:
+    """Clip frames as the authors' training feeds the encoder: stretched to ``size x size``,
+    ``x / 255 * 2 - 1`` (in [-1, 1]), no CLIP mean/std. float32 ``(B, 3, size, size)``."""
+    from dualreal_bench.media import resize_frames
+
+    frames = [resize_frames(im, (size, size), mode="stretch") for im in _check_images(images)]
+    x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float()
+    return x / 255.0 * 2.0 - 1.0
+
+
+def authors_generation_pixels(
+    images: Sequence[np.ndarray],
+    size: int,
+    mean: Sequence[float] = CLIP_MEAN,
+    std: Sequence[float] = CLIP_STD,
+) -> torch.Tensor:
+    """The reference image as the authors' inference feeds the encoder (VGen's ``Resize``,
+    ``ToTensor``, ``Normalize``): a Pillow bilinear stretch to ``size x size``, ``x / 255``
+    clamped to [0, 1], minus ``mean``, over ``std``. float32 ``(B, 3, size, size)``."""
+    from PIL import Image
+
+    out = []
+    for image in _check_images(images):
+        resized = Image.fromarray(image).resize((size, size), Image.BILINEAR)
+        out.append(torch.from_numpy(np.asarray(resized).copy()).permute(2, 0, 1).float() / 255.0)
+    x = torch.stack(out).clamp(0, 1)
+    m = torch.tensor(mean, dtype=x.dtype).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x - m) / s
+
+
+def encode_condition(
+    encoder: ImageEncoder, images: Sequence[np.ndarray], *, preprocess: str, stage: str
+) -> torch.Tensor:
+    """Embeddings ``(B, embed_dim)`` of ``images`` as condition of the motion adapters.
+
+    ``preprocess``: "authors" or "clip" (see the module's docstring); ``stage``: "train" (clip
+    frames) or "generate" (the reference image), which the authors preprocess differently."""
+    if preprocess not in CONDITION_PREPROCESS:
+        raise ConfigError(
+            f"condition preprocessing {preprocess!r}: choose {' or '.join(CONDITION_PREPROCESS)}"
+        )
+    if stage not in ("train", "generate"):
+        raise ValueError(f"stage {stage!r}: expected train or generate")
+    if preprocess == "clip":
+        return encoder(images)
+    if not hasattr(encoder, "encode_pixels"):
+        raise ConfigError(
+            f"image encoder {type(encoder).__name__} has no encode_pixels(), which the authors' "
+            "preprocessing needs; set condition_preprocess=clip"
+        )
+    size = int(encoder.image_size)
+    if stage == "train":
+        x = authors_training_pixels(images, size)
+    else:
+        x = authors_generation_pixels(
+            images, size, getattr(encoder, "mean", CLIP_MEAN), getattr(encoder, "std", CLIP_STD)
+        )
+    return encoder.encode_pixels(x)
 
 
 def preprocess_images(
@@ -73,10 +158,7 @@ def preprocess_images(
     """uint8 ``(H, W, 3)`` images -> float32 ``(B, 3, size, size)``: resize the shorter side,
     centre-crop, normalise."""
     out = []
-    for image in images:
-        image = np.asarray(image)
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
-            raise ValueError(f"expected uint8 (H, W, 3) images, got {image.dtype} {image.shape}")
+    for image in _check_images(images):
         x = (
             torch.tensor(image).permute(2, 0, 1)[None].float() / 255.0
         )  # copies: inputs may be read-only
@@ -118,7 +200,12 @@ class OpenCLIPImageEncoder:
 
     @torch.no_grad()
     def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor:
-        x = preprocess_images(images, self.image_size, self.mean, self.std)
+        """The "clip" preprocessing (:func:`preprocess_images`), then :meth:`encode_pixels`."""
+        return self.encode_pixels(preprocess_images(images, self.image_size, self.mean, self.std))
+
+    @torch.no_grad()
+    def encode_pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """``encode_image`` of preprocessed pixels ``(B, 3, S, S)``, unnormalised, float32 CPU."""
         emb = self.model.encode_image(x.to(self.device, self.dtype), normalize=False)
         return emb.float().cpu()
 
@@ -137,42 +224,14 @@ def tiny_image_encoder(embed_dim: int = 1024, seed: int = 0) -> OpenCLIPImageEnc
     return OpenCLIPImageEncoder(model, name="tiny-open-clip")
 
 
-def _find_openclip_checkpoint(path: str) -> Path:
-    if path:
-        p = Path(path).expanduser()
-        if p.is_dir():
-            for name in OPENCLIP_FILES:
-                if (p / name).is_file():
-                    return p / name
-            raise WeightsError(
-                f"{p}: no {' or '.join(OPENCLIP_FILES)} in this directory (OpenCLIP ViT-H-14)"
-            )
-        if not p.is_file():
-            raise WeightsError(f"{p}: OpenCLIP ViT-H-14 checkpoint not found (image_encoder_path)")
-        return p
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:  # pragma: no cover - a dependency of diffusers
-        try_to_load_from_cache = None
-    if try_to_load_from_cache is not None:
-        for name in OPENCLIP_FILES:
-            found = try_to_load_from_cache(OPENCLIP_VIT_H14_REPO, name)
-            if isinstance(found, str) and Path(found).is_file():
-                return Path(found)
-    raise WeightsError(
-        f"OpenCLIP ViT-H-14 weights ({OPENCLIP_VIT_H14_REPO}, open_clip_pytorch_model.bin) are not in the "
-        f"Hugging Face cache; fetch them with `huggingface-cli download {OPENCLIP_VIT_H14_REPO} "
-        "open_clip_pytorch_model.bin` or pass --set image_encoder_path=/path/to/open_clip_pytorch_model.bin"
-    )
-
-
 def load_openclip_vit_h14(
     path: str = "", *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
 ) -> OpenCLIPImageEncoder:
-    """The authors' image encoder from a local checkpoint or the HF cache (never downloaded)."""
+    """The authors' image encoder from ``path`` (a checkpoint, or a directory holding one) or
+    the Hugging Face cache, never downloaded (:func:`dualreal_bench.weights.find_weights`)."""
     import open_clip
 
-    checkpoint = _find_openclip_checkpoint(path)
+    checkpoint = find_weights(OPENCLIP_VIT_H14, path=path or None)
     try:
         model = open_clip.create_model(
             "ViT-H-14", pretrained=str(checkpoint), require_pretrained=True

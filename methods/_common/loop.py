@@ -71,6 +71,12 @@ class StepBatch:
         condition: ``(B, cond_dim)`` per-item condition of the adapters, or ``None``.
         set_condition: gives the adapters a micro-batch's rows of ``condition`` before its
             forward (``None`` when there is no condition).
+        objective: the method's own loss, ``objective(part, latents, prompt_embeds, timesteps,
+            noise) -> contribution`` for the items ``part`` (a slice of the batch; the other
+            arguments already sliced): that micro-batch's share of the batch's loss, so that
+            the contributions of all micro-batches sum to it (e.g. a masked mean divides by the
+            whole batch's mask count). ``None``: the backbone's training loss, the mean over
+            the items, each micro-batch weighted by its share of the items.
     """
 
     backbone: Any
@@ -80,12 +86,16 @@ class StepBatch:
     noise: torch.Tensor
     condition: torch.Tensor | None = None
     set_condition: Callable[[torch.Tensor | None], None] | None = None
+    objective: Objective | None = None
 
     @property
     def size(self) -> int:
         return int(self.latents.shape[0])
 
 
+#: ``objective(part, latents, prompt_embeds, timesteps, noise) -> scalar``: a micro-batch's
+#: contribution to its batch's loss (:attr:`StepBatch.objective`)
+Objective = Callable[[slice, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 #: ``loss_fn(indices, latents (B, F, C, h, w), generator) -> StepBatch | scalar``: a
 #: :class:`StepBatch` (the loop computes the loss, in micro-batches when asked) or the loss
 #: itself (computed in one piece; such a stage cannot be micro-batched)
@@ -104,12 +114,16 @@ def draw_batch(
     *,
     condition: torch.Tensor | None = None,
     set_condition: Callable[[torch.Tensor | None], None] | None = None,
+    objective: Objective | None = None,
 ) -> StepBatch:
     """A :class:`StepBatch` of ``latents`` with the timesteps and noise drawn for the whole batch
-    from ``generator``, as one :meth:`~dualreal_bench.backbone.Backbone.training_loss` call
-    would draw them (so an unsplit batch computes exactly what it did before micro-batching)."""
+    from ``generator``, as one :meth:`~dualreal_bench.backbone.Backbone.training_loss` (or
+    :meth:`~dualreal_bench.backbone.Backbone.denoising_error`) call would draw them (so an
+    unsplit batch computes exactly what it did before micro-batching)."""
     timesteps, noise = backbone.draw_training_noise(latents, generator)
-    return StepBatch(backbone, latents, prompt_embeds, timesteps, noise, condition, set_condition)
+    return StepBatch(
+        backbone, latents, prompt_embeds, timesteps, noise, condition, set_condition, objective
+    )
 
 
 def micro_batches(size: int, micro_batch: int | None) -> list[slice]:
@@ -125,14 +139,18 @@ def backward(
     micro_batch: int | None,
     where: str,
     autocast: Callable[[], contextlib.AbstractContextManager] | None = None,
+    scale: float = 1.0,
 ) -> float:
     """Forward and backward of ``batch`` in micro-batches; returns the batch's loss.
 
     The loss of a batch of ``B`` is the mean of its items' losses, so micro-batch ``k`` of
     ``b_k`` items contributes ``(b_k / B) * loss_k`` and the accumulated gradient is the whole
-    batch's (an unsplit batch is not rescaled at all). Gradients accumulate into ``.grad``
-    (the caller clears them); a non-finite micro-batch loss raises :class:`FloatingPointError`
-    naming ``where`` before its backward. ``autocast()``: entered around each forward.
+    batch's (an unsplit batch is not rescaled at all); a batch with its own
+    :attr:`~StepBatch.objective` gives each micro-batch's contribution itself. What is
+    backpropagated is ``scale`` times the contribution (MotionBooth halves each of its two
+    losses; the returned loss is not scaled). Gradients accumulate into ``.grad`` (the caller
+    clears them); a non-finite micro-batch loss raises :class:`FloatingPointError` naming
+    ``where`` before its backward. ``autocast()``: entered around each forward.
     """
     total = 0.0
     size = batch.size
@@ -143,17 +161,20 @@ def backward(
             embeds = embeds[part]
         if batch.set_condition is not None:
             batch.set_condition(None if batch.condition is None else batch.condition[part])
+        args = (batch.latents[part], embeds, batch.timesteps[part], batch.noise[part])
         with autocast() if autocast is not None else contextlib.nullcontext():
-            loss = batch.backbone.training_loss(
-                batch.latents[part],
-                embeds,
-                timesteps=batch.timesteps[part],
-                noise=batch.noise[part],
-            )
+            if batch.objective is not None:
+                loss = batch.objective(part, *args)
+            else:
+                latents, embeds, timesteps, noise = args
+                loss = batch.backbone.training_loss(
+                    latents, embeds, timesteps=timesteps, noise=noise
+                )
+                loss = loss if share == 1.0 else loss * share
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite training loss at {where}")
-        (loss if share == 1.0 else loss * share).backward()
-        total += float(loss.detach()) * share
+        (loss if scale == 1.0 else loss * scale).backward()
+        total += float(loss.detach())
     return total
 
 

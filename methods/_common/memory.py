@@ -13,6 +13,7 @@ values; the optimizer is what ``optimizer`` resolves to on the device.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
@@ -23,7 +24,7 @@ from torch.utils.checkpoint import checkpoint
 from dualreal_bench.errors import ConfigError
 from dualreal_bench.method import MemorySettings
 
-from .optim import OPTIMIZERS, resolve_optimizer
+from .optim import OPTIMIZERS, OptimizerSettings, resolve_optimizer
 
 if TYPE_CHECKING:
     from dualreal_bench.backbone import Backbone
@@ -55,7 +56,9 @@ class TrainingMemory:
 
     def memory_settings(self) -> MemorySettings:
         """The settings training uses: those given to :meth:`configure_memory`, else the
-        config's and the backbone's."""
+        config's and the backbone's (gradient checkpointing: the method's own
+        ``gradient_checkpointing`` option where it has one and it is set, else the
+        transformer's setting)."""
         if self._memory is not None:
             return self._memory
         cfg = self.config
@@ -65,13 +68,22 @@ class TrainingMemory:
                 "dualreal_bench.analysis.budget.apply_memory_budget(method) (the runner does it); "
                 "call it before train()"
             )
-        transformer = self.backbone.transformer
+        checkpointing = getattr(cfg, "gradient_checkpointing", None)  # a method's own option
+        if checkpointing is None:
+            transformer = self.backbone.transformer
+            checkpointing = bool(getattr(transformer, "is_gradient_checkpointing", False))
         return MemorySettings(
             micro_batch=cfg.micro_batch,
             offload_encoders=self.backbone.config.offload == "encoders",
-            gradient_checkpointing=bool(getattr(transformer, "is_gradient_checkpointing", False)),
+            gradient_checkpointing=checkpointing,
             optimizer=resolve_optimizer(cfg.optimizer, self.backbone.device),
         )
+
+    def optimizer_settings(self, learning_rate: float) -> OptimizerSettings:
+        """The config's AdamW settings at ``learning_rate``, with the optimizer the memory
+        settings resolved ("auto" -> "adamw8bit" on CUDA, else "adamw")."""
+        settings = OptimizerSettings.from_config(self.config, learning_rate)
+        return dataclasses.replace(settings, optimizer=self.memory_settings().optimizer)
 
     @contextlib.contextmanager
     def memory_setup(self) -> Iterator[MemorySettings]:

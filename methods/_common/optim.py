@@ -1,10 +1,12 @@
 """AdamW and its learning-rate schedule, as the methods' sources configure them.
 
 AdamW is torch's, or bitsandbytes' ``AdamW8bit`` (2 bytes of state per parameter instead of
-8) for ``optimizer="adamw8bit"`` and for ``"auto"`` on CUDA when bitsandbytes is installed
-(DualReal's code: ``--use_8bit_adam``). The schedules are diffusers': a linear warm-up, then
-constant or a cosine decay to 0 (DualReal's ``cosine_with_restarts`` with one cycle is the
-same curve).
+8) for ``optimizer="adamw8bit"`` and for ``"auto"`` on CUDA (DualReal's code:
+``--use_8bit_adam``); bitsandbytes is an optional extra (``pip install -e ".[bnb]"``), and
+"auto" on CUDA without it is an error saying so rather than a quiet switch to another
+optimizer (``--set optimizer=adamw`` chooses torch's, and says so in the variant key). The
+schedules are diffusers': a linear warm-up, then constant or a cosine decay to 0 (DualReal's
+``cosine_with_restarts`` with one cycle is the same curve).
 """
 
 from __future__ import annotations
@@ -62,8 +64,9 @@ class OptimizerSettings:
 def make_optimizer(
     params: Sequence[torch.nn.Parameter], settings: OptimizerSettings, device: torch.device
 ) -> torch.optim.Optimizer:
-    """AdamW as configured: bitsandbytes' AdamW8bit for "adamw8bit" (or "auto" on CUDA with
-    bitsandbytes installed), torch's AdamW otherwise."""
+    """AdamW as configured: bitsandbytes' AdamW8bit for "adamw8bit" (and "auto" on CUDA, see
+    :func:`resolve_optimizer`), torch's AdamW otherwise; a :class:`ConfigError` with the install
+    command when AdamW8bit is asked for and bitsandbytes is missing."""
     kind = resolve_optimizer(settings.optimizer, device)
     kwargs = {
         "lr": settings.learning_rate,
@@ -76,25 +79,22 @@ def make_optimizer(
             import bitsandbytes as bnb
         except ImportError:
             raise ConfigError(
-                "optimizer=adamw8bit needs bitsandbytes (pip install bitsandbytes)"
+                f"optimizer={settings.optimizer}: bitsandbytes' AdamW8bit (as the authors trained, "
+                "--use_8bit_adam) needs bitsandbytes, which is not installed: "
+                'pip install -e ".[bnb]", or --set optimizer=adamw for torch\'s AdamW'
             ) from None
         return bnb.optim.AdamW8bit(list(params), **kwargs)
     return torch.optim.AdamW(list(params), **kwargs)
 
 
 def resolve_optimizer(kind: str, device: torch.device) -> str:
-    """What ``optimizer=kind`` trains with on ``device``: "adamw8bit" for "auto" on CUDA when
-    bitsandbytes is installed, else "adamw"; an explicit choice as it is."""
+    """What ``optimizer=kind`` trains with on ``device``: "adamw8bit" for "auto" on CUDA (as
+    the authors trained; :func:`make_optimizer` says how to install bitsandbytes when it is
+    missing rather than switching optimizer), "adamw" for "auto" elsewhere; an explicit choice
+    as it is."""
     if kind != "auto":
         return kind
-    if torch.device(device).type == "cuda":
-        try:
-            import bitsandbytes  # noqa: F401
-
-            return "adamw8bit"
-        except ImportError:
-            logger.info("bitsandbytes is not installed: training with torch AdamW (32-bit states)")
-    return "adamw"
+    return "adamw8bit" if torch.device(device).type == "cuda" else "adamw"
 
 
 def make_lr_scheduler(

@@ -9,7 +9,6 @@ the plain stage of one dimension (its items, its caption, the backbone's loss).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +64,9 @@ class StagedMethod(TrainingMemory, Method):
             placeholder=self.caption_placeholder(),
             image_encoder=self.condition_encoder(),
             seed=cfg.seed,
+            clip_frames=cfg.clip_frames,
+            clip_resize=cfg.clip_resize,
+            condition_preprocess=getattr(cfg, "condition_preprocess", "clip"),
         )
 
     def release_encoders(self) -> None:  # noqa: B027 - optional hook
@@ -86,19 +88,10 @@ class StagedMethod(TrainingMemory, Method):
         return stats
 
     def planned_train_steps(self) -> int:
-        """Every stage's steps: the config's step counts, each scaled by ``steps_scale``."""
+        """Every stage's steps: the config's step counts, each scaled by ``steps_scale``
+        (a method whose config skips a stage says so by overriding this)."""
         cfg = self.config
-        return sum(cfg.scaled(getattr(cfg, field)) for field in self.trained_step_fields())
-
-    def trained_step_fields(self) -> tuple[str, ...]:
-        """The step counts of the stages this config runs (default: all ``step_fields``)."""
-        return self.config.step_fields
-
-    def optimizer_settings(self, learning_rate: float) -> OptimizerSettings:
-        """The config's AdamW settings at ``learning_rate``, with the optimizer the memory
-        settings resolved ("auto" -> "adamw8bit" on CUDA with bitsandbytes, else "adamw")."""
-        settings = OptimizerSettings.from_config(self.config, learning_rate)
-        return dataclasses.replace(settings, optimizer=self.memory_settings().optimizer)
+        return sum(cfg.scaled(getattr(cfg, field)) for field in cfg.step_fields)
 
     def run_stages(self, stages: list[Callable[[], Stage]], **options: Any) -> dict[str, Any]:
         """:func:`.loop.run_stages` on this method's device, seed, clipping and progress bar

@@ -1,8 +1,14 @@
-"""DreamVideo's options, with the schedules DualReal ran it with and VGen's values as defaults.
+"""DreamVideo's options, with the schedule DualReal ran it with and VGen's values as defaults.
 
-Sources: DualReal's supplement (the schedules it ran DreamVideo with: identity 3,000 + 500
-steps, motion 600) and DreamVideo's released configs (ali-vilab/VGen
-``configs/dreamvideo/{subjectLearning,motionLearning,infer}/*.yaml``) for the rest.
+Sources: DualReal's supplement (the schedule it ran DreamVideo with: identity 3,000 steps at
+batch 4 and lr 1e-4, then 500 steps at batch 4 and lr 1e-5; motion 600 steps at batch 2 and
+lr 1e-5) and DreamVideo's released configs (ali-vilab/VGen
+``configs/dreamvideo/{subjectLearning,motionLearning,infer}/*.yaml``) for the rest; the
+supplement's motion values are VGen's ``motionLearning/playingGuitar_motionLearning.yaml``.
+
+The paper's DreamVideo row ran VGen's DreamVideo on ModelScopeT2V V1.5 (a UNet, 256x256, 32
+frames: VGen's ``resume_checkpoint: models/model_scope_v1-5_0632000.pth``); ours runs on the
+benchmark's shared CogVideoX DiT, so that row is comparable in protocol, not in backbone.
 """
 
 from __future__ import annotations
@@ -10,9 +16,19 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-from .._common.config import ImageConditionConfig
+from .._common.config import ClipResize, ImageConditionConfig
 
-__all__ = ["DreamVideoConfig"]
+__all__ = ["DreamVideoConfig", "StagePlan"]
+
+
+@dataclasses.dataclass(frozen=True)
+class StagePlan:
+    """One training stage as planned: optimizer steps (scaled), items per step, learning rate."""
+
+    name: str
+    steps: int
+    batch_size: int
+    learning_rate: float
 
 
 @dataclasses.dataclass
@@ -53,21 +69,49 @@ class DreamVideoConfig(ImageConditionConfig):
     identity_steps: int = 500
     #: motion-adapter steps (DualReal supplement: 600; VGen motion_adapter_index 600)
     motion_steps: int = 600
-    #: learning rates (VGen: step1 lr 1e-4, step2 lr 1e-5, motionLearning lr 4e-5)
+    #: learning rates (DualReal supplement: 1e-4, 1e-5, 1e-5; VGen subjectLearning_step1.yaml
+    #: lr: 0.0001, subjectLearning_step2.yaml lr: 0.00001, playingGuitar_motionLearning.yaml
+    #: lr: 0.00001)
     textual_inversion_lr: float = 1e-4
     identity_lr: float = 1e-5
-    motion_lr: float = 4e-5
-    #: images per subject step (VGen batch_sizes {"1": 4}) and clips per motion step ({"32": 1})
+    motion_lr: float = 1e-5
+    #: images per subject step (supplement: 4; VGen batch_sizes: { "1": 4 }) and clips per
+    #: motion step (supplement: 2; playingGuitar_motionLearning.yaml batch_sizes: { "32": 2 })
     identity_batch_size: int = 4
-    motion_batch_size: int = 1
-    #: probability of zeroing a motion step's image embedding (VGen motionLearning p_image_zero 0.5)
-    p_image_zero: float = 0.5
+    motion_batch_size: int = 2
+    #: probability of zeroing a motion step's image embedding (playingGuitar_motionLearning.yaml
+    #: p_image_zero: 0, the config the supplement's motion values are; carTurn's is 0.5)
+    p_image_zero: float = 0.0
     #: probability of replacing a motion step's caption by the empty prompt (VGen p_zero 0.5)
     p_text_zero: float = 0.5
 
     # ---- prompts ------------------------------------------------------------------------------
     #: the word the token starts from; empty = the identity's class noun (VGen initializer_words)
     initializer_word: str = ""
+    #: clip frames resized to cover the training size and centre-cropped (VGen's CenterCropWide)
+    clip_resize: ClipResize = "crop"
+
+    def schedule(self, *, textual_inversion: bool | None = None) -> list[StagePlan]:
+        """The three stages as :meth:`DreamVideoMethod.fit` runs them, steps scaled by
+        ``steps_scale`` (textual inversion: 0 steps when there is no token to learn)."""
+        learn_token = self.textual_inversion if textual_inversion is None else textual_inversion
+        return [
+            StagePlan(
+                "textual_inversion",
+                self.scaled(self.textual_inversion_steps) if learn_token else 0,
+                self.identity_batch_size,
+                self.textual_inversion_lr,
+            ),
+            StagePlan(
+                "identity",
+                self.scaled(self.identity_steps),
+                self.identity_batch_size,
+                self.identity_lr,
+            ),
+            StagePlan(
+                "motion", self.scaled(self.motion_steps), self.motion_batch_size, self.motion_lr
+            ),
+        ]
 
     def validate(self) -> None:
         super().validate()

@@ -11,9 +11,10 @@ subject and a motion apart and composes them at inference:
    inference configs load ``identity_adapter_index: 500``);
 3. motion learning -- the *motion adapter*, trained on the clips and conditioned on the image
    embedding of a random frame of the clip ("appearance guidance", so that the adapter does
-   not absorb the clips' appearance); the image embedding and the caption are each zeroed
-   with probability 0.5 (``motionLearning``: p_image_zero 0.5, p_zero 0.5, lr 4e-5; DualReal's
-   supplement: 600 steps, VGen: ``motion_adapter_index: 600``);
+   not absorb the clips' appearance); the caption is replaced by the empty prompt with
+   probability 0.5 (DualReal's supplement: 600 steps, batch 2, lr 1e-5, as VGen's
+   ``playingGuitar_motionLearning.yaml``: p_zero 0.5, p_image_zero 0; VGen's
+   ``motion_adapter_index: 600``);
 4. inference: both adapters active, the motion adapter conditioned on the embedding of the
    subject's (first) image.
 
@@ -50,7 +51,7 @@ from .._common.image_encoder import ImageEncoder, condition_encoder
 from .._common.loop import LossFn, Stage, StepBatch, check_state, draw_batch
 from .._common.memory import checkpointed
 from .._common.staged import StagedMethod
-from .config import DreamVideoConfig
+from .config import DreamVideoConfig, StagePlan
 from .layers import PlaceholderToken, text_encoder_layers
 from .model import DreamVideoModel
 
@@ -144,12 +145,10 @@ class DreamVideoMethod(StagedMethod):
             self.image_encoder = None
             self._own_encoder = False
 
-    def trained_step_fields(self) -> tuple[str, ...]:
-        """Textual inversion's steps count only when a token is learned."""
-        fields = self.config.step_fields
-        if self.config.textual_inversion:
-            return fields
-        return tuple(f for f in fields if f != "textual_inversion_steps")
+    def planned_train_steps(self) -> int:
+        """The schedule's steps (:meth:`DreamVideoConfig.schedule`: textual inversion counts
+        only when a token is learned)."""
+        return sum(p.steps for p in self.config.schedule())
 
     def memory_stages(self) -> list[MemoryStage]:
         """Textual inversion (the token, through the text encoder, on images), the identity
@@ -217,11 +216,8 @@ class DreamVideoMethod(StagedMethod):
         else the subject's class noun (``data.class_noun``).
         """
         cfg = self.config
-        steps = {
-            "textual_inversion": cfg.scaled(cfg.textual_inversion_steps) if self.token else 0,
-            "identity": cfg.scaled(cfg.identity_steps),
-            "motion": cfg.scaled(cfg.motion_steps),
-        }
+        plan = {p.name: p for p in cfg.schedule(textual_inversion=self.token is not None)}
+        steps = {name: p.steps for name, p in plan.items()}
         if steps["motion"] and data.motion_conditions is None:
             raise ConfigError(
                 "dreamvideo: the motion adapter needs the clips' image embeddings (no image encoder)"
@@ -237,7 +233,7 @@ class DreamVideoMethod(StagedMethod):
                 k: sum(p.numel() for p in v) for k, v in self.parameter_groups().items()
             }
         }
-        builders = self._stage_builders(data, steps)
+        builders = self._stage_builders(data, plan)
         holds = contextlib.ExitStack()  # the text encoder stays on the device for textual inversion
 
         def on_stage(name: str, event: str) -> None:
@@ -279,40 +275,36 @@ class DreamVideoMethod(StagedMethod):
         token.initialise(backbone.tokenizer, backbone.text_encoder, word)
 
     def _stage_builders(
-        self, data: TrainingData, steps: dict[str, int]
+        self, data: TrainingData, plan: dict[str, StagePlan]
     ) -> dict[str, Callable[[], Stage]]:
-        """Each stage, built when it starts: textual inversion (adapters off), the identity
-        adapter (captioned with the token as learned), the motion adapter (conditioned)."""
+        """Each stage, built when it starts, as ``plan`` (:meth:`DreamVideoConfig.schedule`)
+        says: textual inversion (adapters off), the identity adapter (captioned with the token
+        as learned), the motion adapter (conditioned)."""
         cfg, model, token = self.config, self.model, self.token
         warmup = cfg.scaled(cfg.lr_warmup_steps)
+        steps = {name: p.steps for name, p in plan.items()}
 
         micro = self.memory_settings().micro_batch
 
-        def stage(name: str, params: list, latents: list, batch: int, fn: LossFn, lr: float):
-            settings = self.optimizer_settings(lr)
+        def stage(name: str, params: list, latents: list, fn: LossFn) -> Stage:
+            p = plan[name]
+            settings = self.optimizer_settings(p.learning_rate)
             return Stage(
                 name,
-                steps[name],
+                p.steps,
                 params,
                 latents,
-                batch,
+                p.batch_size,
                 fn,
                 settings,
-                min(warmup, steps[name]),
+                min(warmup, p.steps),
                 micro,
             )
 
         def textual_inversion() -> Stage:
             model.weights = (None, None)
             params = [token.embedding] if token else []
-            return stage(
-                "textual_inversion",
-                params,
-                data.identity_latents,
-                cfg.identity_batch_size,
-                self._token_loss(data),
-                cfg.textual_inversion_lr,
-            )
+            return stage("textual_inversion", params, data.identity_latents, self._token_loss(data))
 
         def identity() -> Stage:
             model.weights = (1.0, None)
@@ -324,9 +316,7 @@ class DreamVideoMethod(StagedMethod):
                 "identity",
                 model.identity_parameters(),
                 data.identity_latents,
-                cfg.identity_batch_size,
                 lambda idx, latents, gen: draw_batch(self.backbone, latents, embeds, gen),
-                cfg.identity_lr,
             )
 
         def motion() -> Stage:
@@ -335,9 +325,7 @@ class DreamVideoMethod(StagedMethod):
                 "motion",
                 model.motion_parameters(),
                 data.motion_latents,
-                cfg.motion_batch_size,
                 self._motion_loss(data, steps),
-                cfg.motion_lr,
             )
 
         return {"textual_inversion": textual_inversion, "identity": identity, "motion": motion}

@@ -22,6 +22,10 @@ from .._common.config import ImageConditionConfig
 PAPER_NUM_GROUPS = 7
 #: transformer blocks of CogVideoX-5B, the backbone of the paper's runs
 PAPER_NUM_BLOCKS = 42
+#: GPU memory below which ``vae_tiling="auto"`` tiles the decode of the generated videos. The
+#: authors decoded 49 frames at 480x720 untiled on an 80 GB A100; on 24 GB cards the untiled
+#: CogVideoX-5B decode is reported to run out of memory (not measured here: no GPU)
+UNTILED_DECODE_MIN_GIB = 40
 
 
 @dataclasses.dataclass
@@ -29,8 +33,15 @@ class DualRealConfig(ImageConditionConfig):
     """Options of :class:`~dualreal_bench.methods.dualreal.DualRealMethod`.
 
     Ablations of the paper (Tables 2-3) as configs:
-      * w/o dual-aware adaptation: ``dual_aware=false`` (the two adapters trained separately,
-        identity then motion, blended at inference with ``fixed_weights``, as DreamVideo);
+      * w/o dual-aware adaptation: ``dual_aware=false``. The authors' code has no such mode,
+        and the paper says only "trained separately, blended at inference (as DreamVideo)".
+        Ours: the identity adapters alone on identity batches, then the motion adapters alone
+        on motion batches, each phase with its own optimizer and schedule; the steps split as
+        the joint run's expect (``motion_ratio`` 0.5 of ``max_train_steps``: 500 + 500), so
+        the ablation makes as many updates of each kind as the full method; at inference both
+        run at ``fixed_weights`` (0.1, 0.1), the weights the authors' code gives the adapters
+        without the controller (spatial_/temporal_adapter_alpha = 0.1), so that the ablation
+        changes the training alone. Both are options (``motion_ratio``, ``fixed_weights``);
       * w/o controller: ``controller=false`` (fixed ``w_id = w_m = 0.1``);
       * w/o weight groups: ``num_groups=1``; group cardinality: ``num_groups`` in {1, 2, 7, 42}.
 
@@ -38,10 +49,12 @@ class DualRealConfig(ImageConditionConfig):
     keep their defaults, which are the authors' values: identity/motion batches 1 and 3
     (code: --train_batch_size_other 1, --train_batch_size 3), AdamW betas 0.9/0.95 (code:
     --adam_beta1/--adam_beta2), weight decay 1e-4, epsilon 1e-8, bitsandbytes' 8-bit AdamW
-    where available (code: --use_8bit_adam), gradient clipping at 1.0 (code: --max_grad_norm),
-    the condition width 1,024 and lam 1.0 (code: temporal_adapter_condition_dim,
-    adapter_condition_lam). The identity captions of the authors are not published; the
-    motion captions are the motion's prompts.txt ("a person is <action>").
+    on CUDA (code: --use_8bit_adam; a clear error when bitsandbytes is missing), gradient
+    clipping at 1.0 (code: --max_grad_norm), the condition width 1,024 and lam 1.0 (code:
+    temporal_adapter_condition_dim, adapter_condition_lam), the clips' first 49 frames
+    stretched to 720x480 (code: decord.VideoReader(width, height)), the identity captions
+    "dog *" (wenc-k/customvideo prompts.txt); the motion captions are the motion's
+    prompts.txt ("a person is <action>").
     """
 
     method_name: ClassVar[str] = "dualreal"
@@ -92,6 +105,21 @@ class DualRealConfig(ImageConditionConfig):
     lr_scheduler: Literal["constant", "cosine"] = "cosine"
     #: probability of replacing a motion step's image embedding by zeros (code: --p_image_zero, 0)
     p_image_zero: float = 0.0
+    #: the motion condition image as the authors' code preprocesses it ("authors": training
+    #: frames stretched to 224x224 and scaled to [-1, 1] without CLIP mean/std,
+    #: train/train_adapter.py: decord.VideoReader(uri, width=224, height=224), x / 255.0 * 2.0 - 1.0;
+    #: the generation reference stretched and CLIP-normalised, inference/inference.py:
+    #: data.Resize([224, 224]), data.Normalize(mean=[0.48145466, ...])) or "clip": open_clip's
+    #: preprocessing (shorter side, centre crop, CLIP mean/std) for both
+    condition_preprocess: Literal["authors", "clip"] = "authors"
+    #: dtype of the trained adapters and controller: "auto" = the backbone's on CUDA (bf16 on
+    #: the real profiles, as the authors: train/train_adapter.py transformer.to(dtype=weight_dtype),
+    #: fp32 master weights only for fp16), float32 elsewhere; "float32": fp32 master weights
+    trainable_dtype: Literal["auto", "bfloat16", "float32"] = "auto"
+    #: VAE tiling when decoding the generated videos: "off" as the authors decode
+    #: (inference/inference.py enables neither tiling nor slicing); "auto" = off unless the
+    #: CUDA device has less than UNTILED_DECODE_MIN_GIB of memory; "on" tiles
+    vae_tiling: Literal["auto", "on", "off"] = "auto"
 
     def validate(self) -> None:
         super().validate()

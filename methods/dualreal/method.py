@@ -14,16 +14,16 @@ from dualreal_bench.errors import ConfigError
 from dualreal_bench.method import MemoryStage, Method, variant_value
 
 from .._common.data import TrainingData
-from .._common.hooks import adapter_device
+from .._common.hooks import adapter_device, training_device
 from .._common.image_encoder import ImageEncoder, condition_encoder, condition_encoder_parameters
 from .._common.loop import check_state
 from .._common.memory import TrainingMemory
-from .config import PAPER_NUM_BLOCKS, DualRealConfig
+from .config import PAPER_NUM_BLOCKS, UNTILED_DECODE_MIN_GIB, DualRealConfig
 from .model import DualRealModel, resolve_num_groups
 from .training import prepare_training_data, train_model
 
 if TYPE_CHECKING:
-    from dualreal_bench.backbone import Backbone
+    from dualreal_bench.backbone import Backbone, BackboneConfig
     from dualreal_bench.spec import Case
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class DualRealMethod(TrainingMemory, Method):
             self.config,
             zero_init_up=zero_init_up,
             device=adapter_device(backbone),
-            dtype=torch.float32,
+            dtype=self.trainable_dtype,
         )
         self.model.attach(transformer)
         self.reference_embedding: torch.Tensor | None = None  # (1, cond_dim)
@@ -82,10 +82,42 @@ class DualRealMethod(TrainingMemory, Method):
         self._extras: list[dict[str, np.ndarray]] = []
         self.training_data = None  # the last TrainingData (for inspection)
 
+    @classmethod
+    def check_backbone(cls, config: DualRealConfig, backbone: BackboneConfig) -> None:
+        """``num_groups`` must divide the backbone's block count (the profile's ``num_layers``:
+        2 for tiny, 30 for CogVideoX-2B, 42 for 5B), checked before any weight loads."""
+        from dualreal_bench.backbone import get_profile
+
+        resolve_num_groups(config, get_profile(backbone.profile).transformer["num_layers"])
+
     # ---- components ---------------------------------------------------------------------
     @property
     def num_groups(self) -> int:
         return self.model.num_groups
+
+    @property
+    def trainable_dtype(self) -> torch.dtype:
+        """The dtype the adapters and the controller train in: ``trainable_dtype``, "auto"
+        being the backbone's on CUDA (the authors' bf16) and float32 elsewhere (for the memory
+        model's meta backbone: on the device it stands for, a GPU unless configured)."""
+        choice = self.config.trainable_dtype
+        if choice == "auto":
+            on_cuda = training_device(self.backbone).type == "cuda"
+            return self.backbone.dtype if on_cuda else torch.float32
+        return {"bfloat16": torch.bfloat16, "float32": torch.float32}[choice]
+
+    @property
+    def vae_tiling(self) -> str:
+        """Whether generation decodes with VAE tiling ("on"/"off"): ``vae_tiling``, "auto"
+        being off unless the CUDA device has less than UNTILED_DECODE_MIN_GIB of memory."""
+        choice = self.config.vae_tiling
+        if choice != "auto":
+            return choice
+        device = self.backbone.device
+        if device.type != "cuda":
+            return "off"
+        total = torch.cuda.get_device_properties(device).total_memory
+        return "on" if total < UNTILED_DECODE_MIN_GIB * 2**30 else "off"
 
     def parameter_groups(self) -> dict[str, list[torch.nn.Parameter]]:
         """Learned parameters by component: identity adapters, motion adapters (with their
@@ -229,7 +261,7 @@ class DualRealMethod(TrainingMemory, Method):
                     return {}
 
                 model.trace = []
-                with torch.no_grad():
+                with torch.no_grad(), vae_tiling(self.backbone.vae, self.vae_tiling == "on"):
                     videos.extend(
                         self.backbone.sample([prompt], seed, callback_on_step_end=on_step)
                     )
@@ -260,16 +292,23 @@ class DualRealMethod(TrainingMemory, Method):
     # ---- variant ------------------------------------------------------------------------
     def resolved_options(self) -> dict[str, Any]:
         """``num_groups`` as used on this backbone (unset: 7 where it divides the block count,
-        2 on the tiny profile, 6 on CogVideoX-2B) and ``controller`` (unset: as ``dual_aware``)."""
-        return {"num_groups": self.num_groups, "controller": self.config.use_controller}
+        2 on the tiny profile, 6 on CogVideoX-2B), ``controller`` (unset: as ``dual_aware``)
+        and ``vae_tiling`` (auto: off, on where the GPU is too small to decode untiled)."""
+        return {
+            "num_groups": self.num_groups,
+            "controller": self.config.use_controller,
+            "vae_tiling": self.vae_tiling,
+        }
 
     def reference_config(self) -> dict[str, Any]:
-        """The paper's DualReal: the default config resolved on CogVideoX-5B (n = 7, controller)."""
+        """The paper's DualReal: the default config resolved on CogVideoX-5B (n = 7, controller)
+        on a GPU that decodes untiled, as the authors'."""
         reference = DualRealConfig()
         return {
             **reference.to_dict(),
             "num_groups": resolve_num_groups(reference, PAPER_NUM_BLOCKS),
             "controller": reference.use_controller,
+            "vae_tiling": "off",
         }
 
     def inactive_options(self, config: Mapping[str, Any]) -> set[str]:
@@ -284,7 +323,13 @@ class DualRealMethod(TrainingMemory, Method):
         if not config["dual_aware"]:
             inactive |= {"controller", "grad_mask"}  # controller is then necessarily off
         if not config["motion_condition"]:
-            inactive |= {"cond_dim", "cond_scale", "p_image_zero", "image_encoder"}
+            inactive |= {
+                "cond_dim",
+                "cond_scale",
+                "p_image_zero",
+                "image_encoder",
+                "condition_preprocess",
+            }
         return inactive
 
     def label(self) -> str:
@@ -320,6 +365,20 @@ class DualRealMethod(TrainingMemory, Method):
         if REFERENCE_KEY in state:
             self.reference_embedding = state[REFERENCE_KEY].detach().float().cpu().clone()
         self._trained = True
+
+
+@contextlib.contextmanager
+def vae_tiling(vae: Any, enabled: bool) -> Iterator[None]:
+    """Decode with (or without) diffusers' VAE tiling, then put the VAE's setting back."""
+    before = bool(getattr(vae, "use_tiling", False))
+    if enabled:
+        vae.enable_tiling()
+    else:
+        vae.disable_tiling()
+    try:
+        yield
+    finally:
+        vae.use_tiling = before
 
 
 def _trace_extras(trace: list[torch.Tensor], timesteps: list[int]) -> dict[str, np.ndarray]:

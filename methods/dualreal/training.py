@@ -15,24 +15,31 @@ As the authors' ``train/train_adapter.py`` (wenc-k/DualReal) runs it:
 * after ``backward`` the non-active dimension's adapter gradients are set to ``None``, so
   AdamW skips those parameters entirely (no moment update, no weight decay); the controller
   trains on every step; gradients are clipped to norm 1.0 after the mask;
-* AdamW (8-bit from bitsandbytes on CUDA when installed), betas (0.9, 0.95), weight decay
-  1e-4, lr 1e-3 with 200 linear warm-up steps and a cosine decay over 1,000 steps;
+* AdamW (8-bit from bitsandbytes on CUDA, an error when it is missing), betas (0.9, 0.95),
+  weight decay 1e-4, lr 1e-3 with 200 linear warm-up steps and a cosine decay over 1,000 steps;
   timesteps uniform over the scheduler's 1,000 (:meth:`Backbone.training_loss`).
+
+As the authors' data loader: the clips' first 49 frames stretched to 480x720
+(``clip_resize="crop"`` covers and centre-crops instead); the condition frames stretched to
+224x224 and scaled to [-1, 1], the generation reference stretched and CLIP-normalised
+(``condition_preprocess="clip"``: open_clip's preprocessing for both; see
+:mod:`.._common.image_encoder`); the trained parameters in the backbone's dtype on CUDA (bf16,
+``trainable_dtype="float32"`` keeps fp32 master weights).
 
 Differences from the authors' script, all deliberate: latents are encoded once per image or
 clip (a seeded posterior sample) where the authors re-sample the cached VAE posterior every
 step; a motion batch whose clips have different lengths (clips shorter than ``num_frames``
 are cut to ``1 + 4k`` frames, as the authors do) is cropped to its shortest clip where the
 authors' collate would fail; only the batch a step uses is drawn (the authors draw one of
-each kind per step and discard the other); images and frames are resized to cover the
-training size and centre-cropped (the backbone's preprocessing) where the authors' decord
-reader stretches them to 480x720, and the condition frames go through the same CLIP
-preprocessing as the generation reference image (see :mod:`.._common.image_encoder`).
+each kind per step and discard the other); identity images are resized to cover the
+training size and centre-cropped (the backbone's preprocessing; the authors' crop and LANCZOS
+resize, then an mp4v re-encode, are not reproduced bit for bit).
 
 The ``dual_aware=false`` ablation trains the identity adapters alone on identity batches
 (motion adapters switched off), then the motion adapters alone on motion batches, each phase
-with its own optimizer and schedule and its share of the steps, as DreamVideo trains its
-two adapters.
+with its own optimizer and schedule and its share of the steps (``motion_ratio`` of them for
+the motion phase: 500 + 500 of 1,000), as DreamVideo trains its two adapters; generation
+blends them at ``fixed_weights`` (see :class:`.config.DualRealConfig`).
 """
 
 from __future__ import annotations
@@ -98,6 +105,9 @@ def prepare_training_data(
         motion_prompt=motion_caption(config.motion_prompt, case),
         image_encoder=image_encoder if config.motion_condition else None,
         seed=seed,
+        clip_frames=config.clip_frames,
+        clip_resize=config.clip_resize,
+        condition_preprocess=config.condition_preprocess,
     )
 
 

@@ -36,17 +36,14 @@ import numpy as np
 import torch
 
 from ...errors import ConfigError, MediaError, WeightsError
-from ..encoders import _weights_identity
+from ...weights import WEIGHTS, find_weights, weights_identity
 from .constants import MotionConstants
 
 logger = logging.getLogger(__name__)
 
-VIDEOMAE_REPO = "MCG-NJU/videomae-base-finetuned-kinetics"
-VIDEOMAE_HINT = (
-    'on a machine with internet: python -c "from transformers import VideoMAEForVideoClassification; '
-    f"VideoMAEForVideoClassification.from_pretrained('{VIDEOMAE_REPO}')\" (fills the Hugging Face cache), "
-    f"or `huggingface-cli download {VIDEOMAE_REPO} --local-dir <dir>` and pass that directory"
-)
+#: the checkpoint's entry in the weights table (:data:`dualreal_bench.weights.WEIGHTS`)
+VIDEOMAE_WEIGHTS = "videomae-kinetics"
+VIDEOMAE_REPO = WEIGHTS[VIDEOMAE_WEIGHTS].hf_repo
 
 
 def window_starts(num_frames: int, window: int, max_windows: int) -> list[int]:
@@ -167,26 +164,9 @@ def tiny_videomae(
 
 
 def find_videomae_weights(path: str | Path | None = None) -> Path:
-    """The directory of the Kinetics-400 VideoMAE checkpoint: ``path`` or the Hugging Face cache."""
-    if path is not None:
-        p = Path(path).expanduser()
-        if not (p / "config.json").is_file():
-            raise WeightsError(
-                f"{p}: no VideoMAE checkpoint there (no config.json). To get {VIDEOMAE_REPO}: {VIDEOMAE_HINT}"
-            )
-        return p
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:  # pragma: no cover - comes with transformers
-        try_to_load_from_cache = None
-    if try_to_load_from_cache is not None:
-        hit = try_to_load_from_cache(VIDEOMAE_REPO, "config.json")
-        if isinstance(hit, str) and Path(hit).is_file():
-            return Path(hit).parent
-    raise WeightsError(
-        f"no weights for VideoMAE-Base Kinetics-400 ({VIDEOMAE_REPO}): not in the Hugging Face cache and no "
-        f"directory given. To get them: {VIDEOMAE_HINT}. (No download is attempted.)"
-    )
+    """The directory of the Kinetics-400 VideoMAE checkpoint: ``path`` or the Hugging Face cache
+    (:func:`dualreal_bench.weights.find_weights`)."""
+    return find_weights(VIDEOMAE_WEIGHTS, path=path)
 
 
 def real_videomae(
@@ -205,7 +185,7 @@ def real_videomae(
         ) from None
     return VideoMAEDescriptor(
         model,
-        identity=_weights_identity("transformers:videomae-kinetics", where / "config.json"),
+        identity=weights_identity("transformers:videomae-kinetics", where / "config.json"),
         constants=constants,
         device=device,
     )

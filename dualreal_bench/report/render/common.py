@@ -8,6 +8,7 @@ import dataclasses
 
 from ..aggregate import Table
 from ..columns import Column
+from ..dynamics import DATASET_DEV
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,8 +32,9 @@ def fmt(value: float | None, digits: int, signed: bool = False) -> str:
 def _value_text(table: Table, row: str, col: Column) -> str:
     cell = table.cells[(row, col.field)]
     text = fmt(cell.mean, col.digits)
-    if col.paren:
-        text += f" ({fmt(table.cells[(row, col.paren)].mean, col.digits)})"
+    paren = table.cells[(row, col.paren)].mean if col.paren else None
+    if col.paren and (cell.mean is not None or paren is not None):
+        text += f" ({fmt(paren, col.digits, col.paren_signed)})"
     return text
 
 
@@ -57,7 +59,7 @@ def _paper_text(table: Table, row: str, col: Column, delta: bool) -> str:
     def one(field: str) -> str:
         published = values.get(field)
         if not delta:
-            return fmt(published, col.digits)
+            return fmt(published, col.digits, col.paren_signed and field == col.paren)
         measured = table.cells[(row, field)].mean
         return fmt(
             None if published is None or measured is None else measured - published,
@@ -66,12 +68,14 @@ def _paper_text(table: Table, row: str, col: Column, delta: bool) -> str:
         )
 
     text = one(col.field)
-    if col.paren:
+    if col.paren and not (text == "-" and one(col.paren) == "-"):
         text += f" ({one(col.paren)})"
     return text
 
 
 def _n_videos(table: Table, row: str) -> str:
+    if row in table.unmeasured:
+        return "not run"
     counts = {table.cells[(row, f)].n_videos for c in table.columns for f in c.fields}
     return f"{max(counts)}/{table.expected(row)}"
 
@@ -87,11 +91,41 @@ def footer(table: Table) -> list[str]:
         "best in bold, second underlined; † incomplete (fewer videos than expected): not ranked",
         "mean over each case's videos, then over cases; n = videos behind the row / expected",
     ]
-    if any(c.paren for c in table.columns):
-        notes.append(
-            "dynamic degree: mean (deviation from the motion's reference clips), ranked by the deviation"
-        )
     return notes + table.notes
+
+
+def caption(table: Table) -> str:
+    """The table's caption line on the dynamic-degree deviation, as the paper's captions put it:
+    the dataset average the deviations are taken from (and the paper's, when compared)."""
+    if not any(c.paren == DATASET_DEV for c in table.columns):
+        return ""
+    averages = {r: table.dataset_dd[r] for r in table.rows if r in table.dataset_dd}
+    if not averages:
+        return ""
+    tail = (
+        "; parenthetical values are each row's mean Dynamic Degree minus it (signed, between "
+        "averages, as the paper's), ranked by their absolute value"
+    )
+    paper = f" (paper: {table.paper_dataset_dd:.2f})" if table.paper_dataset_dd is not None else ""
+    distinct = {(a.mean, a.n_clips, a.missing) for a in averages.values()}
+    if len(distinct) == 1:
+        first = next(iter(averages.values()))
+        return (
+            f"The motion clips of these cases average a Dynamic Degree of {first.describe()}"
+            + paper
+            + tail
+        )
+    if table.group_kind:
+        per_group = {table.groups.get(r, ""): a for r, a in averages.items()}
+        listed = "; ".join(f"{g}: {a.describe()}" for g, a in per_group.items())
+        return (
+            f"Each {table.group_kind}'s motion clips average a Dynamic Degree of: {listed}" + tail
+        )
+    listed = "; ".join(f"{table.label(r)}: {a.describe()}" for r, a in averages.items())
+    return (
+        "The rows' videos were scored at different sizes or settings, so each row's motion "
+        f"clips have their own average Dynamic Degree ({listed})" + paper + tail
+    )
 
 
 def head(table: Table) -> list[str]:
@@ -106,7 +140,8 @@ def n_lead(table: Table) -> int:
 
 
 def body(table: Table, style: Style) -> list[tuple[list[str], str]]:
-    """[(cells, kind)] with kind "row" / "paper" / "delta": the rows every text renderer prints."""
+    """[(cells, kind)] with kind "row" / "paper" / "delta": the rows every text renderer prints
+    (a published row the run did not measure has no "delta")."""
     marks = table.rank_marks()
     out = []
     for row in table.rows:
@@ -120,5 +155,6 @@ def body(table: Table, style: Style) -> list[tuple[list[str], str]]:
             out.append(
                 (lead + ["↳ paper" + (f" ({name})" if name else ""), *published, ""], "paper")
             )
-            out.append((lead + ["↳ Δ", *deltas, ""], "delta"))
+            if row not in table.unmeasured:  # nothing measured to take a difference of
+                out.append((lead + ["↳ Δ", *deltas, ""], "delta"))
     return out

@@ -6,7 +6,7 @@ import html
 from collections.abc import Sequence
 
 from ..aggregate import Table
-from .common import Style, body, footer, head, n_lead
+from .common import Style, body, caption, footer, head, n_lead
 
 STYLE = Style(best="<b>{}</b>", second="<u>{}</u>")
 
@@ -27,7 +27,9 @@ def render_html_table(table: Table, notes: Sequence[str] | None = None) -> str:
     lead = n_lead(table)
     parts = [
         f"<table class='metrics' id='{html.escape(table.id)}'>",
-        f"<caption>{html.escape(table.title)}</caption>",
+        f"<caption>{html.escape(table.title)}"
+        + (f"<br><small>{html.escape(caption(table))}</small>" if caption(table) else "")
+        + "</caption>",
         "<thead><tr>",
     ]
     parts += [f"<th>{html.escape(h)}</th>" for h in head(table)]

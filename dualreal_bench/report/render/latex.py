@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..aggregate import Table
-from .common import Style, body, footer, head, n_lead
+from .common import Style, body, caption, footer, head, n_lead
 
 STYLE = Style(best="\\textbf{{{}}}", second="\\underline{{{}}}", dagger="$^\\dagger$")
 
@@ -43,7 +43,7 @@ def render_latex(table: Table) -> str:
     lines = [
         "\\begin{table}[t]",
         "\\centering",
-        f"\\caption{{{latex_escape(table.title)}}}",
+        f"\\caption{{{latex_escape('. '.join(filter(None, [table.title, caption(table)])))}}}",
         f"\\begin{{tabular}}{{{spec}}}",
         "\\toprule",
         " & ".join(latex_escape(h) for h in cols) + " \\\\",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..aggregate import Table
-from .common import Style, body, footer, head, n_lead
+from .common import Style, body, caption, footer, head, n_lead
 
 STYLE = Style(best="**{}**", second="<u>{}</u>")
 
@@ -15,9 +15,10 @@ def md_escape(text: str) -> str:
 def render_markdown(table: Table) -> str:
     cols = head(table)
     lead = n_lead(table)
-    lines = [
-        f"**{table.title}**",
-        "",
+    lines = [f"**{table.title}**", ""]
+    if caption(table):
+        lines += [md_escape(caption(table)), ""]
+    lines += [
         "| " + " | ".join(cols) + " |",
         "|" + "|".join(["---"] * lead + ["---:"] * (len(cols) - lead)) + "|",
     ]

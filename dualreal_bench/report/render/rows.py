@@ -7,7 +7,8 @@ import dataclasses
 from typing import Any
 
 from ..aggregate import Cell, Table
-from .common import footer
+from ..dynamics import DD_FIELD
+from .common import caption, footer
 
 
 def table_meta(table: Table) -> dict[str, Any]:
@@ -15,6 +16,7 @@ def table_meta(table: Table) -> dict[str, Any]:
         "id": table.id,
         "title": table.title,
         "group_kind": table.group_kind,
+        "caption": caption(table) or None,
         "columns": [dataclasses.asdict(c) for c in table.columns],
         "notes": footer(table),
     }
@@ -55,6 +57,11 @@ def flat_rows(table: Table) -> list[dict[str, Any]]:
                 out.update(_paper_fields(table, row, c.fields))
         for f in table.extra_fields:
             out.update(_cell_fields(f, table.cells[(row, f)]))
+        if row in table.dataset_dd:  # what the dynamic-degree deviation is taken from
+            out[f"{DD_FIELD}_dataset_avg"] = table.dataset_dd[row].mean
+            out[f"{DD_FIELD}_dataset_clips"] = table.dataset_dd[row].n_clips
+        if table.paper is not None:
+            out[f"{DD_FIELD}_dataset_avg_paper"] = table.paper_dataset_dd
         out["n_cases"] = max(table.cells[(row, f)].n_cases for c in table.columns for f in c.fields)
         out["expected_videos"] = table.expected(row)
         out["table"] = table.id

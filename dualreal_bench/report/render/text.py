@@ -8,13 +8,14 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from ..aggregate import Table
-from .common import Style, body, footer, head, n_lead
+from .common import Style, body, caption, footer, head, n_lead
 
 STYLE = Style(best="[bold green]{}[/]", second="[underline]{}[/]")
 
 
 def render_rich(table: Table) -> Any:
-    out = RichTable(title=escape(table.title), caption=escape("\n".join(footer(table))))
+    lines = [caption(table), *footer(table)]
+    out = RichTable(title=escape(table.title), caption=escape("\n".join(ln for ln in lines if ln)))
     lead = n_lead(table)
     for i, name in enumerate(head(table)):
         out.add_column(escape(name), justify="left" if i < lead else "right")
