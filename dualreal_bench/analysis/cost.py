@@ -145,8 +145,9 @@ def meta_state_bytes(
         params = {id(p): p for ps in groups.values() for p in ps}.values()
         out = {
             "planned_steps": method.planned_train_steps(),
-            # what save() writes: each learned tensor in its dtype (adapters fp32; a fully
-            # fine-tuned transformer in its own dtype, bf16 for CogVideoX-5B)
+            # what save() writes: each learned tensor in its dtype as it trains on the target
+            # device (adapters fp32, DualReal's bf16 on CUDA; a fully fine-tuned transformer in
+            # its own dtype, bf16 for CogVideoX-5B)
             "state_bytes": sum(p.numel() * p.element_size() for p in params),
             "state_note": "learned parameters in their dtype, counted on the meta device",
         }

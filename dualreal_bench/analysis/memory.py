@@ -4,8 +4,9 @@ device and checked against allocator measurements (``scripts/bench_memory_model.
 Training, per kind of step the method takes (:meth:`Method.memory_stages
 <dualreal_bench.method.Method.memory_stages>`; the peak is the largest):
 
-* persistent: the frozen transformer in the backbone's dtype, every learned parameter at the
-  dtype it trains in (fp32 master weights), the text encoder and VAE unless offloaded (a stage
+* persistent: the frozen transformer in the backbone's dtype (or the one a stage holds it in:
+  MotionBooth casts the whole transformer to fp32), every learned parameter at the dtype it
+  trains in (fp32 master weights), the text encoder and VAE unless offloaded (a stage
   that runs the text encoder with gradients keeps it), the optimizer states of the stage's
   parameters (AdamW: two moments in the parameter's dtype; bitsandbytes' AdamW8bit: one byte
   each plus a float32 absmax per 256 values, 32-bit moments below 4,096 values);
