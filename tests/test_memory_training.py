@@ -306,6 +306,56 @@ def test_motionbooth_micro_batches_accumulate_the_whole_batch_gradient(backbone,
     )
 
 
+def test_motionbooth_step_is_the_half_sum_of_its_two_losses(backbone):
+    """The oracle for the step itself, written out by hand: the same draws (items from the
+    seeded loaders, then the images' and the clips' timesteps and noise from one generator),
+    the gradient of ``(w_r * masked mean + w_c * cross-attention BCE) / 2 + w_v * plain / 2``
+    (MotionBooth's two micro-batches with gradient accumulation 2); the method's step, whole
+    or in micro-batches of 2, gives it."""
+    import random
+
+    from dualreal_bench.methods._common.data import EpochLoader, stack_batch
+    from dualreal_bench.methods.motionbooth.attention import SubjectAttentionStore
+    from dualreal_bench.methods.motionbooth.losses import cross_attention_loss, masked_mean
+
+    cfg = MotionBoothConfig(identity_batch_size=5, motion_batch_size=3)
+    data = motionbooth_data(backbone)
+    rng = random.Random(cfg.seed)
+    images, clips = EpochLoader(5, 5, rng).next(), EpochLoader(3, 3, rng).next()
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    params = list(backbone.transformer.parameters())
+    store = SubjectAttentionStore()
+    store.attach(backbone.transformer)
+    try:
+        for p in params:
+            p.requires_grad_(True)
+        x = stack_batch(data.image_latents, images)
+        t, noise = backbone.draw_training_noise(x, gen)
+        with store.record(data.subject_positions):
+            error = backbone.denoising_error(x, data.image_prompt_embeds, timesteps=t, noise=noise)
+            mask = torch.cat([data.region_masks[i] for i in images])
+            target = torch.cat([data.attention_targets[i] for i in images])
+            image_loss = cfg.region_loss_weight * masked_mean(error, mask)
+            image_loss = image_loss + cfg.cross_attn_loss_weight * cross_attention_loss(
+                store.aggregate(), target
+            )
+            v = torch.cat([data.videos.latents(i) for i in clips])
+            tv, noise_v = backbone.draw_training_noise(v, gen)
+            embeds = torch.cat([data.videos.embeds(i) for i in clips])
+            video_loss = cfg.video_loss_weight * backbone.training_loss(
+                v, embeds, timesteps=tv, noise=noise_v
+            )
+            ((image_loss + video_loss) / 2).backward()
+        reference = {n: p.grad.clone() for n, p in backbone.transformer.named_parameters()}
+    finally:
+        store.detach()
+        for p in params:
+            p.grad = None
+            p.requires_grad_(False)
+    for micro_batch in (None, 2):
+        assert_same_gradients(reference, motionbooth_step_gradients(backbone, micro_batch))
+
+
 def test_motionbooth_naive_micro_batches_fail_the_tolerance(backbone, monkeypatch):
     """The control: each micro-batch of images taking its own masked mean (not its share of
     the batch's) gives another gradient."""
