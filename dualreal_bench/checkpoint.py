@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import WeightsError
+from .errors import DataError, WeightsError
 from .io import atomic_write_json, read_json
 from .provenance import now_iso
 
@@ -63,15 +63,49 @@ def save_state(directory: Path, method: Checkpointable) -> None:
             shutil.rmtree(tmp)
 
 
+def check_state_files(directory: Path) -> None:
+    """Check, without loading a tensor or the backbone, that a state directory is what
+    :func:`save_state` writes: the marker, ``method.json`` and ``config.json`` JSON objects,
+    and a safetensors file whose header reads. WeightsError naming the file otherwise. (A
+    resumed run calls it before it loads anything; :func:`load_state` checks the rest.)"""
+    from safetensors import SafetensorError, safe_open
+
+    directory = Path(directory)
+    if not (directory / COMPLETE).is_file():
+        raise WeightsError(f"{directory}: not a complete method state (no {COMPLETE} marker)")
+    for name in ("method.json", "config.json"):
+        _json_object(directory / name)
+    weights = directory / WEIGHTS
+    try:
+        with safe_open(str(weights), framework="pt") as fh:
+            fh.keys()
+    except (OSError, SafetensorError) as exc:
+        raise WeightsError(f"{weights}: unreadable safetensors file ({exc})") from None
+
+
+def _json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; WeightsError naming the file if it is unreadable or holds
+    something else (a list, a number, null)."""
+    try:
+        doc = read_json(path)
+    except DataError as exc:
+        raise WeightsError(f"{exc}; delete the state folder to train again") from None
+    if not isinstance(doc, dict):
+        raise WeightsError(
+            f"{path}: holds {type(doc).__name__} JSON, not the object a method state saves; "
+            "delete the state folder to train again"
+        )
+    return doc
+
+
 def load_state(directory: Path, method: Checkpointable) -> None:
     """Load a state saved by :func:`save_state` into ``method`` after checking it fits."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file  # torch, on use only (as save_state)
 
     directory = Path(directory)
-    if not (directory / COMPLETE).is_file():
-        raise WeightsError(f"{directory}: not a complete method state (no {COMPLETE} marker)")
-    saved = read_json(directory / "method.json")
+    check_state_files(directory)
+    saved = _json_object(directory / "method.json")
     expected = _identity(method)
     if saved.get("method") != expected["method"]:
         raise WeightsError(
@@ -80,7 +114,7 @@ def load_state(directory: Path, method: Checkpointable) -> None:
     if saved.get("backbone") != expected["backbone"]:
         diff = _first_difference(saved.get("backbone"), expected["backbone"])
         raise WeightsError(f"{directory}: trained on a different backbone ({diff})")
-    saved_config = read_json(directory / "config.json")
+    saved_config = _json_object(directory / "config.json")
     current_config = json.loads(json.dumps(method.config.to_dict()))  # tuples -> lists, as saved
     if saved_config != current_config:
         diff = _first_difference(saved_config, current_config)

@@ -3,7 +3,10 @@
 One module per subcommand in :mod:`dualreal_bench.commands`; each exposes
 ``add_parser(subparsers)`` (which sets ``func``) and ``run(args) -> int``.
 User errors (:class:`~dualreal_bench.errors.BenchmarkError`) print one line and exit 2;
-``--debug`` shows the traceback.
+``--debug`` shows the traceback. Known OS and library errors a user's input or machine causes
+(a full disk, a name too long for the filesystem, a file where a folder goes, no CUDA, a
+weights file refused by ``weights_only``) are turned into such errors here, in one place
+(:func:`~dualreal_bench.errors.user_error`), naming the file.
 
 Streams: stdout carries only what a command was asked for (tables, JSON, CSV), so
 ``dualreal-bench report --format json > table.json`` gives a valid file; logs, warnings and
@@ -21,15 +24,18 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
+from typing import NoReturn
 
 import rich
 from rich.console import Console
 from rich.logging import RichHandler
 
 from ._version import __version__
-from .errors import BenchmarkError
+from .errors import user_error
 
 COMMANDS = ("run", "evaluate", "report", "list", "inspect", "estimate")
+#: commands that resume where they stopped when rerun (a full disk says so)
+RESUMABLE = ("run", "evaluate")
 #: loggers shown from INFO; every other logger (third-party libraries) from WARNING
 OWN_LOGGERS = ("dualreal_bench",)
 #: log line format when stderr is not a terminal (cluster job logs, pipes)
@@ -48,8 +54,17 @@ def _add_global_flags(parser: argparse.ArgumentParser, *, subcommand: bool) -> N
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser whose errors are one line, like every other error of the command
+    (argparse prints the whole usage first), pointing at ``--help``. Subcommands' parsers
+    are of this class too (argparse makes them of the parent's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dualreal-bench",
         description="Benchmark subject+motion customisation of text-to-video diffusion transformers.",
     )
@@ -144,12 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     with cli_logging(debug=args.debug, quiet=args.quiet):
         try:
             return int(args.func(args) or 0)
-        except BenchmarkError as exc:
-            if args.debug:
+        except Exception as exc:
+            error = user_error(exc, resumable=args.command in RESUMABLE)
+            if error is None or args.debug:
                 raise
-            msg = " ".join(str(exc).split())
+            msg = " ".join(str(error).split())
             print(f"dualreal-bench: error: {msg}", file=sys.stderr)
-            return exc.exit_code
+            return error.exit_code
         except KeyboardInterrupt:
             print("dualreal-bench: interrupted", file=sys.stderr)
             return 130

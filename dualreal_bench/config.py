@@ -84,29 +84,43 @@ class Config:
             raise ConfigError(f"{path}: cannot read config: {exc}") from None
         return cls.from_dict(data, source=str(path))
 
-    def with_overrides(self: C, overrides: list[str] | dict[str, str] | None) -> C:
-        """A copy with ``key=value`` overrides applied (values parsed by the field's type)."""
+    def with_overrides(
+        self: C, overrides: list[str] | dict[str, str] | None, option: str = "--set"
+    ) -> C:
+        """A copy with ``key=value`` overrides applied (values parsed by the field's type).
+        ``option``: the command-line option errors name (a key given twice is one)."""
         if not overrides:
             return self
         if isinstance(overrides, dict):
             pairs = list(overrides.items())
         else:
             pairs = []
+            given: dict[str, str] = {}
             for item in overrides:
                 key, sep, value = item.partition("=")
                 if not sep or not key.strip():
-                    raise ConfigError(f"--set {item!r}: expected key=value")
-                pairs.append((key.strip(), value.strip()))
+                    raise ConfigError(f"{option} {item!r}: expected key=value")
+                key = key.strip()
+                if key in given:  # which one would win is a guess the label could not show
+                    raise ConfigError(
+                        f"{option} {key}: given twice ({given[key]!r}, then {item!r}); "
+                        "give each option once"
+                    )
+                given[key] = item
+                pairs.append((key, value.strip()))
         hints = typing.get_type_hints(type(self))
         names = {f.name for f in dataclasses.fields(self)}
         changes: dict[str, Any] = {}
         for key, value in pairs:
             if key not in names:
                 raise ConfigError(
-                    f"--set {key}=...: {type(self).__name__} has no option {key!r}; "
+                    f"{option} {key}=...: {type(self).__name__} has no option {key!r}; "
                     f"known: {', '.join(sorted(names))}"
                 )
-            changes[key] = parse_value(hints[key], value, key)
+            try:
+                changes[key] = parse_value(hints[key], value, key)
+            except ConfigError as exc:
+                raise ConfigError(option + str(exc).removeprefix("--set")) from None
         return dataclasses.replace(self, **changes)
 
 
@@ -159,6 +173,51 @@ def parse_value(tp: Any, text: str, key: str) -> Any:
         except ValueError:
             raise ConfigError(f"--set {key}={text!r}: expected {tp.__name__}") from None
     raise ConfigError(f"--set {key}: cannot parse values of type {tp}")
+
+
+#: units :func:`parse_size` reads (binary and decimal)
+SIZE_UNITS = {
+    "b": 1,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+}
+
+
+def parse_size(text: str, key: str = "size") -> int:
+    """``"24GiB"``, ``"24 GB"``, ``"22.5gib"``, ``"1048576"`` -> bytes (GiB = 2**30, GB = 10**9;
+    a bare number is bytes). A :class:`ConfigError` naming ``key`` otherwise."""
+    raw = str(text).strip().lower().replace(" ", "")
+    number = raw.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = raw[len(number) :] or "b"
+    try:
+        value = float(number)
+    except ValueError:
+        value = float("nan")
+    if unit not in SIZE_UNITS or not value > 0 or value == float("inf"):
+        raise ConfigError(
+            f"{key}={text!r}: expected a positive size such as 24GiB, 24GB or 22.5GiB "
+            f"(units: {', '.join(SIZE_UNITS)})"
+        )
+    return int(value * SIZE_UNITS[unit])
+
+
+#: the largest seed accepted anywhere (numpy's generators take 32-bit seeds, torch's 64-bit)
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(value: object, option: str) -> int:
+    """``value`` if it is an integer seed in ``[0, MAX_SEED]``, else ConfigError naming
+    ``option`` (a seed too large for the random generators fails here, not mid-run)."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SEED:
+        shown = repr(value) if len(repr(value)) <= 30 else repr(value)[:27] + "..."
+        raise ConfigError(f"{option} {shown}: seeds are integers from 0 to {MAX_SEED} (2**32 - 1)")
+    return value
 
 
 # ---- self-description -----------------------------------------------------------------------

@@ -12,6 +12,7 @@ This module is the bottom of the package: it imports nothing of it but the error
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError
+from .errors import ConfigError, DataError
 
 # ---- atomic writes ---------------------------------------------------------------------
 
@@ -44,11 +45,24 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
-        failpoint("store_write")
+        failpoint("store_write", tmp_path)
         os.replace(tmp_path, path)
+    except OSError as exc:
+        raise named_os_error(exc, path, tmp_path) from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def named_os_error(exc: OSError, path: Path, *aliases: Path) -> OSError:
+    """``exc`` naming ``path``: a writer's error that names no file (``write()`` on a full
+    disk) or names a temp file standing in for ``path``. Other errors are returned as they
+    are."""
+    if exc.errno is None or exc.filename not in (None, *map(str, aliases), *aliases):
+        return exc
+    # OSError(errno, ...) is the errno's subclass (FileNotFoundError...); a library's own
+    # subclass (PyAV's) may not take these arguments
+    return OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -83,8 +97,41 @@ def create_exclusive_json(path: Path, obj: Any) -> bool:
             return True
         except FileExistsError:
             return False
+    except OSError as exc:
+        raise named_os_error(exc, path, Path(tmp)) from exc
     finally:
         os.unlink(tmp)
+
+
+# ---- where outputs go (checked before any work) ----------------------------------------------
+
+
+def check_output_dir(path: str | Path, option: str) -> Path:
+    """``path`` as a Path if it is a directory or can be made one; ConfigError naming
+    ``option`` if it, or a folder on its way, is a file (or a broken link). Reads only."""
+    path = Path(path)
+    for folder in (path, *path.parents):
+        if folder.is_dir():
+            return path
+        if folder.exists() or folder.is_symlink():
+            what = "is" if folder == path else f"is inside {folder}, which is"
+            raise ConfigError(
+                f"{option} {path}: {what} not a directory (a file or a broken link); "
+                "choose a folder"
+            )
+    return path
+
+
+def check_output_file(path: str | Path, option: str, example: str = "out") -> Path:
+    """``path`` as a Path if a file can be written there (it is not a directory, and its
+    folder is or can be one); ConfigError naming ``option`` otherwise. Reads only."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(
+            f"{option} {path}: is a directory; give a file name (e.g. {path / example})"
+        )
+    check_output_dir(path.parent, f"{option} {path}: its folder")
+    return path
 
 
 # ---- JSON ---------------------------------------------------------------------------------
@@ -97,6 +144,15 @@ def read_json(path: Path) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(f"{path}: unreadable JSON ({exc})") from None
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """:func:`read_json` of a file that must hold a JSON object (a store's ``run.json``,
+    ``method.json``, a plan): DataError naming the file if it holds anything else."""
+    doc = read_json(path)
+    if not isinstance(doc, dict):
+        raise DataError(f"{path}: holds {type(doc).__name__} JSON, expected an object")
+    return doc
 
 
 def json_default(obj: Any) -> Any:
@@ -130,18 +186,30 @@ FAILPOINT_ENV = "DUALREAL_BENCH_FAILPOINT"
 _failpoint_hits: dict[str, int] = {}
 
 
-def failpoint(name: str) -> None:
+#: failpoint actions besides the default SIGKILL: an OSError of this errno, as the OS raises it
+FAILPOINT_ERRORS = {"enospc": errno.ENOSPC, "edquot": errno.EDQUOT, "eio": errno.EIO}
+
+
+def failpoint(name: str, path: str | Path | None = None) -> None:
     """Crash-test hook: ``DUALREAL_BENCH_FAILPOINT="<name>:<n>"`` makes the process SIGKILL
-    itself the ``n``-th time it reaches the point ``name`` (1-based). Points: ``train_step``
-    (after each training step), ``generate`` (a video generated, not yet written),
-    ``evaluate`` (a video scored, its record not yet written), ``store_write`` (an atomic
-    write between its temp file and the rename). Unset (always, outside tests): a dict lookup."""
+    itself the ``n``-th time it reaches the point ``name`` (1-based);
+    ``"<name>:<n>:enospc"`` (or ``edquot``, ``eio``) raises that ``OSError`` there instead, as
+    a full disk would, naming ``path`` (the file being written) like the OS does. Points:
+    ``train_step`` (after each training step), ``generate`` (a video generated, not yet
+    written), ``evaluate`` (a video scored, its record not yet written), ``store_write`` (an
+    atomic write between its temp file and the rename), ``video_write`` (a video encoded into
+    its temp file, not yet renamed). Unset (always, outside tests): a dict lookup."""
     spec = os.environ.get(FAILPOINT_ENV)
     if not spec:
         return
-    target, _, count = spec.partition(":")
+    target, _, rest = spec.partition(":")
     if target != name:
         return
+    count, _, action = rest.partition(":")
     _failpoint_hits[name] = _failpoint_hits.get(name, 0) + 1
-    if _failpoint_hits[name] == int(count or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+    if _failpoint_hits[name] != int(count or 1):
+        return
+    if action:
+        code = FAILPOINT_ERRORS[action.lower()]
+        raise OSError(code, os.strerror(code), None if path is None else str(path))
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -33,14 +33,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from .checkpoint import load_state, save_state
-from .config import Config
+from .config import Config, check_seed
 from .errors import ConfigError, RegistryError
 from .registry import Registry
 
 if TYPE_CHECKING:
     import torch
 
-    from .backbone import Backbone
+    from .backbone import Backbone, BackboneConfig
     from .spec import Case
 
 logger = logging.getLogger(__name__)
@@ -62,6 +62,59 @@ BUILTIN_METHODS: dict[str, str] = {
 }
 
 
+@dataclasses.dataclass(frozen=True)
+class MemorySettings:
+    """How a method's training spends device memory, chosen without changing what it computes
+    (``--set memory_budget=24GiB`` has :mod:`dualreal_bench.analysis.budget` choose them; a
+    method takes them through :meth:`Method.configure_memory`).
+
+    Attributes:
+        micro_batch: items per forward/backward pass; ``None`` = the whole batch (the gradient
+            is the whole batch's either way).
+        offload_encoders: the text encoder and the VAE wait in CPU RAM while the loop runs on
+            cached latents and embeddings (the backbone's ``offload="encoders"``).
+        gradient_checkpointing: the transformer's blocks recompute their activations in backward.
+        optimizer: ``"adamw"`` or ``"adamw8bit"``, what the config's optimizer resolves to.
+    """
+
+    micro_batch: int | None = None
+    offload_encoders: bool = False
+    gradient_checkpointing: bool = False
+    optimizer: str = "adamw"
+
+
+@dataclasses.dataclass
+class MemoryStage:
+    """One kind of training step, as the memory model sees it (:meth:`Method.memory_stages`).
+
+    Attributes:
+        name: "identity", "motion", "joint: motion step", ...
+        trainable: the parameters that get gradients and optimizer states in this stage.
+        batch_size: items per optimizer step.
+        frames: pixel frames per item: 1 for images (1-frame videos), ``None`` for the
+            backbone's ``num_frames`` (clips).
+        context: ``context(batch) -> context manager`` in which one transformer forward runs as
+            this stage's does (e.g. the motion adapters conditioned); ``None`` for none.
+        text_encoder: the loop runs the text encoder with gradients (textual inversion), so it
+            stays on the device during the stage and the gradient flows back through the
+            transformer to the prompt embeddings.
+        param_dtype: the dtype ``trainable`` trains in when it differs from theirs (sequential
+            fine-tuning's fp32 master weights of a bf16 transformer); ``None``: as they are.
+        frozen_dtype: the dtype the transformer's other (frozen) parameters are held in during
+            the stage when it differs from theirs (MotionBooth casts the whole transformer to
+            fp32 when it trains only its attentions); ``None``: as they are.
+    """
+
+    name: str
+    trainable: list[Any]
+    batch_size: int = 1
+    frames: int | None = None
+    context: Callable[[int], contextlib.AbstractContextManager[None]] | None = None
+    text_encoder: bool = False
+    param_dtype: Any = None
+    frozen_dtype: Any = None
+
+
 @dataclasses.dataclass
 class MethodConfig(Config):
     """Options shared by every method. Subclasses add their own fields.
@@ -73,6 +126,10 @@ class MethodConfig(Config):
 
     #: seeds training (data order, timesteps, noise, dropout draws)
     seed: int = dataclasses.field(default=0, metadata={"variant": False})
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed, "--set seed")  # whatever validate() a subclass defines
+        super().__post_init__()
 
 
 class Method(abc.ABC):
@@ -125,6 +182,14 @@ class Method(abc.ABC):
             )
         self.backbone = backbone
         self.config = config
+
+    @classmethod  # noqa: B027 - optional hook, not abstract
+    def check_backbone(cls, config: MethodConfig, backbone: BackboneConfig) -> None:
+        """Raise :class:`ConfigError` if ``config`` contradicts the backbone's *shape*, known
+        from its config and profile without loading a weight (DualReal: ``num_groups`` must
+        divide the block count). The runner calls it before it writes anything or loads the
+        backbone, so such a run fails in a second, not after the weights load. The
+        constructor must still refuse what this accepts wrongly. Default: nothing to check."""
 
     @abc.abstractmethod
     def train(self, case: Case) -> dict[str, Any]:
@@ -221,6 +286,23 @@ class Method(abc.ABC):
         """Frozen helper models the method loads besides the backbone, ``{description:
         parameter count}`` (``inspect``). Default: none."""
         return {}
+
+    def memory_stages(self) -> list[MemoryStage]:
+        """The kinds of training step this method takes, for the memory model (its peak is the
+        largest stage's). Default: one stage training every parameter of
+        :meth:`parameter_groups` on batches of ``motion_batch_size`` clips (1 where the config
+        has none) in :meth:`inspection_context`."""
+        params = [p for group in self.parameter_groups().values() for p in group]
+        batch = int(getattr(self.config, "motion_batch_size", 1) or 1)
+        return [MemoryStage("train", params, batch, None, self.inspection_context)]
+
+    def configure_memory(self, settings: MemorySettings) -> None:
+        """Train with ``settings`` (micro-batches, offloaded encoders, checkpointing, optimizer)
+        from here on. Default: a :class:`ConfigError` (the method cannot)."""
+        raise ConfigError(
+            f"{self.name or type(self).__name__}: cannot train under memory settings "
+            "(micro-batches, offloaded encoders); remove memory_budget"
+        )
 
     # ---- the variant ---------------------------------------------------------------------
     def resolved_options(self) -> dict[str, Any]:

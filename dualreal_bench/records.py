@@ -7,9 +7,11 @@ the method's and backbone's resolved configs, package versions, git revision, ti
 and no method, only :mod:`.provenance` for the package versions and git revision.
 
 :class:`Record` validates itself: every schema key present with the declared type, every
-metric value a finite number (``bool`` for decisions such as VBench's dynamic degree) or
-``None`` (a metric that could not be computed). A NaN, an infinity or a string is an error
-naming the field, never written and never silently dropped. Keys beyond the schema (the
+metric value a finite number (``bool`` for decisions such as VBench's dynamic degree). A NaN,
+an infinity, a string or a null is an error naming the field, never written and never silently
+dropped: a metric that could not be computed leaves no record, so a table never averages a
+metric over fewer videos than its row counts. :func:`record_problem` says why a stored record
+is not a finished one (what a resumed run redoes). Keys beyond the schema (the
 runner's ``run_config``, ``seeds``, ``determinism``...) are kept in :attr:`Record.extra` and
 written at the top level, so ``Record.from_dict(d).to_dict() == d``.
 """
@@ -21,7 +23,7 @@ import functools
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +39,7 @@ SCHEMA_VERSION = 1
 #: the keys every result row has, whoever wrote it: what a table groups and averages by
 ROW_KEYS = ("method", "case_id", "prompt_index", "seed", "metrics")
 
-MetricValue = float | int | bool | None
+MetricValue = float | int | bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,15 +137,20 @@ def _check_type(name: str, value: Any, hint: Any) -> None:
 
 
 def check_metrics(metrics: Any) -> None:
-    """Raise DataError unless ``metrics`` maps names to finite numbers, booleans or None."""
+    """Raise DataError unless ``metrics`` maps names to finite numbers or booleans."""
     if not isinstance(metrics, Mapping):
         raise DataError(f"field 'metrics' is {metrics!r}, expected an object of metric values")
     for name, value in metrics.items():
-        if value is None or isinstance(value, bool):
+        if isinstance(value, bool):
             continue
         if isinstance(value, int | float) and math.isfinite(value):
             continue
-        raise DataError(f"metrics.{name} = {value!r}: not a finite number, a boolean or null")
+        raise DataError(f"metrics.{name} = {_short(value)}: not a finite number or a boolean")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def check_row(data: Any, *, source: str = "record") -> dict[str, Any]:
@@ -167,6 +174,31 @@ def read_record(path: str | Path) -> Record:
     return Record.from_dict(read_json(Path(path)), source=str(path))
 
 
+def record_problem(
+    path: str | Path,
+    *,
+    fields: Iterable[str] = (),
+    key: tuple[str, str, int, int] | None = None,
+) -> str | None:
+    """Why the record at ``path`` is not a finished one, or None if it is: it parses, it is a
+    valid :class:`Record`, it holds every metric of ``fields`` (the evaluator's) and, with
+    ``key``, it is the record of that ``(method label, case id, prompt index, seed)``. A
+    missing file is ``"missing"``. The message names the file."""
+    path = Path(path)
+    if not path.is_file():
+        return "missing"
+    try:
+        record = read_record(path)
+    except DataError as exc:
+        return str(exc)
+    lacking = [f for f in fields if f not in record.metrics]
+    if lacking:
+        return f"{path}: record lacks the metric(s) {', '.join(lacking)}"
+    if key is not None and record.key != tuple(key):
+        return f"{path}: holds the record of {record.key}, not of {tuple(key)}"
+    return None
+
+
 def make_record(
     *,
     run_id: str,
@@ -188,9 +220,9 @@ def make_record(
     """One result row: which video, which case and prompt, every metric, and its provenance.
 
     ``method``: the method's description (:meth:`~dualreal_bench.method.Method.describe`);
-    ``metric_values``: field -> value, every field the evaluator declares (None where a value
-    could not be computed); ``metric_versions`` / ``metric_constants``: what the evaluator
-    reports of its definitions; ``extra``: further top-level keys.
+    ``metric_values``: field -> value, every field the evaluator declares (a value that could
+    not be computed is an error, not a record); ``metric_versions`` / ``metric_constants``:
+    what the evaluator reports of its definitions; ``extra``: further top-level keys.
     """
     return Record(
         schema=SCHEMA_VERSION,

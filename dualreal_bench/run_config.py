@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from .config import Config
+from .config import Config, check_seed
 from .devices import check_device
 from .errors import ConfigError
 from .metrics import MOTION_BACKEND_CHOICES
@@ -80,8 +80,8 @@ class RunConfig(Config):
             raise ConfigError("--seeds: give at least one seed")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"--seeds {self.seeds}: seeds repeat")
-        if any(not isinstance(s, int) or s < 0 for s in self.seeds):
-            raise ConfigError(f"--seeds {self.seeds}: seeds must be integers >= 0")
+        for seed in self.seeds:
+            check_seed(seed, "--seeds")
         if self.num_prompts is not None and self.num_prompts < 1:
             raise ConfigError(f"--num-prompts {self.num_prompts}: must be >= 1")
         if self.device is not None:
@@ -93,6 +93,8 @@ class RunConfig(Config):
             )
         if self.name is not None:
             check_label(self.name)
+        if self.run_id is not None:  # "" too: never a silent fall back to the default id
+            check_label(self.run_id, "run id")
         if self.cases_file is not None and self.suite != CUSTOM_SUITE:
             raise ConfigError(
                 f"--cases {self.cases_file} and --suite {self.suite} contradict: a cases file "
@@ -148,7 +150,12 @@ class RunConfig(Config):
         base = method_name
         if self.method_overrides:
             base += "[" + ",".join(sorted(self.method_overrides)) + "]"
-        return check_label(base)
+        try:
+            return check_label(base)
+        except ConfigError as exc:  # e.g. a --set value with spaces: the label is the user's
+            raise ConfigError(
+                f"{exc} (made from --set); name this variant with --name LABEL"
+            ) from None
 
     def with_absolute_paths(self) -> RunConfig:
         """A copy whose path fields are absolute (as the driver's working directory sees them)."""

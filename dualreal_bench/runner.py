@@ -1,9 +1,11 @@
 """The run: one method over a suite's cases (or a cases file's), into the result store.
 
-A run first checks everything it can without writing (the method config, the cases and
-their prompts, every reference image and clip, the store's earlier run and method
-configs, and, for the local executor, that the backbone and metric encoders load); a bad
-input stops it there, with the store untouched. It then records the run and the method in
+A run first checks everything it can without writing (the method config and its fit to the
+backbone's shape, the cases and their prompts, every reference image and clip, the output
+folder and the length of every name it will create, the store's earlier run and method
+configs, the saved states it will load, and, for the local executor, the devices and that
+the backbone and metric encoders load); a bad input stops it there, with the store
+untouched. It then records the run and the method in
 the store and hands its shard of the cases to an executor (:mod:`dualreal_bench.executors`):
 in this process (``local``) or to Ray actors (``ray``), each of which runs whole cases through
 its own :class:`~dualreal_bench.executors.worker.CaseWorker` (train -> generate -> evaluate,
@@ -23,9 +25,11 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .cache import CACHE_ENV, user_cache_dir
 from .executors.local import run_local
 from .executors.ray_executor import run_ray
 from .executors.worker import CaseWorker
+from .io import check_output_dir
 from .progress import make_progress
 from .run_config import RunConfig
 from .spec import Case, build_cases, preflight, read_cases_file, shard_cases
@@ -99,6 +103,16 @@ class Runner:
                 prompt_file=cfg.prompt_file,
                 num_prompts=cfg.num_prompts,
             )
+        short = [c.case_id for c in cases if cfg.num_prompts and len(c.prompts) < cfg.num_prompts]
+        if short:
+            logger.warning(
+                "--num-prompts %d: %d case(s) have fewer prompts (e.g. %s: %d); all of theirs "
+                "are used",
+                cfg.num_prompts,
+                len(short),
+                short[0],
+                len(next(c for c in cases if c.case_id == short[0]).prompts),
+            )
         return shard_cases(cases, *cfg.shard)
 
     # ---- the run -------------------------------------------------------------------------
@@ -141,16 +155,34 @@ class Runner:
         return info
 
     def _check(self, cases: list[Case]) -> None:
-        """Everything that can fail on bad input, reading only: the store's earlier run and
-        method, the reference media, and (local executor) the components the cases need."""
+        """Everything that can fail on bad input, reading only, cheapest first: the output
+        folder and every folder name the store will make, the store's earlier run and method,
+        the method's options against the backbone's shape, whether the backbone's videos can
+        be scored, the reference media (clips sampled as the metrics sample them), the saved
+        states a resumed case will load, and (local executor) the devices and the components
+        the cases need."""
+        cfg, worker = self.config, self.worker
+        self.store.check_output_root()
+        if cfg.evaluate:
+            check_output_dir(
+                cfg.cache_dir or user_cache_dir(),
+                "--cache-dir" if cfg.cache_dir else f"the cache folder (${CACHE_ENV})",
+            )
+        for case in cases:
+            self.store.case_dir(worker.label, case.case_id)  # each name fits the filesystem
         self.store.check_run(self._run_info())
-        self.store.check_method(self.worker.label, self.worker.method_info)
-        if self.config.preflight:
-            preflight(cases)
-        if self.config.executor == "local":
-            needs = set().union(*(self.worker.needs(c) for c in cases)) if cases else set()
+        self.store.check_method(worker.label, worker.method_info)
+        constants = worker.metric_constants() if cfg.evaluate else None
+        worker.check_backbone(constants)
+        if cfg.preflight:
+            preflight(cases, clip_fps=constants.dd_target_fps if constants else None)
+        needs = set().union(*(worker.check_case(c) for c in cases)) if cases else set()
+        if cfg.executor == "local":
+            worker.check_devices(needs)  # before anything loads onto them
             for component in sorted(needs):
-                getattr(self.worker, component)  # loads it; missing weights fail here
+                getattr(worker, component)  # loads it; missing weights fail here
+            if "evaluator" in needs:
+                worker.check_scorable()  # the frame size against the loaded optical flow
 
     def _init_store(self, cases: list[Case]) -> None:
         label = self.worker.label

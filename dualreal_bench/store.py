@@ -14,12 +14,15 @@ Layout (``root`` is ``--output-dir``, ``results/`` by default)::
           videos/p007_s0.json                   generation provenance (time, backbone) of that video
           videos/p007_s0.extras.npz             per-video extras (e.g. controller trace)
           records/p007_s0.json                  the record (metrics, configs, versions, seeds)
+          invalid/<time>/records/p007_s0.json   an invalid output a resumed run set aside
         expected/shard0of1.json                 case id -> videos each shard planned (``report``)
         events/<host>-<pid>-<time>.jsonl        what each process finished, one JSON line per stage
 
 Every file is written atomically (a hidden temp file in the same directory, fsync,
 ``os.replace``), so a run killed at any moment leaves complete files or none, and a resumed
-run redoes exactly the stages whose outputs are missing. Temp files are hidden (``.name...tmp``)
+run redoes exactly the stages whose outputs are missing or invalid (an invalid one, say a
+record truncated by hand or a video that does not decode, is moved aside into the case's
+``invalid/`` folder, kept and logged, never deleted). Temp files are hidden (``.name...tmp``)
 and never match the ``*.json`` globs readers use. Shared files (``run.json``, ``method.json``)
 are created with an exclusive link, so two writers never interleave them; a case directory is
 worked on under an advisory lock (``flock`` on the directory itself: no lock file), so two
@@ -39,12 +42,21 @@ import re
 import shutil
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, DataError
-from .io import as_json, atomic_write_json, create_exclusive_json, dumps_json, read_json
+from .io import (
+    as_json,
+    atomic_write_json,
+    check_output_dir,
+    create_exclusive_json,
+    dumps_json,
+    named_os_error,
+    read_json,
+    read_json_object,
+)
 from .provenance import now_iso, now_stamp
 from .records import SCHEMA_VERSION, Record, check_row
 
@@ -62,6 +74,35 @@ def check_label(label: str, what: str = "method label") -> str:
     if not _LABEL_RE.match(label) or ".." in label:
         raise ConfigError(f"invalid {what} {label!r}: use letters, digits and _ . , = + [ ] -")
     return label
+
+
+#: NAME_MAX where the filesystem does not say (ext4, xfs, btrfs, tmpfs, NFS: 255 bytes)
+DEFAULT_NAME_MAX = 255
+
+
+def name_max(path: Path) -> int:
+    """The longest file or folder name (bytes) the filesystem holding ``path`` (or its nearest
+    existing ancestor) allows."""
+    for folder in (path, *path.parents):
+        try:
+            if folder.is_dir():
+                return int(os.pathconf(folder, "PC_NAME_MAX"))
+        except (OSError, ValueError, AttributeError):  # no pathconf (Windows), a long name
+            continue
+    return DEFAULT_NAME_MAX
+
+
+def check_name_length(name: str, what: str, root: Path, hint: str, limit: int) -> str:
+    """``name`` if it fits in one path component under ``root`` (``limit`` bytes), else a
+    ConfigError saying which name, how long, the limit and ``hint`` (what to shorten)."""
+    size = len(name.encode("utf-8"))
+    if size > limit:
+        shown = name if len(name) <= 48 else name[:45] + "..."
+        raise ConfigError(
+            f"{what} {shown!r} is {size} bytes long, but the filesystem of {root} allows at "
+            f"most {limit} per file or folder name; {hint}"
+        )
+    return name
 
 
 class CaseDir:
@@ -112,6 +153,29 @@ class CaseDir:
     def record(self, prompt_index: int, seed: int) -> Path:
         return self.records / f"{video_key(prompt_index, seed)}.json"
 
+    def video_files(self, prompt_index: int, seed: int) -> list[Path]:
+        """Every file the generation stage writes for one video (sidecars first)."""
+        return [
+            self.extras(prompt_index, seed),
+            self.generation_info(prompt_index, seed),
+            self.video(prompt_index, seed),
+        ]
+
+    def set_aside(self, paths: list[Path], stamp: str) -> list[Path]:
+        """Move ``paths`` (files of this case) that exist into ``invalid/<stamp>/``, keeping
+        their place in the case (``records/p000_s0.json`` -> ``invalid/<stamp>/records/
+        p000_s0.json``); return where they went. Readers' globs never look there, and a
+        resumed run redoes what was moved. Call it under :meth:`lock`."""
+        moved = []
+        for path in paths:
+            if not (path.is_file() or path.is_symlink()):
+                continue
+            target = self.root / "invalid" / stamp / path.relative_to(self.root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+            moved.append(target)
+        return moved
+
     def remove_stale_temps(self) -> None:
         """Remove the temp files and directories killed writers left in the case: hidden
         ``.name...tmp*`` files and ``.state.*`` directories. Call it under :meth:`lock`, when
@@ -134,8 +198,27 @@ class ResultStore:
 
     def __init__(self, root: str | Path, run_id: str) -> None:
         self.root = Path(root)
-        self.run_id = check_label(run_id, "run id")
+        self._name_max: int | None = None
+        self.run_id = self._component(run_id, "run id", "pass a shorter --run-id")
         self.run_dir = self.root / run_id
+
+    def _component(self, name: str, what: str, hint: str) -> str:
+        """``name`` checked as a folder name of the store: its characters, and its length
+        against what the filesystem of the root allows (before any path with it is used)."""
+        check_label(name, what)
+        if self._name_max is None:
+            self._name_max = name_max(self.root)
+        return check_name_length(name, what, self.root, hint, self._name_max)
+
+    def _label(self, label: str) -> str:
+        return self._component(
+            label, "method label", "pass a shorter --name (the label of this method variant)"
+        )
+
+    def check_output_root(self) -> None:
+        """ConfigError unless the store's root is a directory or can be made one (reads only):
+        ``--output-dir`` naming a file, or a path through a file, is refused before any work."""
+        check_output_dir(self.root, "--output-dir")
 
     # run- and method-level metadata -------------------------------------------------------
     def check_run(self, info: dict[str, Any]) -> None:
@@ -144,7 +227,7 @@ class ResultStore:
         path = self.run_dir / "run.json"
         if not path.is_file():
             return
-        existing = read_json(path)
+        existing = read_json_object(path)
         for key in ("suite", "profile", "metrics_profile"):
             if key in info and key in existing and existing[key] != info[key]:
                 raise ConfigError(
@@ -158,7 +241,7 @@ class ResultStore:
         meta = {"schema": SCHEMA_VERSION, "run_id": self.run_id, "created": now_iso(), **info}
         if not create_exclusive_json(path, meta):
             self.check_run(info)
-            return read_json(path)
+            return read_json_object(path)
         return meta
 
     def run_info(self) -> dict[str, Any]:
@@ -167,7 +250,7 @@ class ResultStore:
             raise DataError(
                 f"{path}: no such run (run `dualreal-bench run` first or pass --run-id)"
             )
-        return read_json(path)
+        return read_json_object(path)
 
     def check_method(self, label: str, info: Mapping[str, Any]) -> None:
         """Raise if ``label`` exists in this run with another config or class (reads only).
@@ -178,7 +261,7 @@ class ResultStore:
         path = self._method_path(label)
         if not path.is_file():
             return
-        existing = read_json(path)
+        existing = read_json_object(path)
         asked = (as_json(info.get("config")), info.get("class"))
         if (existing.get("config"), existing.get("class")) != asked:
             raise ConfigError(
@@ -205,7 +288,7 @@ class ResultStore:
         described = as_json(description)
         if create_exclusive_json(path, {"label": label, **info, "description": described}):
             return
-        existing = read_json(path)
+        existing = read_json_object(path)
         if existing.get("description") == described:
             return
         if "description" in existing:
@@ -220,10 +303,10 @@ class ResultStore:
     def method_info(self, label: str) -> dict[str, Any]:
         """``method.json`` of ``label`` (empty if the label has none yet)."""
         path = self._method_path(label)
-        return read_json(path) if path.is_file() else {}
+        return read_json_object(path) if path.is_file() else {}
 
     def _method_path(self, label: str) -> Path:
-        return self.run_dir / check_label(label) / "method.json"
+        return self.run_dir / self._label(label) / "method.json"
 
     def write_expected(self, label: str, shard: tuple[int, int], planned: dict[str, int]) -> None:
         """``<label>/expected/shard<i>of<N>.json``: case id -> videos this shard plans.
@@ -232,7 +315,7 @@ class ResultStore:
         path = self._expected_path(label, shard)
         if path.is_file():
             try:
-                if read_json(path) == planned:
+                if read_json_object(path) == planned:
                     return
             except DataError:
                 pass  # unreadable: rewrite it
@@ -241,18 +324,23 @@ class ResultStore:
     def read_expected(self, label: str, shard: tuple[int, int]) -> dict[str, int]:
         """The plan :meth:`write_expected` left for ``shard`` (empty if none)."""
         path = self._expected_path(label, shard)
-        return read_json(path) if path.is_file() else {}
+        return read_json_object(path) if path.is_file() else {}
 
     def _expected_path(self, label: str, shard: tuple[int, int]) -> Path:
         index, count = shard
-        return self.run_dir / check_label(label) / "expected" / f"shard{index}of{count}.json"
+        return self.run_dir / self._label(label) / "expected" / f"shard{index}of{count}.json"
 
     def events(self, label: str) -> EventLog:
         """This process's event log of ``label`` (created on the first event)."""
-        return EventLog(self.run_dir / check_label(label) / "events")
+        return EventLog(self.run_dir / self._label(label) / "events")
 
     def case_dir(self, label: str, case_id: str) -> CaseDir:
-        return CaseDir(self.run_dir / check_label(label) / case_id)
+        case_id = self._component(
+            case_id,
+            "case id",
+            "the case's folder is <identity>__<motion>: use shorter identity or motion names",
+        )
+        return CaseDir(self.run_dir / self._label(label) / case_id)
 
     # records --------------------------------------------------------------------------------
     def write_record(self, label: str, case_id: str, record: Record | dict[str, Any]) -> Path:
@@ -264,14 +352,25 @@ class ResultStore:
         atomic_write_json(path, row)
         return path
 
-    def iter_records(self) -> Iterator[dict[str, Any]]:
-        """Every record of the run (all methods, all shards), in a stable order; DataError
-        naming the file for one that is unreadable or has an invalid metric value."""
+    def iter_records(
+        self, on_invalid: Callable[[Path, str], None] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every record of the run (all methods, all shards), in a stable order.
+
+        A record that is unreadable or has an invalid metric value (a string, a NaN, a null)
+        is a DataError naming the file, or, with ``on_invalid``, is passed to
+        ``on_invalid(path, message)`` and left out (a report renders the rest)."""
         if not self.run_dir.is_dir():
             raise DataError(f"{self.run_dir}: no such run directory")
         for path in sorted(self.run_dir.glob("*/*/records/*.json")):
-            if not path.name.startswith("."):  # never a writer's temp file
+            if path.name.startswith("."):  # never a writer's temp file
+                continue
+            try:
                 yield check_row(read_json(path), source=str(path))
+            except DataError as exc:
+                if on_invalid is None:
+                    raise
+                on_invalid(path, str(exc))
 
 
 def _variant(description: Mapping[str, Any]) -> str:
@@ -296,11 +395,14 @@ class EventLog:
                 / f"{socket.gethostname()}-{os.getpid()}-{stamp}-{time.monotonic_ns() % 10**6}.jsonl"
             )
         line = dumps_json({"event": event, "time": now_iso(), **fields})
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, (line + "\n").encode("utf-8"))
-        finally:
-            os.close(fd)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, (line + "\n").encode("utf-8"))
+            finally:
+                os.close(fd)
+        except OSError as exc:  # a full disk: name the log
+            raise named_os_error(exc, self.path) from exc
 
 
 def read_events(run_dir: str | Path, label: str | None = None) -> list[dict[str, Any]]:
@@ -347,7 +449,7 @@ def expected_videos(output_dir: str | Path, run_id: str) -> dict[str, dict[str, 
     out: dict[str, dict[str, int]] = {}
     for path in sorted(run_dir.glob("*/expected/*.json")):
         label = path.parent.parent.name
-        for case_id, n in read_json(path).items():
+        for case_id, n in read_json_object(path).items():
             out.setdefault(label, {})[case_id] = max(n, out.get(label, {}).get(case_id, 0))
     return out
 
@@ -361,7 +463,7 @@ def run_status(output_dir: str | Path, run_id: str) -> list[dict[str, Any]]:
     for method_json in sorted(run_dir.glob("*/method.json")):
         label = method_json.parent.name
         try:
-            name = read_json(method_json).get("name")
+            name = read_json_object(method_json).get("name")
         except DataError:
             name = None
         records = sum(

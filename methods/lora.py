@@ -51,25 +51,27 @@ transformer is left with its original modules and weights.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
 
 from dualreal_bench.errors import ConfigError
+from dualreal_bench.method import MemoryStage
 
 from ._common.config import ClipSampling, PlaceholderMode, TrainingConfig
 from ._common.data import TrainingData, apply_placeholder
 from ._common.loop import check_state
-from ._common.optim import OptimizerSettings
 from ._common.staged import StagedMethod
 
 if TYPE_CHECKING:
-    from dualreal_bench.backbone import Backbone
+    from dualreal_bench.backbone import Backbone, BackboneConfig
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +161,18 @@ class LoRAConfig(TrainingConfig):
             self._fail(f"fusion_weights must be two numbers (w_id, w_m), got {self.fusion_weights}")
 
 
+@functools.lru_cache(maxsize=8)
+def _transformer_module_names(profile: str) -> frozenset[str]:
+    """Module names of ``profile``'s transformer, built on the meta device (no weights)."""
+    from diffusers import CogVideoXTransformer3DModel
+
+    from dualreal_bench.backbone import get_profile
+
+    with torch.device("meta"):
+        model = CogVideoXTransformer3DModel(**get_profile(profile).transformer)
+    return frozenset(name for name, _ in model.named_modules())
+
+
 class LoRAMethod(StagedMethod):
     """Two LoRA adapters (identity, motion) trained separately, fused at inference (by
     averaging their factors, as the authors, or as a weighted sum of their deltas).
@@ -170,6 +184,25 @@ class LoRAMethod(StagedMethod):
 
     name = "lora"
     config_class = LoRAConfig
+
+    @classmethod
+    def check_backbone(cls, config: LoRAConfig, backbone: BackboneConfig) -> None:
+        """Every entry of ``target_modules`` must name layers of the backbone's transformer
+        (as peft matches them: the module's name or its last dotted parts), checked on the
+        profile's architecture without weights. peft itself refuses only a list that matches
+        nothing, so a misspelt entry among correct ones would adapt fewer layers unnoticed."""
+        names = _transformer_module_names(backbone.profile)
+        unmatched = [
+            t
+            for t in config.target_modules
+            if not any(n == t or n.endswith("." + t) for n in names)
+        ]
+        if unmatched:
+            raise ConfigError(
+                f"lora: target_modules {', '.join(unmatched)} match no layer of the "
+                f"{backbone.profile} transformer (its attention layers: to_q, to_k, to_v, "
+                "to_out.0; feed-forward: ff.net.0.proj, ff.net.2)"
+            )
 
     def __init__(self, backbone: Backbone, config: LoRAConfig | None = None) -> None:
         super().__init__(backbone, config)
@@ -307,6 +340,28 @@ class LoRAMethod(StagedMethod):
         """Remove both adapters; the transformer has its original modules and weights again."""
         self._remove_adapters()
 
+    def memory_stages(self) -> list[MemoryStage]:
+        """The identity stage (identity LoRA, images) and the motion stage (motion LoRA, clips),
+        each with its adapter alone active."""
+        params = self._adapter_parameters()
+        return [
+            self.dimension_memory_stage(dim, list(params[dim].values()), self._only(dim))
+            for dim in DIMENSIONS
+        ]
+
+    def _only(self, dim: str) -> Callable[[int], contextlib.AbstractContextManager[None]]:
+        @contextlib.contextmanager
+        def active(batch_size: int) -> Iterator[None]:
+            transformer = self.backbone.transformer
+            before = list(transformer.active_adapters())
+            transformer.set_adapters([self.adapter_names[dim]], [1.0])
+            try:
+                yield
+            finally:
+                transformer.set_adapters(before)
+
+        return active
+
     # ---- training -------------------------------------------------------------------------
     def caption_placeholder(self) -> str:
         return self.config.placeholder
@@ -319,7 +374,7 @@ class LoRAMethod(StagedMethod):
         cfg = self.config
         transformer = self.backbone.transformer
         params = self._adapter_parameters()
-        settings = OptimizerSettings.from_config(cfg, cfg.learning_rate)
+        settings = self.optimizer_settings(cfg.learning_rate)
         stats: dict[str, Any] = {
             "trainable_parameters": {
                 k: sum(p.numel() for p in v) for k, v in self.parameter_groups().items()

@@ -38,11 +38,11 @@ import numpy as np
 import torch
 
 from dualreal_bench.errors import ConfigError
+from dualreal_bench.method import MemoryStage
 
 from ._common.config import ClipSampling, PlaceholderMode, TrainingConfig
 from ._common.data import TrainingData, apply_placeholder
 from ._common.finetune import FineTunedTransformer, resolve_mixed_precision, training_setup
-from ._common.optim import OptimizerSettings
 from ._common.staged import StagedMethod
 
 if TYPE_CHECKING:
@@ -115,6 +115,16 @@ class SequentialMethod(FineTunedTransformer, StagedMethod):
         """The mixed precision in use: "bf16" or "no" ("auto" follows the backbone's dtype)."""
         return resolve_mixed_precision(self.config.mixed_precision, self.backbone)
 
+    def memory_stages(self) -> list[MemoryStage]:
+        """The identity stage (images) and the motion stage (clips), each training every
+        parameter of the transformer."""
+        params = list(self.backbone.transformer.parameters())
+        fp32 = torch.float32 if self.resolved_mixed_precision() == "bf16" else None
+        return [
+            dataclasses.replace(self.dimension_memory_stage(dim, params), param_dtype=fp32)
+            for dim in DIMENSIONS
+        ]
+
     # ---- training -------------------------------------------------------------------------
     def caption_placeholder(self) -> str:
         return self.config.placeholder
@@ -132,13 +142,9 @@ class SequentialMethod(FineTunedTransformer, StagedMethod):
         transformer = self.backbone.transformer
         self.keep_original()
         mixed = self.resolved_mixed_precision()
-        checkpointing = (
-            bool(transformer.is_gradient_checkpointing)
-            if cfg.gradient_checkpointing is None
-            else cfg.gradient_checkpointing
-        )
+        checkpointing = self.memory_settings().gradient_checkpointing
         params = list(transformer.parameters())
-        settings = OptimizerSettings.from_config(cfg, cfg.learning_rate)
+        settings = self.optimizer_settings(cfg.learning_rate)
 
         stages = [self.dimension_stage(data, dim, params, settings) for dim in DIMENSIONS]
         stats: dict[str, Any] = {

@@ -273,6 +273,7 @@ def test_metrics_device_resolution(monkeypatch, cuda, device, profile, expected)
     from dualreal_bench.metrics import resolve_metrics_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2 if cuda else 0)
     assert resolve_metrics_device(device, profile) == expected
 
 

@@ -608,3 +608,53 @@ def test_truncated_image_refused_even_when_pillow_is_told_to_accept_them(tmp_pat
     with pytest.raises(MediaError, match="cut.jpg"):
         read_image(path)
     assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # the caller's setting is restored
+
+
+def test_a_huge_jpeg_is_decoded_with_bounded_memory(tmp_path):
+    """A 12000 x 12000 JPEG (144 Mpixels: 432 MB as RGB, ~2 GB peak before issue 14) is decoded
+    at a reduced scale (JPEG draft, then a box reduce) below MAX_IMAGE_PIXELS, its aspect kept,
+    in a process whose peak memory grows by far less than one full-size copy."""
+    import subprocess
+    import sys
+
+    from dualreal_bench.media.images import MAX_IMAGE_PIXELS
+
+    path = tmp_path / "huge.jpg"
+    Image.new("L", (12000, 9000), 140).save(path, quality=80)
+    code = f"""
+import resource
+from dualreal_bench.media import read_image
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+image = read_image({str(path)!r})
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(image.shape[0], image.shape[1], int(image[0, 0, 0]), (after - before) // 1024)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    h, w, value, grown_mb = map(int, out.stdout.split())
+    assert h * w <= MAX_IMAGE_PIXELS and (h, w) == (2250, 3000)  # 1/4 scale, aspect 3:4
+    assert abs(value - 140) <= 2
+    assert grown_mb < 200, grown_mb  # a full-size RGB decode alone is 324 MB
+
+
+def test_an_image_too_large_to_decode_is_refused_before_decoding(tmp_path):
+    """A PNG (no reduced decoding) whose header claims 20000 x 20000 pixels: a MediaError naming
+    the file and its size, raised from the header, before any pixel is decoded."""
+    import struct
+    import zlib
+
+    path = tmp_path / "bomb.png"
+    Image.new("RGB", (1, 1)).save(path)
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"IHDR")
+    raw[at + 4 : at + 12] = struct.pack(">II", 20000, 20000)
+    raw[at + 17 : at + 21] = struct.pack(">I", zlib.crc32(bytes(raw[at : at + 17])) & 0xFFFFFFFF)
+    path.write_bytes(bytes(raw))
+    with pytest.raises(MediaError, match=f"^{path}: image is 20000x20000 \\(400 Mpixels\\)"):
+        read_image(path)
+
+
+def test_a_broken_link_in_a_media_folder_is_reported(tmp_path):
+    Image.new("RGB", (4, 3)).save(tmp_path / "a.png")
+    (tmp_path / "b.png").symlink_to(tmp_path / "gone.png")
+    with pytest.raises(MediaError, match="b.png: broken symbolic link"):
+        list_images(tmp_path)

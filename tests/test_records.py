@@ -20,7 +20,7 @@ from dualreal_bench.store import ResultStore
 VALUES = {
     "clip_t": 0.25,
     "clip_i": 0.5,
-    "dino_i": None,  # a metric that could not be computed
+    "dino_i": 0.75,
     "temporal_flickering": 0.9,
     "temporal_consistency": 0.99,
     "motion_smoothness": 0.95,
@@ -93,6 +93,8 @@ def _write(tmp_path, doc, text=None):
         (lambda d: d["metrics"].update(clip_i=float("nan")), "metrics.clip_i = nan: not a finite"),
         (lambda d: d["metrics"].update(dino_i=math.inf), "metrics.dino_i = inf"),
         (lambda d: d["metrics"].update(dino_i="0.5"), "metrics.dino_i = '0.5'"),
+        # a metric that could not be computed is no record (issue 14: never averaged over fewer)
+        (lambda d: d["metrics"].update(dino_i=None), "metrics.dino_i = None: not a finite"),
         (lambda d: d.pop("prompt"), "record lacks the key(s) prompt"),
         (lambda d: d.update(prompt_index="1"), "field 'prompt_index' is '1'"),
         (lambda d: d.update(seed=True), "field 'seed' is True"),
@@ -128,10 +130,14 @@ def test_an_invalid_metric_is_never_written(tmp_path):
     assert not list(tmp_path.rglob("*.json"))
     path = store.case_dir("m", doc["case_id"]).record(1, 3)
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({**doc, "metrics": {"clip_t": None, "clip_i": "nan"}}))
+    path.write_text(json.dumps({**doc, "metrics": {"clip_t": 0.5, "clip_i": "nan"}}))
     with pytest.raises(DataError, match="metrics.clip_i = 'nan'") as err:
         list(store.iter_records())
     assert str(path) in str(err.value)
+    # a report's reader names it and leaves it out instead (issue 14)
+    seen = []
+    assert list(store.iter_records(on_invalid=lambda p, msg: seen.append((p, msg)))) == []
+    assert seen == [(path, f"{path}: metrics.clip_i = 'nan': not a finite number or a boolean")]
 
 
 # ---- the method's description in method.json and every record -----------------------------------

@@ -199,18 +199,25 @@ def test_table1_means_over_videos_then_cases_counts_and_marks(table1_store):
 
 def test_incomplete_cells_are_flagged_and_never_ranked(tmp_path):
     def value(label, case_id, p, field):
-        if label == "lora" and field == "clip_t" and case_id == "idB__moB":
-            return None  # metric failed on that video
         return {"base": 0.1, "lora": 0.9, "dualreal": 0.95}[label] if field == "clip_t" else 0.5
 
     # dualreal misses one video of case A: every one of its cells is incomplete
     write_store(tmp_path, TABLE1_METHODS, CASES, PROMPTS, value, skip={("dualreal", "idA__moA", 2)})
-    t1 = build_report(tmp_path, "r").tables[0]
+    # a record with a metric that is not a number (null, written by hand: the store refuses
+    # it) is invalid (issue 14): left out and named, so every cell of its row is incomplete
+    # and counts the videos it stands on (3/4), CLIP-T is never averaged over fewer
+    bad = tmp_path / "r" / "lora" / "idB__moB" / "records" / "p000_s0.json"
+    doc = json.loads(bad.read_text())
+    bad.write_text(json.dumps({**doc, "metrics": {**doc["metrics"], "clip_t": None}}))
+    report = build_report(tmp_path, "r")
+    t1 = report.tables[0]
     d = t1.cells[("dualreal", "clip_t")]
     assert not d.complete and d.n_videos == 3 and d.mean == pytest.approx(0.95)
-    lora = t1.cells[("lora", "clip_t")]
-    assert not lora.complete and lora.n_videos == 3 and lora.n_cases == 1
-    assert t1.cells[("lora", "clip_i")].complete  # only the failed metric is incomplete
+    assert [path for path, _ in report.invalid] == [bad]
+    for field in ("clip_t", "clip_i"):
+        lora = t1.cells[("lora", field)]
+        assert not lora.complete and lora.n_videos == 3 and lora.n_cases == 1
+    assert any(str(bad) in note and "metrics.clip_t = None" in note for note in t1.notes)
     marks = t1.rank_marks()
     assert marks[("base", "clip_t")] == "best"  # the only complete cell, though the lowest value
     assert ("dualreal", "clip_t") not in marks and ("lora", "clip_t") not in marks

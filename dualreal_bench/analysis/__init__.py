@@ -2,9 +2,14 @@
 
 * :mod:`.params` — a backbone's transformer on the meta device; parameters a method trains
   per component, frozen helper models;
-* :mod:`.memory` — activations autograd keeps for one block (measured on the meta device)
-  and the training-memory model;
-* :mod:`.inspection` — :func:`~.inspection.inspect_method`: both, for one method and profile;
+* :mod:`.memory` — the memory model: each kind of training step (activations autograd keeps,
+  measured on the meta device; weights, gradients, optimizer states), encoding and generation;
+* :mod:`.tracker` — :class:`~.tracker.LiveBytes`, the peak bytes a computation allocates
+  (meta tensors included);
+* :mod:`.budget` — ``memory_budget``: the settings that fit a budget (micro-batches,
+  offloaded encoders, checkpointing);
+* :mod:`.inspection` — :func:`~.inspection.inspect_method`: all of it, for one method and
+  profile;
 * :mod:`.cost` — :func:`~.cost.estimate`: unit costs measured here, projected onto a suite.
 
 The first three load torch and diffusers when imported; :mod:`.cost` loads them only when

@@ -10,7 +10,9 @@ backbone, and projects them onto the suite before anyone commits a cluster to it
     disk         = cases  x state size + videos x (mp4 + record + provenance + extras)
 
 ``videos = cases x prompts per case x seeds``. The planned steps come from the method
-(:meth:`~dualreal_bench.method.Method.planned_train_steps`). Training is timed on the
+(:meth:`~dualreal_bench.method.Method.planned_train_steps`); under ``memory_budget`` the same
+steps (the budget changes no schedule), each timed with the micro-batches, offloaded encoders
+and checkpointing the budget's plan chooses (:mod:`.budget`), as a run would train. Training is timed on the
 suite's first case when its data is there, else on the smoke suite's sample case (a step
 costs the same on any case of the same shapes); the timed training is stopped after
 ``steps`` steps. With a real profile whose weights are missing, nothing can be timed: the
@@ -29,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import parse_size
 from ..devices import check_device
 from ..errors import ConfigError, DataError, WeightsError
 from ..media import read_video, write_video
@@ -133,17 +136,28 @@ def meta_state_bytes(
 ) -> dict[str, Any]:
     """Planned steps and fp32 state size of the method attached to the profile's transformer
     on the meta device (no weights needed)."""
-    from .params import build_meta_backbone, count_unique  # torch and diffusers: on use only
+    from .budget import plan_memory
+    from .params import build_meta_backbone  # torch and diffusers: on use only
 
     backbone = build_meta_backbone(profile, overrides)
     method = method_class(backbone, method_config)
     try:
         groups = method.parameter_groups()
-        return {
+        params = {id(p): p for ps in groups.values() for p in ps}.values()
+        out = {
             "planned_steps": method.planned_train_steps(),
-            "state_bytes": 4 * count_unique(p for params in groups.values() for p in params),
-            "state_note": "fp32 trainable parameters counted on the meta device",
+            # what save() writes: each learned tensor in its dtype as it trains on the target
+            # device (adapters fp32, DualReal's bf16 on CUDA; a fully fine-tuned transformer in
+            # its own dtype, bf16 for CogVideoX-5B)
+            "state_bytes": sum(p.numel() * p.element_size() for p in params),
+            "state_note": "learned parameters in their dtype, counted on the meta device",
         }
+        budget = getattr(method_config, "memory_budget", None)
+        if budget is not None and method.trains:
+            out["memory_plan"] = plan_memory(
+                method, backbone, parse_size(budget, "memory_budget")
+            ).summary()
+        return out
     finally:
         method.teardown()
 
@@ -155,6 +169,11 @@ def _measure_method(
     extras' size. Returns the generated video."""
     out["planned_steps"] = method.planned_train_steps()
     if method.trains:
+        if getattr(method.config, "memory_budget", None) is not None:
+            # the budget's settings, as a run trains (the memory model: only under a budget)
+            from .budget import apply_memory_budget
+
+            out["memory_plan"] = apply_memory_budget(method).summary()
         out["training"] = time_training(method, case, steps)
         if out["training"]["step_seconds"] is None:
             out["unmeasured"].append("training step time: the method reported no training steps")
@@ -287,7 +306,8 @@ def _record_bytes(
         prompt=case.prompts[0],
         seed=0,
         video="x.mp4",
-        metric_values={name: metrics.get(name) for name in metric_fields()},
+        # a stand-in where the metrics were not measured: only the record's size matters
+        metric_values={name: _or_zero(metrics.get(name)) for name in metric_fields()},
         metric_versions=metrics.get("metric_versions", {}),
         metric_constants=metrics.get("metric_constants", {}),
         backbone=backbone.describe(),
@@ -295,6 +315,10 @@ def _record_bytes(
         timestamps={},
     )
     return len(json.dumps(record.to_dict(), indent=2, sort_keys=True, default=str)) + 2048
+
+
+def _or_zero(value: Any) -> Any:
+    return 0.0 if value is None else value
 
 
 def project(out: dict[str, Any]) -> dict[str, Any]:

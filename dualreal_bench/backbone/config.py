@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
-from ..config import Config
+from ..config import Config, check_seed
 from ..devices import check_device
 from ..errors import ConfigError
 from .profiles import get_profile
 
 SCHEDULERS = ("dpm", "ddim")  # CogVideoXDPMScheduler, CogVideoXDDIMScheduler
 DTYPES = ("float32", "bfloat16", "float16")
+#: "none": every model stays on the device; "encoders": the text encoder and the VAE live in CPU
+#: RAM and come to the device only while they run (encoding a case before training, prompts and
+#: decoding in generation), so a training loop on cached latents and embeddings never holds them
+OFFLOADS = ("none", "encoders")
 
 
 @dataclasses.dataclass
@@ -43,6 +48,8 @@ class BackboneConfig(Config):
     vae_slicing: bool | None = None  # encode/decode a batch one video at a time
     vae_tiling: bool | None = None  # encode/decode in overlapping spatial tiles
     cpu_offload: bool | None = None  # sampling: diffusers' model CPU offload (needs CUDA)
+    # "encoders": text encoder + VAE on the device only while they run (see OFFLOADS)
+    offload: Literal["none", "encoders"] = "none"
     max_sequence_length: int | None = None  # T5 tokens, padded (CogVideoX: 226)
     seed: int = 0  # seeds the tiny profile's random initialisation
     progress_bar: bool = False  # show the sampler's progress bar
@@ -96,6 +103,13 @@ class BackboneConfig(Config):
                 f"cpu_offload=true needs a CUDA device, but device={self.device!r}; "
                 "set device=cuda (or auto) or cpu_offload=false"
             )
+        if self.offload not in OFFLOADS:
+            raise ConfigError(f"offload={self.offload!r}: must be one of {', '.join(OFFLOADS)}")
+        if self.offload != "none" and self.cpu_offload:
+            raise ConfigError(
+                f"offload={self.offload} and cpu_offload=true contradict: diffusers' model CPU "
+                "offload already moves every model on and off the device; choose one"
+            )
         max_len = transformer["max_text_seq_length"]
         if not _is_int(self.max_sequence_length) or not 1 <= self.max_sequence_length <= max_len:
             raise ConfigError(
@@ -110,8 +124,7 @@ class BackboneConfig(Config):
                 f"max_sequence_length={self.max_sequence_length}: the {self.profile} transformer's "
                 f"sin-cos positions assume exactly {max_len} text tokens"
             )
-        if not _is_int(self.seed) or self.seed < 0:
-            raise ConfigError(f"seed={self.seed!r}: must be a non-negative integer")
+        check_seed(self.seed, "--backbone-set seed")
 
     @classmethod
     def for_profile(
@@ -132,10 +145,15 @@ class BackboneConfig(Config):
             rest = [
                 item for item, (k, _) in zip(overrides or [], pairs, strict=True) if k != "profile"
             ]
-        for key, value in pairs:
-            if key == "profile":
-                profile = value.strip()
-        return cls(profile=profile).with_overrides(rest)
+        given = [value.strip() for key, value in pairs if key == "profile"]
+        if len(given) > 1:
+            raise ConfigError(
+                f"--backbone-set profile: given {len(given)} times ({', '.join(given)}); "
+                "give each option once"
+            )
+        if given:
+            profile = given[0]
+        return cls(profile=profile).with_overrides(rest, "--backbone-set")
 
     @property
     def latent_frames(self) -> int:

@@ -11,13 +11,19 @@ Methods attach adapters to ``backbone.transformer`` (hooks, processors, wrapped 
 :meth:`Backbone.training_loss` and :meth:`Backbone.sample` both run that very module object, so
 whatever is attached takes part in training and in generation. The generation side (decoding,
 schedulers, the pipeline, :meth:`~.sampling.SamplingMixin.sample`) is in :mod:`.sampling`.
+
+With ``offload="encoders"`` the text encoder and the VAE wait in CPU RAM and come to the device
+only while they run (:meth:`Backbone.on_device`): a training loop on latents and prompt
+embeddings encoded before it never holds them, and generation brings the text encoder for the
+prompts, then the VAE for decoding, never both next to the denoising transformer's activations.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +46,11 @@ from .profiles import Profile, get_profile
 from .sampling import SamplingMixin
 
 logger = logging.getLogger(__name__)
+
+#: the modules ``offload="encoders"`` keeps off the device between uses
+ENCODERS = ("text_encoder", "vae")
+#: where they wait
+OFFLOAD_DEVICE = torch.device("cpu")
 
 TORCH_DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -64,23 +75,26 @@ class Backbone(SamplingMixin):
         self.config = config
         self.profile: Profile = get_profile(config.profile)
         self.dtype: torch.dtype = TORCH_DTYPES[config.dtype]
-        self.device: torch.device = resolve_device(config.device)
+        self.device: torch.device = resolve_device(config.device, "--backbone-set device")
         self.transformer = components.transformer
         self.vae = components.vae
         self.text_encoder = components.text_encoder
         self.tokenizer = components.tokenizer
         self.scheduler = components.scheduler
         self.model_dir: Path | None = components.model_dir
+        #: how many open :meth:`on_device` blocks hold each encoder on the device
+        self._holds = dict.fromkeys(ENCODERS, 0)
         self._setup()
 
     def _setup(self) -> None:
-        for module in (self.transformer, self.vae, self.text_encoder):
+        for name in ("transformer", *ENCODERS):
+            module = getattr(self, name)
             module.requires_grad_(False)
             module.eval()
             if module.dtype != self.dtype:  # loaders already give the configured dtype
                 module.to(dtype=self.dtype)
-            if not self.config.cpu_offload:  # with offload, accelerate hooks place them
-                module.to(self.device)
+            if not self.config.cpu_offload:  # with cpu_offload, accelerate hooks place them
+                module.to(self._home(name))
         if self.config.gradient_checkpointing:
             self.transformer.enable_gradient_checkpointing()
         if self.config.vae_slicing:
@@ -96,6 +110,44 @@ class Backbone(SamplingMixin):
             # installs accelerate's offload hooks on the modules themselves, so encoders and
             # the training loss move each module to the GPU when it runs, as sampling does
             self.build_pipeline()
+
+    # ---- where the encoders are ---------------------------------------------------------
+    def _home(self, name: str) -> torch.device:
+        """Where module ``name`` waits between uses: the CPU for an offloaded encoder."""
+        if name in ENCODERS and self.config.offload == "encoders":
+            return OFFLOAD_DEVICE
+        return self.device
+
+    @contextlib.contextmanager
+    def on_device(self, *names: str) -> Iterator[None]:
+        """The encoders ``names`` ("text_encoder", "vae") on the device for the block.
+
+        With ``offload="encoders"`` each comes from CPU RAM when the first open block needs it
+        and goes back when the last one closes (blocks nest); otherwise nothing moves."""
+        unknown = sorted(set(names) - set(ENCODERS))
+        if unknown:
+            raise ValueError(f"on_device: unknown module(s) {unknown}; choose from {ENCODERS}")
+        for name in names:
+            if self._holds[name] == 0 and self._home(name) != self.device:
+                getattr(self, name).to(self.device)
+            self._holds[name] += 1
+        try:
+            yield
+        finally:
+            for name in names:
+                self._holds[name] -= 1
+                if self._holds[name] == 0 and self._home(name) != self.device:
+                    getattr(self, name).to(self._home(name))
+
+    def set_offload(self, mode: str) -> None:
+        """Switch ``offload`` ("none" or "encoders", see :class:`BackboneConfig`) and place the
+        encoders accordingly (those held by an open :meth:`on_device` block stay until it ends)."""
+        if mode == self.config.offload:
+            return
+        self.config = self.config.with_overrides({"offload": mode})
+        for name in ENCODERS:
+            if self._holds[name] == 0 and not self.config.cpu_offload:
+                getattr(self, name).to(self._home(name))
 
     # ---- geometry ----------------------------------------------------------------------
     @property
@@ -171,7 +223,8 @@ class Backbone(SamplingMixin):
                 f"encode_video: {h}x{w} pixels; height and width must be multiples of {multiple}"
             )
         x = videos.to(device=self.device, dtype=self.vae.dtype)
-        posterior = self.vae.encode(x).latent_dist
+        with self.on_device("vae"):
+            posterior = self.vae.encode(x).latent_dist
         latents = posterior.sample(generator) if sample_posterior else posterior.mode()
         latents = latents * self.vae.config.scaling_factor  # (B, C, F, h, w)
         return latents.permute(0, 2, 1, 3, 4).contiguous().to(self.dtype)  # (B, F, C, h, w)
@@ -211,7 +264,7 @@ class Backbone(SamplingMixin):
                     if int((row != self.tokenizer.pad_token_id).sum()) > length
                 ],
             )
-        with torch.set_grad_enabled(grad):
+        with self.on_device("text_encoder"), torch.set_grad_enabled(grad):
             embeds = self.text_encoder(ids.to(self.device))[0]
         return embeds.to(dtype=self.dtype, device=self.device)
 
@@ -305,8 +358,6 @@ class Backbone(SamplingMixin):
         v-prediction MSE). ``prompt_embeds`` is ``(B, L, D)`` or ``(1, L, D)`` (broadcast).
         Methods that weight positions (a subject mask) reduce these terms themselves.
         """
-        from diffusers.utils.torch_utils import randn_tensor
-
         batch = latents.shape[0]
         latents = latents.to(device=self.device, dtype=self.dtype)
         prompt_embeds = prompt_embeds.to(device=self.device, dtype=self.dtype)
@@ -318,8 +369,7 @@ class Backbone(SamplingMixin):
             )
         num_train = int(self.scheduler.config.num_train_timesteps)
         if timesteps is None:
-            gen_device = generator.device if generator is not None else torch.device("cpu")
-            t = torch.randint(0, num_train, (batch,), generator=generator, device=gen_device)
+            t = self._draw_timesteps(batch, generator)
         else:
             t = torch.as_tensor(timesteps).reshape(-1)
             if t.numel() == 1:
@@ -330,15 +380,59 @@ class Backbone(SamplingMixin):
                 f"training_loss: timesteps must be {batch} integers in [0, {num_train})"
             )
         if noise is None:
-            noise = randn_tensor(
-                latents.shape, generator=generator, device=self.device, dtype=self.dtype
-            )
+            noise = self._draw_noise(latents.shape, generator)
+        return self.velocity_error(latents, prompt_embeds, t, noise)
+
+    def velocity_error(
+        self,
+        latents: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        timesteps: torch.Tensor,
+        noise: torch.Tensor,
+    ) -> torch.Tensor:
+        """:meth:`denoising_error` for checked inputs on the device: latents ``(B, F, C, h, w)``,
+        prompt embeddings ``(B, L, D)``, timesteps ``(B,)`` long, noise like the latents (the
+        memory model runs it on the meta device, where nothing can be checked)."""
+        batch = latents.shape[0]
+        t = timesteps
         noisy = self.scheduler.add_noise(latents, noise, t)
         model_output = self.forward_transformer(noisy, prompt_embeds, t)
         model_pred = self.scheduler.get_velocity(model_output, noisy, t)  # x0 estimate
         alphas_cumprod = self.scheduler.alphas_cumprod.to(device=self.device, dtype=torch.float32)
         weights = (1.0 / (1.0 - alphas_cumprod[t])).view(batch, 1, 1, 1, 1)
         return weights * (model_pred.float() - latents.float()) ** 2
+
+    def velocity_loss(
+        self,
+        latents: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        timesteps: torch.Tensor,
+        noise: torch.Tensor,
+    ) -> torch.Tensor:
+        """:meth:`training_loss` for checked inputs on the device (arguments as
+        :meth:`velocity_error`): the mean over the batch of each sample's mean term."""
+        error = self.velocity_error(latents, prompt_embeds, timesteps, noise)
+        return error.reshape(error.shape[0], -1).mean(dim=1).mean()
+
+    def draw_training_noise(
+        self, latents: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The timesteps ``(B,)`` and the noise (the shape of ``latents``) that
+        :meth:`training_loss` would draw from ``generator`` for ``latents`` ``(B, F, C, h, w)``,
+        in its order. Drawing them for a whole batch and slicing gives every micro-batch
+        exactly the draws the whole batch would get."""
+        t = self._draw_timesteps(latents.shape[0], generator).to(self.device)
+        return t, self._draw_noise(latents.shape, generator)
+
+    def _draw_timesteps(self, batch: int, generator: torch.Generator | None) -> torch.Tensor:
+        num_train = int(self.scheduler.config.num_train_timesteps)
+        gen_device = generator.device if generator is not None else torch.device("cpu")
+        return torch.randint(0, num_train, (batch,), generator=generator, device=gen_device)
+
+    def _draw_noise(self, shape: Sequence[int], generator: torch.Generator | None) -> torch.Tensor:
+        from diffusers.utils.torch_utils import randn_tensor
+
+        return randn_tensor(tuple(shape), generator=generator, device=self.device, dtype=self.dtype)
 
     # ---- records -----------------------------------------------------------------------
     def fingerprint(self) -> dict[str, Any]:

@@ -3,10 +3,15 @@ and :meth:`SamplingMixin.sample`, mixed into :class:`~dualreal_bench.backbone.Ba
 
 Sampling runs ``CogVideoXPipeline`` over the backbone's own modules (the same objects, adapters
 included), so whatever a method attached to ``backbone.transformer`` takes part in generation.
+Its steps are split (prompts, denoising, decoding) so that with ``offload="encoders"`` the text
+encoder and the VAE each come to the device for their part only
+(:meth:`~dualreal_bench.backbone.Backbone.on_device`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -34,11 +39,14 @@ class SamplingMixin:
 
         def encode_prompts(self, prompts: Sequence[str], *, grad: bool = False) -> torch.Tensor: ...
 
+        def on_device(self, *names: str) -> contextlib.AbstractContextManager[None]: ...
+
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor) -> list[np.ndarray]:
         """Latents ``(B, F, C, h, w)`` -> one uint8 ``(T, H, W, 3)`` video per item."""
         z = latents.to(device=self.device, dtype=self.vae.dtype).permute(0, 2, 1, 3, 4)
-        video = self.vae.decode(z / self.vae.config.scaling_factor).sample  # (B, 3, T, H, W)
+        with self.on_device("vae"):
+            video = self.vae.decode(z / self.vae.config.scaling_factor).sample  # (B, 3, T, H, W)
         video = (video.float() / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 4, 1).cpu().numpy()
         return [_to_uint8(v) for v in video]
 
@@ -54,9 +62,7 @@ class SamplingMixin:
 
     def build_pipeline(self, scheduler: Any = None) -> Any:
         """A ``CogVideoXPipeline`` over this backbone's modules (the same objects, adapters included)."""
-        from diffusers import CogVideoXPipeline
-
-        pipe = CogVideoXPipeline(
+        pipe = _pipeline_class()(
             tokenizer=self.tokenizer,
             text_encoder=self.text_encoder,
             vae=self.vae,
@@ -110,7 +116,9 @@ class SamplingMixin:
             embeds = (
                 self.encode_prompts([prompt]) if prompt_embeds is None else prompt_embeds[i : i + 1]
             )
-            out = pipe(
+            # the pipeline's own steps, split so that an offloaded text encoder and VAE come to
+            # the device each for its part only: prompts (above), denoising, decoding (below)
+            latents = pipe(
                 prompt_embeds=embeds.to(device=self.device, dtype=self.dtype),
                 negative_prompt_embeds=negative,
                 height=cfg.height,
@@ -120,14 +128,35 @@ class SamplingMixin:
                 guidance_scale=guidance,
                 use_dynamic_cfg=cfg.use_dynamic_cfg,
                 generator=torch.Generator(device="cpu").manual_seed(int(seed)),
-                output_type="np",
+                output_type="latent",
                 max_sequence_length=cfg.max_sequence_length,
                 attention_kwargs=attention_kwargs,
                 callback_on_step_end=callback_on_step_end,
                 callback_on_step_end_tensor_inputs=list(callback_on_step_end_tensor_inputs),
-            )
-            videos.append(_to_uint8(np.asarray(out.frames[0])))
+            ).frames
+            with torch.no_grad(), self.on_device("vae"):
+                frames = pipe.video_processor.postprocess_video(
+                    video=pipe.decode_latents(latents), output_type="np"
+                )
+            videos.append(_to_uint8(np.asarray(frames[0])))
         return videos
+
+
+@functools.cache
+def _pipeline_class() -> type:
+    """``CogVideoXPipeline`` running where the transformer is: diffusers takes the device of
+    the first module it lists (the text encoder), which waits in CPU RAM with
+    ``offload="encoders"``; with accelerate's offload hooks diffusers' own answer stands."""
+    from diffusers import CogVideoXPipeline
+
+    class Pipeline(CogVideoXPipeline):
+        @property
+        def _execution_device(self) -> torch.device:
+            if hasattr(self.transformer, "_hf_hook"):
+                return super()._execution_device
+            return self.transformer.device
+
+    return Pipeline
 
 
 def _to_uint8(frames: np.ndarray) -> np.ndarray:

@@ -112,6 +112,7 @@ def _unit_table(result: dict[str, Any]) -> Table:
         ("training: data preparation per case", _s(training.get("prepare_seconds"))),
         ("training: one step", _s(training.get("step_seconds"))),
         ("training: planned steps per case", "unknown" if steps is None else f"{steps:,}"),
+        ("training: memory settings (memory_budget)", _plan_text(result.get("memory_plan"))),
         ("generation: one video", _s(result.get("generation_seconds"))),
         ("evaluation: one video", _s(result.get("evaluation_seconds"))),
         ("evaluation: metric encoders on", result.get("metrics_device") or "n/a"),
@@ -126,6 +127,19 @@ def _unit_table(result: dict[str, Any]) -> Table:
     ):
         table.add_row(item, value)
     return table
+
+
+def _plan_text(plan: dict[str, Any] | None) -> str:
+    if plan is None:
+        return "as configured"
+    settings = plan["settings"]
+    text = (
+        f"micro-batch {settings['micro_batch'] or 'none'}, "
+        f"{'encoders offloaded' if settings['offload_encoders'] else 'encoders resident'}, "
+        f"checkpointing {'on' if settings['gradient_checkpointing'] else 'off'}, "
+        f"{settings['optimizer']}"
+    )
+    return text if plan["fits"] else f"does not fit ({_b(plan['training_bytes'])} at least)"
 
 
 def _projection_table(result: dict[str, Any]) -> Table:

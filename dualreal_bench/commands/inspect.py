@@ -1,10 +1,13 @@
-"""``dualreal-bench inspect --method M --profile P``: trainable parameters and training memory.
+"""``dualreal-bench inspect --method M --profile P``: trainable parameters, training memory per
+kind of step, and the generation peak.
 
 Everything is computed on PyTorch's ``meta`` device: the profile's transformer is built
 without weights, the method attaches to it as it would to the real backbone, parameters are
-counted, and one transformer block is run forward on meta tensors of the real training
-shape to measure which activations autograd keeps. So ``inspect`` works for
-``cogvideox-5b`` on a laptop, without downloading anything.
+counted, and the backbone's training loss runs on meta tensors of each step's shape to measure
+which activations autograd keeps (the VAE and the sampling forward likewise, for what they
+allocate). So ``inspect`` works for ``cogvideox-5b`` on a laptop, without downloading
+anything. ``--set memory_budget=24GiB`` prints the settings chosen to fit 24 GiB and their
+estimates (or the smallest estimate, when nothing fits).
 
 The figures come from :func:`dualreal_bench.analysis.inspection.inspect_method`; this command
 parses the options and prints them.
@@ -48,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _fmt_bytes(n: float) -> str:
-    return f"{n / GIB:,.2f} GiB"
+    return f"{n / GIB:,.2f} GiB" if n >= GIB / 10 or n == 0 else f"{n / 1024**2:,.2f} MiB"
 
 
 def _fmt_count(n: int) -> str:
@@ -76,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
     memory = result.get("memory")
     if memory:
         console.print(_memory_table(memory))
+        console.print(_generation_table(result["generation"]))
+        if "budget" in result:
+            console.print(_budget_text(result["budget"], memory), highlight=False)
         for line in memory["assumptions"]:
             console.print(f"- {line}", highlight=False)
     return 0
@@ -105,22 +111,80 @@ def _parameters_table(result: dict[str, Any]) -> Table:
     return table
 
 
+def _settings_text(settings: dict[str, Any]) -> str:
+    return ", ".join(
+        [
+            f"micro-batch {settings['micro_batch'] or 'none'}",
+            "text encoder + VAE offloaded" if settings["offload_encoders"] else "resident encoders",
+            f"checkpointing {'on' if settings['gradient_checkpointing'] else 'off'}",
+            settings["optimizer"],
+        ]
+    )
+
+
 def _memory_table(memory: dict[str, Any]) -> Table:
-    table = Table(title="Training memory estimate (one step, peak)")
+    stages = memory["stages"]
+    table = Table(
+        title=f"Training memory, one step at its peak ({_settings_text(memory['settings'])})"
+    )
     table.add_column("item")
-    table.add_column("size", justify="right")
-    for name, n in memory["bytes"].items():
-        table.add_row(name, _fmt_bytes(n))
-    for name, n in memory["total_bytes"].items():
-        table.add_row(f"[bold]total with {name}", f"[bold]{_fmt_bytes(n)}")
-    for name, n in memory["total_bytes_without_text_encoder_vae"].items():
-        table.add_row(f"total with {name}, text encoder + VAE offloaded", _fmt_bytes(n))
-    per_block = memory["activations_per_block"]
+    for stage in stages:
+        marker = " (peak)" if stage["name"] == memory["peak_stage"] else ""
+        micro = (
+            f", micro {stage['micro_batch']}" if stage["micro_batch"] != stage["batch_size"] else ""
+        )
+        table.add_column(
+            f"{stage['name']}{marker}\n{stage['batch_size']} x {stage['frames']} frames{micro}",
+            justify="right",
+        )
+    for row in stages[0]["bytes"]:
+        values = [stage["bytes"][row] for stage in stages]
+        if any(values):
+            table.add_row(row, *(_fmt_bytes(v) for v in values))
+    table.add_row("[bold]total", *(f"[bold]{_fmt_bytes(s['total_bytes'])}" for s in stages))
     table.add_row(
-        "saved activations of one block: base transformer",
-        _fmt_bytes(per_block["base transformer"]),
-    )
-    table.add_row(
-        "saved activations of one block: with the method", _fmt_bytes(per_block["with method"])
-    )
+        "before the loop: encoding a clip", _fmt_bytes(memory["encoding_bytes"]),
+        *([""] * (len(stages) - 1)),
+    )  # fmt: skip
     return table
+
+
+def _generation_table(generation: dict[str, Any]) -> Table:
+    table = Table(
+        title=f"Generation peak: one video, batch {generation['batch_size']} "
+        f"({'classifier-free guidance' if generation['batch_size'] == 2 else 'no guidance'}), "
+        + (
+            "text encoder + VAE offloaded"
+            if generation["offload_encoders"]
+            else "resident encoders"
+        )
+    )
+    table.add_column("phase")
+    table.add_column("allocates", justify="right")
+    table.add_column("total on the device", justify="right")
+    for phase, total in generation["phase_totals"].items():
+        marker = " (peak)" if phase == generation["peak_phase"] else ""
+        table.add_row(
+            phase + marker, _fmt_bytes(generation["phase_bytes"][phase]), _fmt_bytes(total)
+        )
+    return table
+
+
+def _budget_text(budget: dict[str, Any], memory: dict[str, Any]) -> str:
+    gib = 1024**3
+    head = (
+        f"memory_budget {budget['budget_bytes'] / gib:.1f} GiB - {budget['headroom_bytes'] / gib:.1f}"
+        f" GiB headroom = {budget['limit_bytes'] / gib:.1f} GiB: "
+    )
+    if budget["fits"]:
+        return (
+            head + f"fits with {_settings_text(budget['settings'])}: training "
+            f"{budget['training_bytes'] / gib:.2f} GiB, generation "
+            f"{budget['generation_bytes'] / gib:.2f} GiB (the same method: same batches, steps "
+            "and draws)"
+        )
+    return (
+        head + "[red]does not fit[/red]: the smallest training estimate is "
+        f"{budget['training_bytes'] / gib:.2f} GiB ({memory['peak_stage']} step, "
+        f"{_settings_text(budget['settings'])}); generation {budget['generation_bytes'] / gib:.2f} GiB"
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,11 @@ from rich.table import Table
 
 from .. import spec
 from ..config import describe_options, format_value
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..method import METHODS, get_method_class
 from ..store import ResultStore, list_runs, run_modified, run_status
+
+logger = logging.getLogger(__name__)
 
 WHAT = ("identities", "motions", "suites", "methods", "runs")
 
@@ -58,7 +61,12 @@ def method_options(method: str) -> tuple[str, list[dict[str, Any]]]:
 def _run_rows(output_dir: str) -> list[dict[str, Any]]:
     rows = []
     for run_id in list_runs(output_dir):
-        info = ResultStore(output_dir, run_id).run_info()
+        try:  # one damaged run is named and left out, never the end of the listing
+            info = ResultStore(output_dir, run_id).run_info()
+            status = run_status(output_dir, run_id)
+        except DataError as exc:
+            logger.warning("run %s left out: %s", run_id, exc)
+            continue
         modified = dt.datetime.fromtimestamp(run_modified(Path(output_dir) / run_id))
         common = {
             "run": run_id,
@@ -67,7 +75,7 @@ def _run_rows(output_dir: str) -> list[dict[str, Any]]:
             "metrics_profile": info.get("metrics_profile"),
             "modified": modified.astimezone().isoformat(timespec="seconds"),
         }
-        status = run_status(output_dir, run_id) or [
+        status = status or [
             {"label": None, "method": None, "records": 0, "expected": None, "cases": None}
         ]
         for s in status:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from pathlib import Path
 
 from rich.console import Console
 
-from ..errors import ConfigError
-from ..io import atomic_write_text
+from ..errors import ConfigError, DataError
+from ..io import atomic_write_text, check_output_dir, check_output_file
 from ..report import FORMATS, Report, build_report, render_report
 from ..report.export import leaderboard_text, per_video_rows, require_parquet, rows_text, write_rows
 from ..report.html import write_html_report
@@ -148,8 +149,14 @@ def _default_run(output_dir: str) -> str:
 def _runs(args: argparse.Namespace) -> list[str]:
     if args.all_runs:
         return list_runs(args.output_dir) or [latest_run(args.output_dir)]  # none: its error
-    if args.run_id:
-        return [r for r in args.run_id.split(",") if r]
+    if args.run_id is not None:
+        runs = [r for r in args.run_id.split(",") if r]
+        twice = sorted({r for r in runs if runs.count(r) > 1})
+        if twice:
+            raise ConfigError(f"--run-id {args.run_id}: {', '.join(twice)} given twice")
+        if not runs:
+            raise ConfigError(f"--run-id {args.run_id!r}: no run id")
+        return runs
     return [_default_run(args.output_dir)]
 
 
@@ -162,21 +169,48 @@ def _breakdowns(args: argparse.Namespace) -> list[str]:
     return [kind for kind, flag in flags if flag]
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Where each output goes, before any work: a file option naming a folder, a folder option
+    naming a file, or a path through a file, is a ConfigError naming the option."""
+    for option, value, example in (
+        ("--html", args.html, "report.html"),
+        ("--out", args.out, "table.txt"),
+        ("--leaderboard", None if args.leaderboard == "-" else args.leaderboard, "board.json"),
+    ):
+        if value:
+            check_output_file(value, option, example)
+    for option, value in (("--plots", args.plots), ("--sheets", args.sheets)):
+        if value:
+            check_output_dir(value, option)
+    if args.data_root and not Path(args.data_root).expanduser().is_dir():
+        raise ConfigError(f"--data-root {args.data_root}: no such directory")
+    if not (math.isfinite(args.embed_video_mb) and args.embed_video_mb >= 0):
+        raise ConfigError(f"--embed-video-mb {args.embed_video_mb}: must be a size >= 0 (MB)")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.max_sheets < 1:
         raise ConfigError(f"--max-sheets {args.max_sheets}: must be >= 1")
     _check_export_args(args)
-    reports = [
-        build_report(
-            args.output_dir,
-            run_id,
-            _split(args.methods),
-            compare_paper=args.compare_paper,
-            paper_file=args.paper_file,
-            breakdowns=_breakdowns(args),
-        )
-        for run_id in _runs(args)
-    ]
+    _check_outputs(args)
+    reports = []
+    runs = _runs(args)
+    for run_id in runs:
+        try:
+            reports.append(
+                build_report(
+                    args.output_dir,
+                    run_id,
+                    _split(args.methods),
+                    compare_paper=args.compare_paper,
+                    paper_file=args.paper_file,
+                    breakdowns=_breakdowns(args),
+                )
+            )
+        except DataError as exc:  # --all-runs: a damaged run is named and left out
+            if not args.all_runs or (run_id == runs[-1] and not reports):
+                raise
+            logger.warning("run %s left out of the report: %s", run_id, exc)
     paper = reports[0].paper
     if args.compare_paper and paper is not None and not paper.transcribed:
         logger.warning("--compare-paper: the published numbers are %s", paper.status)

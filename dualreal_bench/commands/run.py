@@ -18,21 +18,28 @@ from ..spec import CUSTOM_SUITE
 DEFAULT_METHOD = "base"
 
 
+class OptionValueError(ConfigError, argparse.ArgumentTypeError):
+    """A bad option value: argparse shows its message (as the option's error); called
+    directly, it is a ConfigError like any other."""
+
+
 def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/N"`` -> ``(i, N)``; OptionValueError otherwise."""
     index, sep, count = text.partition("/")
     try:
         if not sep:
             raise ValueError
         return int(index), int(count)
     except ValueError:
-        raise ConfigError(f"--shard {text!r}: expected i/N, e.g. 0/4") from None
+        raise OptionValueError(f"--shard {text!r}: expected i/N, e.g. 0/4") from None
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
+    """``"0,1"`` -> ``(0, 1)``; OptionValueError otherwise."""
     try:
         return tuple(int(s) for s in text.split(",") if s.strip())
     except ValueError:
-        raise ConfigError(f"--seeds {text!r}: expected comma-separated integers") from None
+        raise OptionValueError(f"--seeds {text!r}: expected comma-separated integers") from None
 
 
 def add_method_args(

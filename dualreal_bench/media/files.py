@@ -3,6 +3,7 @@ checks every reader makes before decoding a file."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from pathlib import Path
@@ -30,21 +31,42 @@ def _list_files(
         raise MediaError(f"{d}: no such directory")
     if not d.is_dir():
         raise MediaError(f"{d}: not a directory")
-    files = [
-        p
-        for p in d.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in extensions
-    ]
+    files = []
+    for p in d.iterdir():
+        if p.name.startswith(".") or p.suffix.lower() not in extensions:
+            continue
+        if p.is_file():
+            files.append(p)
+        elif p.is_symlink() and not p.is_dir():  # a broken link or a loop: never skipped
+            raise MediaError(f"{p}: {_not_a_file(p)}; remove it or fix it")
     if not files and not allow_empty:
         raise MediaError(f"{d}: no {kind} files (looked for {', '.join(extensions)})")
     return sorted(files, key=_natural_key)
+
+
+def _not_a_file(path: Path) -> str:
+    """What the symbolic link ``path`` is, given it leads to no regular file."""
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"symbolic link loop (-> {target})"
+        return f"broken symbolic link (-> {target}, which does not exist)"
+    return f"symbolic link to something that is not a file (-> {target})"
 
 
 def list_images(directory: PathLike, *, allow_empty: bool = False) -> list[Path]:
     """Image files (jpg, jpeg, png, webp, bmp; any case) directly in ``directory``.
 
     Sorted by name with numbers compared numerically; hidden files (``.*``) are skipped.
-    Raises MediaError if the directory is missing or (unless ``allow_empty``) holds no image.
+    Raises MediaError if the directory is missing or (unless ``allow_empty``) holds no image,
+    or if an entry named as an image is a symbolic link that leads to no file (broken, a
+    loop): a reference the user meant to give is never skipped in silence. Folders are
+    skipped.
     """
     return _list_files(directory, IMAGE_EXTENSIONS, "image", allow_empty)
 

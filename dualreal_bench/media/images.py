@@ -4,6 +4,8 @@ docstring), writing them atomically."""
 from __future__ import annotations
 
 import contextlib
+import logging
+import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -14,6 +16,8 @@ from ..errors import MediaError
 from ..io import atomic_path
 from .files import PathLike, check_file, one_line
 from .frames import as_frames
+
+logger = logging.getLogger(__name__)
 
 
 def _scale_to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
@@ -52,16 +56,52 @@ def _pil_to_rgb(im: Image.Image) -> np.ndarray:
     return np.asarray(im)
 
 
+#: images with more pixels are decoded at a reduced size (no consumer needs more: CLIP and
+#: DINO look at 224 px, CogVideoX-5B at 480x720): 4096 x 4096, 48 MB as RGB
+MAX_IMAGE_PIXELS = 4096 * 4096
+#: the most pixels decoded at once on the way (a PNG has no reduced decoding; a JPEG's
+#: reduced decoding stops at 1/8): more is refused as too large, not decoded into gigabytes
+MAX_DECODE_PIXELS = 8192 * 8192
+
+
 @contextlib.contextmanager
 def _strict_truncation() -> Iterator[None]:
     """Refuse truncated files even where another library flipped Pillow's global switch
-    (VBench's AMT utilities set ``ImageFile.LOAD_TRUNCATED_IMAGES = True`` on import)."""
-    previous = ImageFile.LOAD_TRUNCATED_IMAGES
+    (VBench's AMT utilities set ``ImageFile.LOAD_TRUNCATED_IMAGES = True`` on import), and
+    apply :data:`MAX_IMAGE_PIXELS` / :data:`MAX_DECODE_PIXELS` instead of Pillow's bomb
+    check (which warns, then decodes 90-180 Mpixel images in full)."""
+    previous = ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS
     ImageFile.LOAD_TRUNCATED_IMAGES = False
+    Image.MAX_IMAGE_PIXELS = None
     try:
         yield
     finally:
-        ImageFile.LOAD_TRUNCATED_IMAGES = previous
+        ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS = previous
+
+
+def _load_bounded(im: Image.Image, path: Path) -> Image.Image:
+    """``im`` decoded with bounded memory: above :data:`MAX_IMAGE_PIXELS` a JPEG is decoded
+    at 1/2, 1/4 or 1/8 scale (``draft``) and the result reduced (``reduce``, a box filter)
+    below the limit; an image that would need more than :data:`MAX_DECODE_PIXELS` decoded at
+    once is a MediaError naming the file, its size and the limit."""
+    w, h = im.size
+    if w * h > MAX_IMAGE_PIXELS:
+        # the smallest JPEG scale that fits (Pillow picks scale w // requested width)
+        scale = next((s for s in (1, 2, 4) if (w // s) * (h // s) <= MAX_IMAGE_PIXELS), 8)
+        im.draft(None, (max(1, w // scale), max(1, h // scale)))
+        if im.size[0] * im.size[1] > MAX_DECODE_PIXELS:
+            raise MediaError(
+                f"{path}: image is {w}x{h} ({w * h / 1e6:.0f} Mpixels); more than "
+                f"{MAX_DECODE_PIXELS / 1e6:.0f} Mpixels are not decoded (memory): downscale it "
+                f"(e.g. to {int(math.sqrt(MAX_IMAGE_PIXELS))} px on its longer side)"
+            )
+    im.load()
+    dw, dh = im.size
+    if dw * dh > MAX_IMAGE_PIXELS:
+        im = im.reduce(math.ceil(math.sqrt(dw * dh / MAX_IMAGE_PIXELS)))
+    if im.size != (w, h):
+        logger.info("%s: %dx%d image decoded at %dx%d (bounded memory)", path, w, h, *im.size)
+    return im
 
 
 def read_image(path: PathLike) -> np.ndarray:
@@ -69,13 +109,14 @@ def read_image(path: PathLike) -> np.ndarray:
 
     Any Pillow mode is accepted (RGBA/LA/P-with-transparency composited on white, L, 1,
     I;16, I, F, CMYK, YCbCr); the EXIF orientation is applied, so ``H, W`` are the displayed
-    height and width. Raises MediaError naming the file when it is missing, empty, truncated
-    or not an image.
+    height and width. An image of more than :data:`MAX_IMAGE_PIXELS` is decoded at a reduced
+    size, with bounded memory (logged). Raises MediaError naming the file when it is missing,
+    empty, truncated, not an image or too large to decode.
     """
     p = check_file(path)
     try:
-        with Image.open(p) as im, _strict_truncation():
-            im.load()
+        with _strict_truncation(), Image.open(p) as opened:
+            im = _load_bounded(opened, p)
             im = ImageOps.exif_transpose(im)
             rgb = _pil_to_rgb(im)
     except UnidentifiedImageError:

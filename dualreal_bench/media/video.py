@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import ConfigError, MediaError
-from ..io import atomic_path
+from ..io import atomic_path, failpoint
 from .files import PathLike, check_file, one_line
 from .frames import (
     RESIZE_MODES,
@@ -340,6 +340,7 @@ def write_video(
                 frame.pts = i
                 container.mux(stream.encode(frame))
             container.mux(stream.encode(None))
+            failpoint("video_write", tmp)  # crash tests: a full disk while the video is written
     return path
 
 

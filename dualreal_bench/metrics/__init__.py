@@ -103,7 +103,7 @@ def resolve_metrics_device(device: str | None, profile: str) -> str:
     """The device the encoders of ``profile`` run on: ``device`` if given (``"auto"``: CUDA
     when torch sees it, else the CPU), else :data:`DEFAULT_DEVICES`."""
     name = device if device is not None else DEFAULT_DEVICES.get(profile, "auto")
-    return str(resolve_device(check_device(name, "--device")))
+    return str(resolve_device(check_device(name, "--device"), "--device"))
 
 
 #: motion fidelity's descriptor backends a run can choose (``--motion-backend``); default: the

@@ -20,6 +20,7 @@ from typing import Literal
 
 from ..config import Config
 from ..errors import ConfigError
+from ..media import fps_interval
 from ..spec import PLACEHOLDER
 
 
@@ -119,3 +120,46 @@ DD_KEYS = (
 PROMPT_KEYS = ("prompt_placeholder", "prompt_max_chars", "clip_context_length")
 #: constants that change the RAFT flows of a reference clip (the chained-track cache uses them)
 RAFT_FLOW_KEYS = ("dd_target_fps", "raft_iters", "raft_pad_multiple", "dd_reference_size")
+
+
+#: Bump when the computation behind a cached value changes without a metric version or a
+#: constant changing (cached values of the older code then miss).
+CACHE_VERSION = 1
+#: frames a video needs to be scored: motion smoothness interpolates frame 1 from 0 and 2
+MIN_VIDEO_FRAMES = 3
+
+
+def scorable_problem(
+    num_frames: int,
+    fps: float | None,
+    constants: MetricConstants,
+    size: tuple[int, int] | None = None,
+    min_side: int | None = None,
+) -> str | None:
+    """Why a video of ``num_frames`` frames at ``fps`` cannot be scored, or None if it can:
+    the checks :meth:`Evaluator.evaluate_videos` makes, from the frame count (and ``size``
+    ``(H, W)`` against the optical flow's ``min_side``) alone, so that a run or ``evaluate``
+    refuses such a video before it writes anything. ``fps`` None or 0:
+    ``constants.generated_fps``, as the evaluator assumes."""
+    if size is not None and min_side is not None:
+        padded = [
+            -(-side // constants.raft_pad_multiple) * constants.raft_pad_multiple for side in size
+        ]
+        if min(padded) < min_side:
+            return (
+                f"frames of {size[0]}x{size[1]} px; the optical flow (RAFT) of dynamic degree "
+                f"needs at least {min_side} px on each side"
+            )
+    if num_frames < MIN_VIDEO_FRAMES:
+        return (
+            f"{num_frames} frame(s); a video needs at least {MIN_VIDEO_FRAMES} to be scored "
+            "(motion smoothness)"
+        )
+    fps = float(fps) if fps else constants.generated_fps
+    sampled = len(range(0, num_frames, fps_interval(fps, constants.dd_target_fps)))
+    if sampled < 2:
+        return (
+            f"{num_frames} frames at {fps:g} fps give {sampled} at about "
+            f"{constants.dd_target_fps:g} fps; dynamic degree needs at least 2"
+        )
+    return None

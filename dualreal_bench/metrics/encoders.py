@@ -36,6 +36,7 @@ file, where it was looked for and how to get it. The preprocessing of the image 
 from __future__ import annotations
 
 import logging
+import pickle
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -162,6 +163,31 @@ def tiny_videomae_motion(seed: int, constants: MetricConstants, device: str = "c
 # ---- real weights -------------------------------------------------------------------------------
 
 
+#: what loading a checkpoint file raises when the file is not one: torch's and zip's errors, a
+#: truncated pickle (EOFError), and ``weights_only=True`` refusing pickled objects that are not
+#: tensors (UnpicklingError) -- all a WeightsError naming the file
+LOAD_ERRORS = (
+    RuntimeError,
+    OSError,
+    KeyError,
+    ValueError,
+    EOFError,
+    zipfile.BadZipFile,
+    pickle.UnpicklingError,
+)
+
+
+def load_error_text(exc: BaseException) -> str:
+    """Why a checkpoint did not load, in one short line (torch's refusal of a pickle holding
+    code or objects is several lines of advice to load it anyway: not given here)."""
+    if isinstance(exc, pickle.UnpicklingError):
+        return (
+            "it holds pickled Python objects besides tensors, which weights_only loading "
+            "refuses: use the published checkpoint"
+        )
+    return " ".join(str(exc).split())[:300]
+
+
 def _load_clip_state(path: Path) -> dict[str, torch.Tensor]:
     from open_clip.factory import load_state_dict
 
@@ -186,9 +212,9 @@ def real_clip(role: str, path: Path, device: str = "cpu") -> ClipEncoder:
         from open_clip.factory import convert_state_dict
 
         model.load_state_dict(convert_state_dict(model, state))
-    except (RuntimeError, OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+    except LOAD_ERRORS as exc:
         raise WeightsError(
-            f"{path}: not a ViT-B-32 CLIP checkpoint ({' '.join(str(exc).split())[:300]})"
+            f"{path}: not a ViT-B-32 CLIP checkpoint ({load_error_text(exc)})"
         ) from None
     tokenizer = open_clip.get_tokenizer("ViT-B-32")
     return ClipEncoder(
@@ -204,10 +230,8 @@ def real_dino(path: Path, device: str = "cpu") -> DinoEncoder:
 
     try:
         model = ViTModel.from_pretrained(str(path), add_pooling_layer=False, local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise WeightsError(
-            f"{path}: cannot load DINO ViT-S/16 ({' '.join(str(exc).split())[:300]})"
-        ) from None
+    except LOAD_ERRORS as exc:
+        raise WeightsError(f"{path}: cannot load DINO ViT-S/16 ({load_error_text(exc)})") from None
     ident = weights_identity(
         "transformers:ViTModel:dino-vits16", path
     )  # a directory: all its files
@@ -220,9 +244,9 @@ def real_flow(path: Path, constants: MetricConstants, device: str = "cpu"):
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         model = build_raft_large(state)
-    except (RuntimeError, OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+    except LOAD_ERRORS as exc:
         raise WeightsError(
-            f"{path}: not a RAFT-large checkpoint ({' '.join(str(exc).split())[:300]})"
+            f"{path}: not a RAFT-large checkpoint ({load_error_text(exc)})"
         ) from None
     return RaftFlow(
         model,
@@ -237,9 +261,9 @@ def real_interpolator(path: Path, constants: MetricConstants, device: str = "cpu
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, ValueError, zipfile.BadZipFile) as exc:
+    except LOAD_ERRORS as exc:
         raise WeightsError(
-            f"{path}: cannot read the AMT-S checkpoint ({' '.join(str(exc).split())[:300]})"
+            f"{path}: cannot read the AMT-S checkpoint ({load_error_text(exc)})"
         ) from None
     try:
         model = build_amt_s(state)

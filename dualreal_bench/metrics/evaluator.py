@@ -47,7 +47,15 @@ from ..io import as_json
 from ..media import check_video_array, fps_interval, read_image, read_video, resize_frames
 from ..provenance import package_versions
 from . import functional as Fn
-from .constants import DD_KEYS, PROMPT_KEYS, RAFT_FLOW_KEYS, MetricConstants
+from .constants import (
+    CACHE_VERSION,
+    DD_KEYS,
+    MIN_VIDEO_FRAMES,
+    PROMPT_KEYS,
+    RAFT_FLOW_KEYS,
+    MetricConstants,
+    scorable_problem,
+)
 from .declarations import declared, get_metric, metric_fields
 from .encoders import EncoderSet, identity_of
 from .flow import dd_pair_scores_and_flows
@@ -58,10 +66,6 @@ from .motion.trajectory import grid_tracks, trajectory_fidelity
 
 logger = logging.getLogger(__name__)
 
-
-#: Bump when the computation behind a cached value changes without a metric version or a
-#: constant changing (cached values of the older code then miss).
-CACHE_VERSION = 1
 
 #: the metric fields of the motion retrieval (their versions name the descriptor backend)
 RETRIEVAL_FIELDS = ("motion_fidelity", "motion_top1", "motion_top5", "motion_fidelity_rank")
@@ -264,6 +268,13 @@ class Evaluator:
         (:mod:`~dualreal_bench.metrics.declarations`), in declaration order."""
         return metric_fields()
 
+    def scorable_problem(
+        self, num_frames: int, fps: float | None, size: tuple[int, int] | None = None
+    ) -> str | None:
+        """:func:`scorable_problem` with this evaluator's constants and optical flow."""
+        min_side = getattr(self.encoders.flow, "min_side", None)
+        return scorable_problem(num_frames, fps, self.constants, size, min_side)
+
     def _check_computed(self, values: dict[str, Any]) -> None:
         missing = [f for f in self.expected_fields() if f not in values]
         if missing:
@@ -310,16 +321,24 @@ class Evaluator:
         return torch.cat(chunks).numpy()
 
     def _frame_embeddings(self, videos: list[np.ndarray]) -> tuple[list[np.ndarray], ...]:
+        """Embeddings of every frame, per video, for the three image encoders. The frames of
+        all videos go through each encoder in shared batches; videos of one frame size are
+        preprocessed together, those of other sizes (``evaluate`` on a folder of mixed
+        resolutions) each on its own, which gives the same pixels."""
         enc = self.encoders
-        all_frames = np.concatenate(videos)
         bounds = np.cumsum([0] + [len(v) for v in videos])
         pixels: dict[Any, torch.Tensor] = {}
+
+        def preprocess(encoder: Any) -> torch.Tensor:
+            if len({v.shape[1:] for v in videos}) == 1:
+                return encoder.preprocess(np.concatenate(videos))
+            return torch.cat([encoder.preprocess(v) for v in videos])
 
         def run(encoder: Any, stage: str) -> list[np.ndarray]:
             key = getattr(encoder, "preprocess_key", id(encoder))
             if key not in pixels:
                 with self._timed(f"{key[0] if isinstance(key, tuple) else stage}_preprocess"):
-                    pixels[key] = encoder.preprocess(all_frames)
+                    pixels[key] = preprocess(encoder)
             with self._timed(stage):
                 emb = self._encode(encoder, pixels[key])
             return [emb[bounds[i] : bounds[i + 1]] for i in range(len(videos))]
@@ -539,8 +558,9 @@ class Evaluator:
     @staticmethod
     def _check(frames: Any) -> np.ndarray:
         frames = check_video_array(frames, "evaluate_video")
-        if len(frames) < 3:
+        if len(frames) < MIN_VIDEO_FRAMES:
             raise MediaError(
-                f"a video needs at least 3 frames to be scored (motion smoothness), got {len(frames)}"
+                f"a video needs at least {MIN_VIDEO_FRAMES} frames to be scored (motion "
+                f"smoothness), got {len(frames)}"
             )
         return frames

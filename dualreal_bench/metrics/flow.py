@@ -53,6 +53,14 @@ class RaftFlow:
         self.identity = identity
         self.device = torch.device(device)
 
+    @property
+    def min_side(self) -> int:
+        """The smallest frame height or width (after padding to a multiple of 8) this RAFT
+        takes: its correlation pyramid halves the 1/8-scale feature map ``levels - 1`` times
+        and torchvision wants 2 cells at the coarsest level (64 px for the tiny 3-level RAFT,
+        128 for RAFT-large)."""
+        return 8 * 2 ** int(self.model.corr_block.num_levels)
+
     @torch.no_grad()
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         from torchvision.models.optical_flow._utils import make_coords_grid, upsample_flow

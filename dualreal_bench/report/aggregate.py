@@ -95,10 +95,15 @@ class Table:
         return marks
 
 
-def load_records(output_dir: str | Path, run_id: str) -> list[dict[str, Any]]:
+def load_records(
+    output_dir: str | Path, run_id: str, invalid: list[tuple[Path, str]] | None = None
+) -> list[dict[str, Any]]:
+    """The run's records. A record that does not read or validate is a DataError naming it,
+    or, given an ``invalid`` list, is appended to it as ``(path, message)`` and left out."""
     store = ResultStore(output_dir, run_id)
     store.run_info()  # clear error when the run does not exist
-    return list(store.iter_records())
+    on_invalid = None if invalid is None else (lambda path, msg: invalid.append((path, msg)))
+    return list(store.iter_records(on_invalid))
 
 
 def planned_cases(

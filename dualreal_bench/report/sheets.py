@@ -115,6 +115,16 @@ def sheets_for_report(
             f"--case {unknown[0]!r}: no records in run {report.run_id!r} "
             f"(cases: {', '.join(sorted(by_case)[:5])}{' ...' if len(by_case) > 5 else ''})"
         )
+    for option, value, field, what in (
+        ("--prompt-index", prompt_index, "prompt_index", "prompt indices"),
+        ("--seed", seed, "seed", "seeds"),
+    ):
+        have = sorted({r[field] for c in wanted for r in by_case[c]})
+        if value is not None and value not in have:  # asked for explicitly: never a silent miss
+            shown = ", ".join(map(str, have[:10])) + (" ..." if len(have) > 10 else "")
+            raise DataError(
+                f"{option} {value}: no record of run {report.run_id!r} has it (its {what}: {shown})"
+            )
     if limit is not None:
         wanted = wanted[:limit]
     labels = sorted({r["method"] for r in report.records}, key=row_order_key(report.records))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ from .aggregate import Cell, Table, aggregate, load_records, planned_cases
 from .columns import Column, column_fields, metric_columns
 from .paper import Layout, PaperResults, load_paper_results, row_order_key, shipped_layout
 from .variants import Variant, method_variants, parse_variant_key, row_name
+
+logger = logging.getLogger(__name__)
 
 BREAKDOWNS = ("case", "identity", "motion")
 
@@ -49,6 +52,8 @@ class Report:
     records: list[dict[str, Any]]
     run_dir: Path
     paper: PaperResults | None = None
+    #: records left out because they do not read or validate: (path, message)
+    invalid: list[tuple[Path, str]] = dataclasses.field(default_factory=list)
 
 
 # ---- which rows make which table ----------------------------------------------------------------
@@ -223,13 +228,26 @@ def _add_unmeasured(table: Table, paper: PaperResults, layout: Layout) -> None:
 
 
 def run_records(
-    output_dir: str | Path, run_id: str, methods: Iterable[str] | None
+    output_dir: str | Path,
+    run_id: str,
+    methods: Iterable[str] | None,
+    invalid: list[tuple[Path, str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The run's records (of ``methods`` only, when given); a clear error when there are none."""
-    records = load_records(output_dir, run_id)
+    """The run's records (of ``methods`` only, when given); a clear error when there are none.
+
+    With ``invalid`` (a list), a record that does not read or validate is named in a warning,
+    appended to it and left out, so that one bad file never fails the whole report."""
+    seen: list[tuple[Path, str]] = []
+    records = load_records(output_dir, run_id, seen if invalid is not None else None)
+    for _, message in seen:
+        logger.warning("left out of the report: %s", message)
+    if invalid is not None:
+        invalid += seen
     if not records:
+        bad = f" ({len(seen)} invalid, e.g. {seen[0][1]})" if seen else ""
         raise DataError(
-            f"{Path(output_dir) / run_id}: no records yet (has `dualreal-bench run` evaluated anything?)"
+            f"{Path(output_dir) / run_id}: no valid records yet{bad} (has `dualreal-bench run` "
+            "evaluated anything?)"
         )
     if methods:
         wanted = set(methods)
@@ -250,15 +268,16 @@ def run_notes(info: Mapping[str, Any]) -> list[str]:
 
 def build_table(output_dir: str | Path, run_id: str, methods: Iterable[str] | None = None) -> Table:
     """Every method of the run in one table (Table 1's columns)."""
-    records = run_records(output_dir, run_id, methods)
+    invalid: list[tuple[Path, str]] = []
+    records = run_records(output_dir, run_id, methods, invalid)
     info = ResultStore(output_dir, run_id).run_info()
     table = aggregate(
         records,
         metric_columns(),
-        expected_videos(output_dir, run_id),
+        with_invalid(expected_videos(output_dir, run_id), records, invalid),
         title=f"{run_id}: suite {info.get('suite')}, profile {info.get('profile')}",
     )
-    table.notes += run_notes(info)
+    table.notes += run_notes(info) + invalid_notes(invalid, table.rows)
     return table
 
 
@@ -308,22 +327,61 @@ def build_report(
 
     The tables' layout is the published-numbers file's: ``paper_file`` with ``compare_paper``,
     else the shipped one."""
-    records = run_records(output_dir, run_id, methods)
+    invalid: list[tuple[Path, str]] = []
+    records = run_records(output_dir, run_id, methods, invalid)
     info = ResultStore(output_dir, run_id).run_info()
     suite, profile = info.get("suite"), info.get("profile")
-    expected = expected_videos(output_dir, run_id)
+    expected = with_invalid(expected_videos(output_dir, run_id), records, invalid)
     paper = load_paper_results(paper_file) if compare_paper else None
     where = f"run {run_id}, suite {suite}, profile {profile}"
     tables = _paper_tables(
         records, expected, info, where, paper.layout if paper else shipped_layout()
     )
+    for table in tables:
+        table.notes += invalid_notes(invalid, table.rows)
     if paper is not None:
         for table in tables:
             attach_paper(table, paper, suite, profile)
     columns = metric_columns()
     for kind in breakdowns:
         tables.append(breakdown(records, columns, expected, kind, title=f"Per {kind} — {where}"))
-    return Report(run_id, suite, profile, tables, records, Path(output_dir) / run_id, paper)
+    return Report(
+        run_id, suite, profile, tables, records, Path(output_dir) / run_id, paper, invalid
+    )
+
+
+def _invalid_place(path: Path) -> tuple[str, str]:
+    """``(method label, case id)`` of a record file ``<label>/<case>/records/<name>.json``."""
+    return path.parent.parent.parent.name, path.parent.parent.name
+
+
+def with_invalid(
+    expected: Mapping[str, Mapping[str, int]],
+    records: Sequence[Mapping[str, Any]],
+    invalid: Sequence[tuple[Path, str]],
+) -> dict[str, dict[str, int]]:
+    """``expected`` (label -> case -> videos) counting every left-out record as expected, so
+    that its cell shows fewer videos than expected (incomplete, never ranked) even in a run
+    without a written plan."""
+    out = {label: dict(cases) for label, cases in expected.items()}
+    found: dict[tuple[str, str], int] = {}
+    for rec in records:
+        found[(rec["method"], rec["case_id"])] = found.get((rec["method"], rec["case_id"]), 0) + 1
+    for path, _ in invalid:
+        label, case_id = _invalid_place(path)
+        found[(label, case_id)] = found.get((label, case_id), 0) + 1
+        per = out.setdefault(label, {})
+        per[case_id] = max(per.get(case_id, 0), found[(label, case_id)])
+    return out
+
+
+def invalid_notes(invalid: Sequence[tuple[Path, str]], rows: Sequence[str]) -> list[str]:
+    """A footnote naming the left-out records of the table's rows (method labels)."""
+    mine = [(p, m) for p, m in invalid if _invalid_place(p)[0] in set(rows)]
+    if not mine:
+        return []
+    names = "; ".join(m for _, m in mine[:5]) + ("; ..." if len(mine) > 5 else "")
+    return [f"{len(mine)} invalid record(s) left out, their cells incomplete: {names}"]
 
 
 def breakdown(

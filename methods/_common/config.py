@@ -31,6 +31,7 @@ import math
 import typing
 from typing import Any, ClassVar, Literal
 
+from dualreal_bench.config import parse_size
 from dualreal_bench.errors import ConfigError
 from dualreal_bench.method import MethodConfig
 
@@ -91,12 +92,22 @@ class TrainingConfig(MethodConfig):
     #: images per identity step and clips per motion step (DualReal's 1 and 3)
     identity_batch_size: int = 1
     motion_batch_size: int = 3
+    #: items per forward/backward pass (gradient accumulation within a step); the loss is scaled
+    #: so the gradient is the whole batch's, with the same noise and timesteps: the same method
+    #: with fewer activations. None: the whole batch at once (or what memory_budget chooses)
+    micro_batch: int | None = dataclasses.field(default=None, metadata={"variant": False})
+    #: device memory to train and generate within ("24GiB", "24GB"; 1.5 GiB of it is left for
+    #: the CUDA context and fragmentation): the memory model chooses micro_batch, offloaded text
+    #: encoder + VAE and gradient checkpointing to fit, or refuses with its smallest estimate.
+    #: The same method (batch, steps, draws); None: no budget
+    memory_budget: str | None = dataclasses.field(default=None, metadata={"variant": False})
     #: AdamW (diffusers' CogVideoX scripts and DualReal's code: betas 0.9/0.95, weight decay
     #: 1e-4, eps 1e-8)
     adam_betas: tuple[float, float] = (0.9, 0.95)
     adam_weight_decay: float = 1e-4
     adam_epsilon: float = 1e-8
-    #: "auto": bitsandbytes AdamW8bit on CUDA when installed, else torch AdamW
+    #: "auto": bitsandbytes AdamW8bit on CUDA (an error naming the install when it is missing),
+    #: else torch AdamW
     optimizer: Literal["auto", "adamw", "adamw8bit"] = "auto"
     #: gradient-norm clipping (the scripts' and DualReal's --max_grad_norm 1.0)
     max_grad_norm: float = 1.0
@@ -120,8 +131,10 @@ class TrainingConfig(MethodConfig):
         for field in self.rate_fields:
             self._positive(field)
         self._positive("steps_scale")
-        self._at_least(1, "identity_batch_size", "motion_batch_size")
+        self._at_least(1, "identity_batch_size", "motion_batch_size", "micro_batch")
         self._at_least(0, "lr_warmup_steps")
+        if self.memory_budget is not None:
+            parse_size(self.memory_budget, f"{self.method_name}: memory_budget")
         if len(self.adam_betas) != 2 or not all(0.0 <= b < 1.0 for b in self.adam_betas):
             self._fail(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas}")
         if self.adam_weight_decay < 0 or self.adam_epsilon <= 0:

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .loop import check_state
+from .memory import set_checkpointing
 
 if TYPE_CHECKING:
     from dualreal_bench.backbone import Backbone
@@ -114,7 +115,7 @@ def training_setup(transformer: nn.Module, *, fp32: bool, checkpointing: bool) -
     try:
         if fp32 and dtype_before != torch.float32:
             transformer.to(dtype=torch.float32)
-        _set_checkpointing(transformer, checkpointing)
+        set_checkpointing(transformer, checkpointing)
         transformer.train()
         yield
     finally:
@@ -122,12 +123,4 @@ def training_setup(transformer: nn.Module, *, fp32: bool, checkpointing: bool) -
         transformer.requires_grad_(False)
         if transformer.dtype != dtype_before:
             transformer.to(dtype=dtype_before)
-        _set_checkpointing(transformer, checkpointing_before)
-
-
-def _set_checkpointing(transformer: nn.Module, on: bool) -> None:
-    if bool(transformer.is_gradient_checkpointing) != on:
-        if on:
-            transformer.enable_gradient_checkpointing()
-        else:
-            transformer.disable_gradient_checkpointing()
+        set_checkpointing(transformer, checkpointing_before)

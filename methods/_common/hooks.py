@@ -34,7 +34,13 @@ from dualreal_bench.errors import ConfigError
 if TYPE_CHECKING:
     from dualreal_bench.backbone import Backbone
 
-__all__ = ["TransformerHooks", "adapter_device", "attention_inputs", "transformer_dims"]
+__all__ = [
+    "TransformerHooks",
+    "adapter_device",
+    "attention_inputs",
+    "training_device",
+    "transformer_dims",
+]
 
 #: ``attention(block index, module, args, kwargs, output) -> new output or None``
 AttentionHook = Callable[[int, nn.Module, Any, dict, Any], Any]
@@ -57,6 +63,12 @@ def adapter_device(backbone: Backbone) -> torch.device:
     meta device (shapes only, ``dualreal-bench inspect``), else the backbone's device."""
     param_device = next(backbone.transformer.parameters()).device
     return param_device if param_device.type == "meta" else backbone.device
+
+
+def training_device(backbone: Backbone) -> torch.device:
+    """The device training runs on: the backbone's; for the memory model's shape-only backbone
+    (on the meta device), the device its estimates stand for (its ``target_device``)."""
+    return getattr(backbone, "target_device", backbone.device)
 
 
 def attention_inputs(args: Any, kwargs: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,9 +4,9 @@ AdamW is torch's, or bitsandbytes' ``AdamW8bit`` (2 bytes of state per parameter
 8) for ``optimizer="adamw8bit"`` and for ``"auto"`` on CUDA (DualReal's code:
 ``--use_8bit_adam``); bitsandbytes is an optional extra (``pip install -e ".[bnb]"``), and
 "auto" on CUDA without it is an error saying so rather than a quiet switch to another
-optimizer (``--set optimizer=adamw`` chooses torch's, and says so in the variant key). The schedules are diffusers': a linear warm-up, then
-constant or a cosine decay to 0 (DualReal's ``cosine_with_restarts`` with one cycle is the
-same curve).
+optimizer (``--set optimizer=adamw`` chooses torch's, and says so in the variant key). The
+schedules are diffusers': a linear warm-up, then constant or a cosine decay to 0 (DualReal's
+``cosine_with_restarts`` with one cycle is the same curve).
 """
 
 from __future__ import annotations
@@ -25,7 +25,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["OptimizerSettings", "make_lr_scheduler", "make_optimizer"]
+__all__ = [
+    "OPTIMIZERS",
+    "OptimizerSettings",
+    "make_lr_scheduler",
+    "make_optimizer",
+    "resolve_optimizer",
+]
+
+#: what ``optimizer`` resolves to
+OPTIMIZERS = ("adamw", "adamw8bit")
 
 
 @dataclasses.dataclass
@@ -55,11 +64,10 @@ class OptimizerSettings:
 def make_optimizer(
     params: Sequence[torch.nn.Parameter], settings: OptimizerSettings, device: torch.device
 ) -> torch.optim.Optimizer:
-    """AdamW as configured: bitsandbytes' AdamW8bit for "adamw8bit" (or "auto" on CUDA with
-    bitsandbytes installed), torch's AdamW otherwise."""
-    kind = settings.optimizer
-    if kind == "auto":
-        kind = "adamw8bit" if device.type == "cuda" else "adamw"
+    """AdamW as configured: bitsandbytes' AdamW8bit for "adamw8bit" (and "auto" on CUDA, see
+    :func:`resolve_optimizer`), torch's AdamW otherwise; a :class:`ConfigError` with the install
+    command when AdamW8bit is asked for and bitsandbytes is missing."""
+    kind = resolve_optimizer(settings.optimizer, device)
     kwargs = {
         "lr": settings.learning_rate,
         "betas": tuple(settings.adam_betas),
@@ -77,6 +85,16 @@ def make_optimizer(
             ) from None
         return bnb.optim.AdamW8bit(list(params), **kwargs)
     return torch.optim.AdamW(list(params), **kwargs)
+
+
+def resolve_optimizer(kind: str, device: torch.device) -> str:
+    """What ``optimizer=kind`` trains with on ``device``: "adamw8bit" for "auto" on CUDA (as
+    the authors trained; :func:`make_optimizer` says how to install bitsandbytes when it is
+    missing rather than switching optimizer), "adamw" for "auto" elsewhere; an explicit choice
+    as it is."""
+    if kind != "auto":
+        return kind
+    return "adamw8bit" if torch.device(device).type == "cuda" else "adamw"
 
 
 def make_lr_scheduler(

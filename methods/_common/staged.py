@@ -15,27 +15,31 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from dualreal_bench.errors import ConfigError
-from dualreal_bench.method import Method
+from dualreal_bench.method import MemoryStage, Method
 
 from .config import TrainingConfig
 from .data import TrainingData, prepare_case_data
-from .loop import Stage, run_stages
+from .loop import Stage, draw_batch, run_stages
+from .memory import TrainingMemory
 from .optim import OptimizerSettings
 
 if TYPE_CHECKING:
     from dualreal_bench.spec import Case
 
     from .image_encoder import ImageEncoder
+    from .loop import StepBatch
 
 __all__ = ["StagedMethod"]
 
 
-class StagedMethod(Method):
-    """``train(case)`` = :meth:`prepare` + :meth:`fit`, once per instance.
+class StagedMethod(TrainingMemory, Method):
+    """``train(case)`` = :meth:`prepare` + :meth:`fit`, once per instance, under the method's
+    memory settings (:class:`~.memory.TrainingMemory`).
 
     Subclasses implement :meth:`fit` (setting ``self._trained``) and, where it applies,
-    :meth:`caption_placeholder` (what ``" *"`` becomes in the captions) and
-    :meth:`condition_encoder` (the image encoder of per-clip conditions).
+    :meth:`caption_placeholder` (what ``" *"`` becomes in the captions),
+    :meth:`condition_encoder` (the image encoder of per-clip conditions) and
+    :meth:`release_encoders` (free what only :meth:`prepare` needed).
     """
 
     config: TrainingConfig
@@ -65,31 +69,44 @@ class StagedMethod(Method):
             condition_preprocess=getattr(cfg, "condition_preprocess", "clip"),
         )
 
+    def release_encoders(self) -> None:  # noqa: B027 - optional hook
+        """Free the helper models only :meth:`prepare` needed (e.g. a condition image encoder
+        the method loaded itself); called between encoding and the loop. Default: nothing."""
+
     def train(self, case: Case) -> dict[str, Any]:
-        """Encode the case, run :meth:`fit`; the statistics name the captions (and the frame of
-        each clip that conditioned it, when there are conditions)."""
+        """Encode the case, free the encoders, run :meth:`fit`; the statistics name the
+        captions (and the frame of each clip that conditioned it, when there are conditions)."""
         if self._trained:
             raise ConfigError(f"{self.name}: train() may be called once per method instance")
-        data = self.prepare(case)
-        stats = self.fit(data)
+        with self.memory_setup():
+            data = self.prepare(case)
+            self.release_encoders()
+            stats = self.fit(data)
         stats.update({"identity_prompt": data.identity_prompt, "motion_prompt": data.motion_prompt})
         if data.motion_conditions is not None:
             stats["condition_frames"] = data.condition_frames
         return stats
+
+    def planned_train_steps(self) -> int:
+        """Every stage's steps: the config's step counts, each scaled by ``steps_scale``
+        (a method whose config skips a stage says so by overriding this)."""
+        cfg = self.config
+        return sum(cfg.scaled(getattr(cfg, field)) for field in cfg.step_fields)
 
     def run_stages(self, stages: list[Callable[[], Stage]], **options: Any) -> dict[str, Any]:
         """:func:`.loop.run_stages` on this method's device, seed, clipping and progress bar
         (``options``: ``autocast_dtype``, ``step_callback``, ``stage_callback``); the
         statistics gain ``steps``, the total, and the method counts as trained."""
         cfg = self.config
-        stats = run_stages(
-            stages,
-            device=self.backbone.device,
-            seed=cfg.seed,
-            max_grad_norm=cfg.max_grad_norm,
-            report=self.report_progress,
-            **options,
-        )
+        with self.memory_setup():
+            stats = run_stages(
+                stages,
+                device=self.backbone.device,
+                seed=cfg.seed,
+                max_grad_norm=cfg.max_grad_norm,
+                report=self.report_progress,
+                **options,
+            )
         stats["steps"] = sum(v for k, v in stats.items() if k.endswith("_steps"))
         self._trained = True
         return stats
@@ -110,14 +127,31 @@ class StagedMethod(Method):
         steps = cfg.scaled(getattr(cfg, f"{dimension}_steps"))
         latents, embeds = data.items(dimension)
 
-        def loss(idx: list[int], x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-            return self.backbone.training_loss(x, embeds, generator=gen)
+        def loss(idx: list[int], x: torch.Tensor, gen: torch.Generator) -> StepBatch:
+            return draw_batch(self.backbone, x, embeds, gen)
 
         def build() -> Stage:
             if setup is not None:
                 setup()
             warmup = min(cfg.scaled(cfg.lr_warmup_steps), steps)
             batch = cfg.batch_size(dimension)
-            return Stage(dimension, steps, params, latents, batch, loss, settings, warmup)
+            micro = self.memory_settings().micro_batch
+            return Stage(dimension, steps, params, latents, batch, loss, settings, warmup, micro)
 
         return build
+
+    def dimension_memory_stage(
+        self,
+        dimension: str,
+        params: list[torch.nn.Parameter],
+        context: Callable[[int], Any] | None = None,
+    ) -> MemoryStage:
+        """:meth:`dimension_stage`'s step for the memory model: ``dimension``'s batch of images
+        (1-frame videos) or clips, training ``params``."""
+        return MemoryStage(
+            dimension,
+            params,
+            self.config.batch_size(dimension),
+            1 if dimension == "identity" else None,
+            context,
+        )

@@ -44,7 +44,12 @@ class PlaceholderToken(nn.Module):
     """
 
     def __init__(
-        self, tokenizer: Any, text_encoder: nn.Module, placeholder: str = PLACEHOLDER
+        self,
+        tokenizer: Any,
+        text_encoder: nn.Module,
+        placeholder: str = PLACEHOLDER,
+        *,
+        device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
         ids = [
@@ -60,7 +65,8 @@ class PlaceholderToken(nn.Module):
         self.token_id = ids[0]
         self.placeholder = placeholder
         width = text_encoder.get_input_embeddings().weight.shape[1]
-        device = text_encoder.get_input_embeddings().weight.device
+        if device is None:  # the compute device (the encoder may wait in CPU RAM: offload)
+            device = text_encoder.get_input_embeddings().weight.device
         self.embedding = nn.Parameter(
             torch.zeros(width, dtype=torch.float32, device=device), requires_grad=False
         )
@@ -87,12 +93,18 @@ class PlaceholderToken(nn.Module):
             return_tensors="pt",
         ).input_ids.to(backbone.device)
         encoder = backbone.text_encoder
-        with torch.set_grad_enabled(grad):
+        with backbone.on_device("text_encoder"), torch.set_grad_enabled(grad):
             inputs = encoder.get_input_embeddings()(ids)  # (B, L, D)
             mask = (ids == self.token_id).unsqueeze(-1)
-            inputs = torch.where(mask, self.embedding.to(inputs.dtype), inputs)
+            token = self.embedding.to(device=inputs.device, dtype=inputs.dtype)
+            inputs = torch.where(mask, token, inputs)
             states = encoder(inputs_embeds=inputs)[0]
         return states.to(dtype=backbone.dtype, device=backbone.device)
 
     def occurs_in(self, tokenizer: Any, prompt: str) -> bool:
         return self.token_id in tokenizer(prompt, add_special_tokens=True).input_ids
+
+
+def text_encoder_layers(backbone: Backbone) -> list[nn.Module]:
+    """The blocks of the backbone's T5 encoder (what checkpointing wraps in textual inversion)."""
+    return list(backbone.text_encoder.encoder.block)

@@ -43,15 +43,16 @@ import torch
 from torch import nn
 
 from dualreal_bench.errors import ConfigError
+from dualreal_bench.method import MemoryStage
 
 from .._common.data import TrainingData
 from .._common.hooks import adapter_device
 from .._common.image_encoder import ImageEncoder, condition_encoder
-from .._common.loop import LossFn, Stage, check_state
-from .._common.optim import OptimizerSettings
+from .._common.loop import LossFn, Stage, StepBatch, check_state, draw_batch
+from .._common.memory import checkpointed
 from .._common.staged import StagedMethod
 from .config import DreamVideoConfig, StagePlan
-from .layers import PlaceholderToken
+from .layers import PlaceholderToken, text_encoder_layers
 from .model import DreamVideoModel
 
 if TYPE_CHECKING:
@@ -99,9 +100,12 @@ class DreamVideoMethod(StagedMethod):
         )
         self.token: PlaceholderToken | None = None
         if self.config.textual_inversion and getattr(backbone, "text_encoder", None) is not None:
-            self.token = PlaceholderToken(backbone.tokenizer, backbone.text_encoder)
+            self.token = PlaceholderToken(
+                backbone.tokenizer, backbone.text_encoder, device=adapter_device(backbone)
+            )
         self.reference_embedding: torch.Tensor | None = None  # (1, cond_dim)
         self.image_encoder = image_encoder
+        self._own_encoder = False  # True once condition_encoder() loaded one itself
         self.model.attach(transformer)
         self._trained = False
 
@@ -128,10 +132,63 @@ class DreamVideoMethod(StagedMethod):
             self.model.condition = None
 
     def condition_encoder(self) -> ImageEncoder:
-        """The injected encoder, else the one ``config.image_encoder`` names (loaded once)."""
+        """The injected encoder, else the one ``config.image_encoder`` names (loaded once, and
+        freed by :meth:`release_encoders` once the clips are encoded)."""
         if self.image_encoder is None:
             self.image_encoder = condition_encoder(self.config, self.backbone)
+            self._own_encoder = True
         return self.image_encoder
+
+    def release_encoders(self) -> None:
+        """Free the condition encoder this method loaded (an injected one is the caller's)."""
+        if getattr(self, "_own_encoder", False):
+            self.image_encoder = None
+            self._own_encoder = False
+
+    def planned_train_steps(self) -> int:
+        """The schedule's steps (:meth:`DreamVideoConfig.schedule`: textual inversion counts
+        only when a token is learned)."""
+        return sum(p.steps for p in self.config.schedule())
+
+    def memory_stages(self) -> list[MemoryStage]:
+        """Textual inversion (the token, through the text encoder, on images), the identity
+        adapter (images), the motion adapter (clips, conditioned)."""
+        cfg, model = self.config, self.model
+
+        def weights(w: tuple) -> Callable[[int], contextlib.AbstractContextManager[None]]:
+            @contextlib.contextmanager
+            def context(batch_size: int) -> Iterator[None]:
+                model.weights = w
+                try:
+                    yield
+                finally:
+                    model.weights = (None, None)
+
+            return context
+
+        stages = []
+        if cfg.textual_inversion:  # (a meta backbone has no text encoder, hence no token)
+            stages.append(
+                MemoryStage(
+                    "textual_inversion",
+                    [self.token.embedding] if self.token is not None else [],
+                    cfg.identity_batch_size,
+                    1,
+                    weights((None, None)),
+                    text_encoder=True,
+                )
+            )
+        stages.append(
+            self.dimension_memory_stage(
+                "identity", model.identity_parameters(), weights((1.0, None))
+            )
+        )
+        stages.append(
+            self.dimension_memory_stage(
+                "motion", model.motion_parameters(), self.inspection_context
+            )
+        )
+        return stages
 
     def teardown(self) -> None:
         """Remove the hooks: the backbone computes as if DreamVideo had never been attached."""
@@ -177,11 +234,25 @@ class DreamVideoMethod(StagedMethod):
             }
         }
         builders = self._stage_builders(data, plan)
+        holds = contextlib.ExitStack()  # the text encoder stays on the device for textual inversion
+
+        def on_stage(name: str, event: str) -> None:
+            if name == "textual_inversion" and steps[name]:
+                if event == "start":
+                    holds.enter_context(self.backbone.on_device("text_encoder"))
+                    if self.memory_settings().gradient_checkpointing:
+                        holds.enter_context(checkpointed(text_encoder_layers(self.backbone)))
+                else:
+                    holds.close()
+
         self.model.train()
         try:
-            stats |= self.run_stages(
-                [builders[name] for name in STAGES], step_callback=step_callback
-            )
+            with holds:
+                stats |= self.run_stages(
+                    [builders[name] for name in STAGES],
+                    step_callback=step_callback,
+                    stage_callback=on_stage,
+                )
         finally:
             self.model.weights = (None, None)
             self.model.condition = None
@@ -213,11 +284,21 @@ class DreamVideoMethod(StagedMethod):
         warmup = cfg.scaled(cfg.lr_warmup_steps)
         steps = {name: p.steps for name, p in plan.items()}
 
+        micro = self.memory_settings().micro_batch
+
         def stage(name: str, params: list, latents: list, fn: LossFn) -> Stage:
             p = plan[name]
-            settings = OptimizerSettings.from_config(cfg, p.learning_rate)
+            settings = self.optimizer_settings(p.learning_rate)
             return Stage(
-                name, p.steps, params, latents, p.batch_size, fn, settings, min(warmup, p.steps)
+                name,
+                p.steps,
+                params,
+                latents,
+                p.batch_size,
+                fn,
+                settings,
+                min(warmup, p.steps),
+                micro,
             )
 
         def textual_inversion() -> Stage:
@@ -235,9 +316,7 @@ class DreamVideoMethod(StagedMethod):
                 "identity",
                 model.identity_parameters(),
                 data.identity_latents,
-                lambda idx, latents, gen: self.backbone.training_loss(
-                    latents, embeds, generator=gen
-                ),
+                lambda idx, latents, gen: draw_batch(self.backbone, latents, embeds, gen),
             )
 
         def motion() -> Stage:
@@ -254,9 +333,11 @@ class DreamVideoMethod(StagedMethod):
     def _token_loss(self, data: TrainingData) -> LossFn:
         backbone, token = self.backbone, self.token
 
-        def loss(idx: list[int], latents: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-            embeds = token.encode(backbone, [data.identity_prompt], grad=True)
-            return backbone.training_loss(latents, embeds, generator=gen)
+        def embeds() -> torch.Tensor:  # (1, L, D), a graph through the text encoder
+            return token.encode(backbone, [data.identity_prompt], grad=True)
+
+        def loss(idx: list[int], latents: torch.Tensor, gen: torch.Generator) -> StepBatch:
+            return draw_batch(backbone, latents, embeds, gen)
 
         return loss
 
@@ -268,16 +349,25 @@ class DreamVideoMethod(StagedMethod):
         # the dropped caption of motion steps
         empty = backbone.encode_prompts([""]) if cfg.p_text_zero > 0 and steps["motion"] else None
 
-        def loss(idx: list[int], latents: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        def set_condition(cond: torch.Tensor | None) -> None:
+            model.condition = cond
+
+        def loss(idx: list[int], latents: torch.Tensor, gen: torch.Generator) -> StepBatch:
             cond = data.motion_conditions[idx].clone()  # (B, cond_dim), one random frame per clip
             if cfg.p_image_zero > 0:
                 cond[torch.rand(len(idx), generator=gen) < cfg.p_image_zero] = 0.0
-            model.condition = cond.to(device)
             embeds = data.motion_prompt_embeds.expand(len(idx), -1, -1)
             if cfg.p_text_zero > 0:
                 drop = torch.rand(len(idx), generator=gen) < cfg.p_text_zero
                 embeds = torch.where(drop.to(device).view(-1, 1, 1), empty.to(embeds.dtype), embeds)
-            return backbone.training_loss(latents, embeds, generator=gen)
+            return draw_batch(
+                backbone,
+                latents,
+                embeds,
+                gen,
+                condition=cond.to(device),
+                set_condition=set_condition,
+            )
 
         return loss
 

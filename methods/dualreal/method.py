@@ -11,18 +11,19 @@ import numpy as np
 import torch
 
 from dualreal_bench.errors import ConfigError
-from dualreal_bench.method import Method, variant_value
+from dualreal_bench.method import MemoryStage, Method, variant_value
 
 from .._common.data import TrainingData
-from .._common.hooks import adapter_device
+from .._common.hooks import adapter_device, training_device
 from .._common.image_encoder import ImageEncoder, condition_encoder, condition_encoder_parameters
 from .._common.loop import check_state
+from .._common.memory import TrainingMemory
 from .config import PAPER_NUM_BLOCKS, UNTILED_DECODE_MIN_GIB, DualRealConfig
 from .model import DualRealModel, resolve_num_groups
 from .training import prepare_training_data, train_model
 
 if TYPE_CHECKING:
-    from dualreal_bench.backbone import Backbone
+    from dualreal_bench.backbone import Backbone, BackboneConfig
     from dualreal_bench.spec import Case
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ ABLATION_LABELS = {
 }
 
 
-class DualRealMethod(Method):
+class DualRealMethod(TrainingMemory, Method):
     """DualReal (ICCV 2025): dual-aware adapters on every DiT block, the StageBlender
     controller, and gradient-masked joint identity/motion training.
 
@@ -81,6 +82,14 @@ class DualRealMethod(Method):
         self._extras: list[dict[str, np.ndarray]] = []
         self.training_data = None  # the last TrainingData (for inspection)
 
+    @classmethod
+    def check_backbone(cls, config: DualRealConfig, backbone: BackboneConfig) -> None:
+        """``num_groups`` must divide the backbone's block count (the profile's ``num_layers``:
+        2 for tiny, 30 for CogVideoX-2B, 42 for 5B), checked before any weight loads."""
+        from dualreal_bench.backbone import get_profile
+
+        resolve_num_groups(config, get_profile(backbone.profile).transformer["num_layers"])
+
     # ---- components ---------------------------------------------------------------------
     @property
     def num_groups(self) -> int:
@@ -89,10 +98,12 @@ class DualRealMethod(Method):
     @property
     def trainable_dtype(self) -> torch.dtype:
         """The dtype the adapters and the controller train in: ``trainable_dtype``, "auto"
-        being the backbone's on CUDA (the authors' bf16) and float32 elsewhere."""
+        being the backbone's on CUDA (the authors' bf16) and float32 elsewhere (for the memory
+        model's meta backbone: on the device it stands for, a GPU unless configured)."""
         choice = self.config.trainable_dtype
         if choice == "auto":
-            return self.backbone.dtype if self.backbone.device.type == "cuda" else torch.float32
+            on_cuda = training_device(self.backbone).type == "cuda"
+            return self.backbone.dtype if on_cuda else torch.float32
         return {"bfloat16": torch.bfloat16, "float32": torch.float32}[choice]
 
     @property
@@ -131,6 +142,29 @@ class DualRealMethod(Method):
         finally:
             self.model.condition = None
 
+    def memory_stages(self) -> list[MemoryStage]:
+        """The joint loop's two kinds of step (identity: images, motion: conditioned clips),
+        each training every adapter and the controller (the mask drops one dimension's
+        gradients only after backward); ``dual_aware=false``: the identity phase, then the
+        motion phase, each training its own adapters."""
+        cfg, model = self.config, self.model
+        identity = model.dimension_parameters("identity")
+        motion = model.dimension_parameters("motion")
+        if cfg.dual_aware:
+            identity = motion = identity + motion + model.controller_parameters()
+        prefix = "joint: " if cfg.dual_aware else ""
+
+        @contextlib.contextmanager
+        def unconditioned(batch_size: int) -> Iterator[None]:
+            yield
+
+        return [
+            MemoryStage(f"{prefix}identity", identity, cfg.identity_batch_size, 1, unconditioned),
+            MemoryStage(
+                f"{prefix}motion", motion, cfg.motion_batch_size, None, self.inspection_context
+            ),
+        ]
+
     def _image_encoder(self) -> ImageEncoder | None:
         if not self.config.motion_condition:
             return None
@@ -144,12 +178,13 @@ class DualRealMethod(Method):
         if self._trained:
             raise ConfigError("dualreal: train() may be called once per method instance")
         injected = self.image_encoder is not None
-        data = prepare_training_data(
-            self.backbone, case, self.config, self._image_encoder(), seed=self.config.seed
-        )
-        if not injected:
-            self.image_encoder = None  # only the embeddings are needed from here on: free it
-        return self.fit(data)
+        with self.memory_setup():
+            data = prepare_training_data(
+                self.backbone, case, self.config, self._image_encoder(), seed=self.config.seed
+            )
+            if not injected:
+                self.image_encoder = None  # only the embeddings are needed from here on: free it
+            return self.fit(data)
 
     def fit(
         self, data: TrainingData, *, step_callback: Callable[[str, int], None] | None = None
@@ -170,15 +205,17 @@ class DualRealMethod(Method):
             if step_callback is not None:
                 step_callback(kind, step)
 
-        stats = train_model(
-            self.model,
-            self.backbone,
-            data,
-            self.config,
-            seed=self.config.seed,
-            progress=progress,
-            step_callback=on_step,
-        )
+        with self.memory_setup() as memory:
+            stats = train_model(
+                self.model,
+                self.backbone,
+                data,
+                self.config,
+                seed=self.config.seed,
+                progress=progress,
+                step_callback=on_step,
+                memory=memory,
+            )
         self._trained = True
         stats.update(
             {

@@ -15,8 +15,8 @@ As the authors' ``train/train_adapter.py`` (wenc-k/DualReal) runs it:
 * after ``backward`` the non-active dimension's adapter gradients are set to ``None``, so
   AdamW skips those parameters entirely (no moment update, no weight decay); the controller
   trains on every step; gradients are clipped to norm 1.0 after the mask;
-* AdamW (8-bit from bitsandbytes on CUDA when installed), betas (0.9, 0.95), weight decay
-  1e-4, lr 1e-3 with 200 linear warm-up steps and a cosine decay over 1,000 steps;
+* AdamW (8-bit from bitsandbytes on CUDA, an error when it is missing), betas (0.9, 0.95),
+  weight decay 1e-4, lr 1e-3 with 200 linear warm-up steps and a cosine decay over 1,000 steps;
   timesteps uniform over the scheduler's 1,000 (:meth:`Backbone.training_loss`).
 
 As the authors' data loader: the clips' first 49 frames stretched to 480x720
@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from dualreal_bench.errors import ConfigError
+from dualreal_bench.method import MemorySettings
 
 from .._common.data import (
     EpochLoader,
@@ -64,8 +65,13 @@ from .._common.data import (
     motion_caption,
     stack_batch,
 )
-from .._common.loop import optimizer_step
-from .._common.optim import OptimizerSettings, make_lr_scheduler, make_optimizer
+from .._common.loop import StepBatch, apply_update, backward, draw_batch
+from .._common.optim import (
+    OptimizerSettings,
+    make_lr_scheduler,
+    make_optimizer,
+    resolve_optimizer,
+)
 from .config import DualRealConfig
 from .model import DualRealModel
 
@@ -147,20 +153,36 @@ class _Batches:
             return phase
         return "motion" if self.rng.random() < self.config.motion_ratio else "identity"
 
-    def draw(self, kind: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """``(latents (B, F, C, h, w), prompt embeddings, motion condition (B, cond_dim) or None)``."""
+    def draw(self, kind: str, backbone: Backbone, model: DualRealModel) -> StepBatch:
+        """The step's batch with all its draws: items, dropped image conditions, then the
+        timesteps and the noise (the motion condition is ``(B, cond_dim)``, or ``None``)."""
         data = self.data
+
+        def set_condition(cond: torch.Tensor | None) -> None:
+            model.condition = cond
+
         if kind == "identity":
             idx = self.identity.next()
-            return stack_batch(data.identity_latents, idx), data.identity_prompt_embeds, None
-        idx = self.motion.next()
-        cond = None
-        if data.motion_conditions is not None:
-            cond = data.motion_conditions[idx].clone()
-            if self.config.p_image_zero > 0:
-                cond[torch.rand(len(idx), generator=self.gen) < self.config.p_image_zero] = 0.0
-            cond = cond.to(self.device)
-        return stack_batch(data.motion_latents, idx), data.motion_prompt_embeds, cond
+            latents, embeds, cond = (
+                stack_batch(data.identity_latents, idx),
+                data.identity_prompt_embeds,
+                None,
+            )
+        else:
+            idx = self.motion.next()
+            latents, embeds, cond = (
+                stack_batch(data.motion_latents, idx),
+                data.motion_prompt_embeds,
+                None,
+            )
+            if data.motion_conditions is not None:
+                cond = data.motion_conditions[idx].clone()
+                if self.config.p_image_zero > 0:
+                    cond[torch.rand(len(idx), generator=self.gen) < self.config.p_image_zero] = 0.0
+                cond = cond.to(self.device)
+        return draw_batch(
+            backbone, latents, embeds, self.gen, condition=cond, set_condition=set_condition
+        )
 
 
 def train_model(
@@ -172,12 +194,20 @@ def train_model(
     seed: int,
     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
     step_callback: Callable[[int, str], None] | None = None,
+    memory: MemorySettings | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` (attached to ``backbone.transformer``) on ``data``; returns statistics.
 
     ``step_callback(step, kind)`` runs after every optimizer step (tests use it to inspect
-    gradients and weights); ``progress(step, total, info)`` drives progress bars.
+    gradients and weights); ``progress(step, total, info)`` drives progress bars. ``memory``:
+    the micro-batch size and the resolved optimizer (default: ``config.micro_batch`` and
+    ``config.optimizer`` as it resolves on the backbone's device).
     """
+    if memory is None:
+        memory = MemorySettings(
+            micro_batch=config.micro_batch,
+            optimizer=resolve_optimizer(config.optimizer, backbone.device),
+        )
     batches = _Batches(data, config, seed, backbone.device)
     log: dict[str, list] = {"loss": [], "kind": []}
     start = time.perf_counter()
@@ -185,7 +215,7 @@ def train_model(
     try:
         for phase in _phases(model, config):
             if phase.steps:
-                _run_phase(model, backbone, phase, batches, log, progress, step_callback)
+                _run_phase(model, backbone, phase, batches, log, progress, step_callback, memory)
     finally:
         model.condition = None
         model.active = (True, True)
@@ -213,11 +243,13 @@ def _run_phase(
     log: dict[str, list],
     progress: Callable[[int, int, dict[str, Any]], None] | None,
     step_callback: Callable[[int, str], None] | None,
+    memory: MemorySettings,
 ) -> None:
     """One phase with its own optimizer and schedule (its share of the warm-up)."""
     config = batches.config
     total = config.total_steps
     settings = OptimizerSettings.from_config(config, config.learning_rate)
+    settings = dataclasses.replace(settings, optimizer=memory.optimizer)
     for p in phase.params:
         p.requires_grad_(True)
     optimizer = make_optimizer(phase.params, settings, backbone.device)
@@ -231,21 +263,21 @@ def _run_phase(
     for _ in range(phase.steps):
         step = len(log["loss"])
         kind = batches.kind(phase.name)
-        latents, embeds, model.condition = batches.draw(kind)
-        loss = backbone.training_loss(latents, embeds, generator=batches.gen)
-        optimizer_step(
-            loss,
+        batch = batches.draw(kind, backbone, model)
+        loss = backward(
+            batch, micro_batch=memory.micro_batch, where=f"dualreal step {step} ({kind})"
+        )
+        apply_update(
             params=phase.params,
             optimizer=optimizer,
             scheduler=scheduler,
             max_grad_norm=config.max_grad_norm,
-            where=f"dualreal step {step} ({kind})",
             drop_grads=masks[kind] if phase.name == "joint" and config.grad_mask else (),
         )
         if step_callback is not None:
             step_callback(step, kind)
         optimizer.zero_grad(set_to_none=True)
-        log["loss"].append(float(loss.detach()))
+        log["loss"].append(loss)
         log["kind"].append(kind)
         if progress is not None:
             progress(step + 1, total, {"loss": log["loss"][-1], "kind": kind})

@@ -7,8 +7,9 @@ clip of every *other* motion of the case's data root (the benchmark's 20 other m
 paper case), each captioned by its motion's ``prompts.txt`` ("a person is <action>") -- the
 stand-in for MotionBooth's random Panda-70M subset with its captions -- or a user's folder of
 clips with a ``captions.json``. Clips are read (the first ``num_frames`` frames at the training
-size, as every method here reads clips) and VAE-encoded the first time they are drawn, then
-kept: a run encodes at most ``min(steps, clips)`` of them.
+size, as every method here reads clips) and VAE-encoded once, only those the loop will draw
+(the draws are planned from the seed before it starts, and encoded then: an offloaded VAE
+never comes back during the loop), then kept: a run encodes at most ``min(steps, clips)``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,10 +113,10 @@ def folder_clips(folder: str | Path) -> list[PreservationClip]:
 
 
 class PreservationPool:
-    """Unrelated clips, their caption embeddings, and their latents, encoded on first use.
+    """Unrelated clips, their caption embeddings, and their latents, encoded once.
 
-    Build it with :meth:`from_clips` (the clips are read and VAE-encoded the first time they are
-    drawn) or :meth:`from_tensors` (ready latents: tests and benchmarks on synthetic data).
+    Build it with :meth:`from_clips` (the clips are read and VAE-encoded by :meth:`encode`, or
+    the first time :meth:`latents` asks for one) or :meth:`from_tensors` (ready latents: tests and benchmarks on synthetic data).
 
     Args:
         embeds: one ``(1, L, D)`` caption embedding per clip.
@@ -177,15 +178,33 @@ class PreservationPool:
     def latents(self, index: int) -> torch.Tensor:
         """``(1, F, C, h, w)`` of clip ``index`` (read and encoded the first time)."""
         if index not in self._latents:
-            if self.backbone is None:
-                raise ValueError(f"PreservationPool: no latent and no backbone for clip {index}")
-            clip = self.clips[index]
-            _, frames = read_clip(self.backbone, clip.path)  # the first frames, stretched
-            video = self.backbone.preprocess_video(frames)[None]  # (1, 3, T, H, W)
-            gen = torch.Generator(device="cpu").manual_seed(self.seed + index)
-            self._latents[index] = self.backbone.encode_video(video, generator=gen).cpu()
-            self.encoded += 1
+            self._encode(index)
         return self._latents[index]
+
+    def encode(self, indices: Iterable[int]) -> None:
+        """Encode the clips ``indices`` not encoded yet, with the VAE on the device for all of
+        them at once (before the training loop, so that an offloaded VAE never comes back
+        during it); the latents are those :meth:`latents` would give."""
+        missing = sorted(set(indices) - set(self._latents))
+        if not missing:
+            return
+        with self._backbone("encode").on_device("vae"):
+            for index in missing:
+                self._encode(index)
+
+    def _encode(self, index: int) -> None:
+        backbone = self._backbone(f"clip {index}")
+        clip = self.clips[index]
+        _, frames = read_clip(backbone, clip.path)  # the first frames, stretched
+        video = backbone.preprocess_video(frames)[None]  # (1, 3, T, H, W)
+        gen = torch.Generator(device="cpu").manual_seed(self.seed + index)
+        self._latents[index] = backbone.encode_video(video, generator=gen).cpu()
+        self.encoded += 1
+
+    def _backbone(self, what: str) -> Backbone:
+        if self.backbone is None:
+            raise ValueError(f"PreservationPool: no latent and no backbone for {what}")
+        return self.backbone
 
     def embeds(self, index: int) -> torch.Tensor:
         """``(1, L, D)`` caption embedding of clip ``index``."""

@@ -36,7 +36,9 @@ __all__ = [
     "attention_target",
     "cross_attention_loss",
     "latent_region_mask",
+    "mask_count",
     "masked_mean",
+    "masked_share",
     "subject_attention",
     "subject_attention_explicit",
 ]
@@ -52,8 +54,21 @@ def masked_mean(error: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     Returns:
         A scalar (float32); 0 (with a gradient path) when the mask is empty.
     """
+    return masked_share(error, mask, mask_count(mask, error.shape, error.device))
+
+
+def mask_count(mask: torch.Tensor, shape: torch.Size, device: torch.device) -> torch.Tensor:
+    """``sum(mask)`` broadcast to ``shape`` (float32, on ``device``): the denominator of
+    :func:`masked_mean` for errors of that shape."""
+    return mask.to(device=device, dtype=torch.float32).expand(shape).sum()
+
+
+def masked_share(error: torch.Tensor, mask: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    """``sum(mask * error) / count``: with ``count`` the :func:`mask_count` of a whole batch,
+    a micro-batch's share of the batch's :func:`masked_mean` (the shares of all its
+    micro-batches sum to it; for the whole batch it is the masked mean). 0 (with a gradient
+    path) when ``count`` is 0."""
     mask = mask.to(device=error.device, dtype=torch.float32).expand_as(error)
-    count = mask.sum()
     total = (error.float() * mask).sum()
     return total / count if bool(count > 0) else total * 0.0
 

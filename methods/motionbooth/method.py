@@ -47,12 +47,14 @@ import torch
 
 from dualreal_bench.errors import ConfigError
 from dualreal_bench.media import read_images
-from dualreal_bench.method import Method
+from dualreal_bench.method import MemoryStage, Method
 from dualreal_bench.spec import PLACEHOLDER
 
 from .._common.data import EpochLoader, identity_caption, stack_batch
 from .._common.finetune import FineTunedTransformer, resolve_mixed_precision, training_setup
-from .._common.optim import OptimizerSettings, make_lr_scheduler, make_optimizer
+from .._common.loop import StepBatch, apply_update, backward, draw_batch
+from .._common.memory import TrainingMemory
+from .._common.optim import make_lr_scheduler, make_optimizer
 from .attention import SubjectAttentionStore
 from .config import MotionBoothConfig
 from .data import (
@@ -63,7 +65,7 @@ from .data import (
     other_motion_clips,
     subject_token_positions,
 )
-from .losses import cross_attention_loss, masked_mean
+from .losses import cross_attention_loss, mask_count, masked_share
 from .masks import sam_parameter_count, sam_segmenter, subject_masks
 
 if TYPE_CHECKING:
@@ -84,7 +86,7 @@ def with_unique_token(prompt: str, token: str) -> str:
     return " ".join(replaced.split())
 
 
-class MotionBoothMethod(FineTunedTransformer, Method):
+class MotionBoothMethod(FineTunedTransformer, TrainingMemory, Method):
     """MotionBooth's subject learning: the denoiser fine-tuned on the subject's images with the
     region and subject-token losses, preserved by unrelated videos; the prompt gives the motion.
 
@@ -122,6 +124,39 @@ class MotionBoothMethod(FineTunedTransformer, Method):
     def resolved_mixed_precision(self) -> str:
         """The mixed precision in use: "bf16" or "no" ("auto" follows the backbone's dtype)."""
         return resolve_mixed_precision(self.config.mixed_precision, self.backbone)
+
+    def memory_stages(self) -> list[MemoryStage]:
+        """The two micro-batches of a step, each training :meth:`trained_parameters` (fp32
+        master weights under bf16 mixed precision, the whole transformer cast to fp32): the
+        subject images (``identity_batch_size``, a cap: a subject with fewer images has a
+        smaller batch) with the subject-token attention recorded, and the unrelated clips."""
+        cfg = self.config
+        params = self.trained_parameters()
+        fp32 = torch.float32 if self.resolved_mixed_precision() == "bf16" else None
+        stages = []
+        if cfg.region_loss_weight > 0 or cfg.cross_attn_loss_weight > 0:
+            context = self._recording if cfg.cross_attn_loss_weight > 0 else None
+            stages.append(
+                MemoryStage(
+                    "images", params, cfg.identity_batch_size, 1, context, False, fp32, fp32
+                )
+            )
+        if cfg.video_loss_weight > 0:
+            stages.append(
+                MemoryStage("videos", params, cfg.motion_batch_size, None, None, False, fp32, fp32)
+            )
+        return stages
+
+    @contextlib.contextmanager
+    def _recording(self, batch_size: int) -> Iterator[None]:
+        """A forward of the image micro-batch as the memory model runs it: the subject-token
+        attention recorded (for two subject tokens, as "toy sks")."""
+        self._store.attach(self.backbone.transformer, self.config.cross_attn_blocks)
+        try:
+            with self._store.record(torch.tensor([1, 2])):
+                yield
+        finally:
+            self._store.detach()
 
     def resolved_mask_fallback(self) -> str:
         """``"sam"`` or ``"full_frame"`` ("auto": full_frame on the tiny profile, which has no
@@ -218,8 +253,9 @@ class MotionBoothMethod(FineTunedTransformer, Method):
         tokens, where every mask came from and the unrelated clips."""
         if self._trained:
             raise ConfigError(f"{self.name}: train() may be called once per method instance")
-        data = self.prepare(case)
-        stats = self.fit(data)
+        with self.memory_setup():
+            data = self.prepare(case)
+            stats = self.fit(data)
         stats.update(
             {
                 "identity_prompt": data.image_prompt,
@@ -237,32 +273,62 @@ class MotionBoothMethod(FineTunedTransformer, Method):
         self, data: MotionBoothData, *, step_callback: Callable[[str, int], None] | None = None
     ) -> dict[str, Any]:
         """``max_train_steps`` optimizer steps on prepared data (``step_callback("train",
-        step)`` after each, before the gradients are cleared)."""
-        cfg, backbone = self.config, self.backbone
-        transformer = backbone.transformer
+        step)`` after each, before the gradients are cleared), under the memory settings
+        (:meth:`memory_settings`: each micro-batch of images or clips split further into
+        ``micro_batch`` items, with the whole batch's draws and gradient)."""
+        cfg = self.config
         steps = cfg.scaled(cfg.max_train_steps)
-        mixed = self.resolved_mixed_precision()
-        checkpointing = (
-            bool(transformer.is_gradient_checkpointing)
-            if cfg.gradient_checkpointing is None
-            else cfg.gradient_checkpointing
-        )
         use_images = cfg.region_loss_weight > 0 or cfg.cross_attn_loss_weight > 0
         use_videos = cfg.video_loss_weight > 0
         if use_videos and data.videos is None:
             raise ConfigError(f"{self.name}: video_loss_weight > 0 but the data has no clips")
-        self.keep_original()
-        params = self.trained_parameters()
-        settings = OptimizerSettings.from_config(cfg, cfg.learning_rate)
         rng = random.Random(cfg.seed)
-        gen = torch.Generator(device="cpu").manual_seed(cfg.seed + 1)
         images = EpochLoader(len(data.image_latents), cfg.identity_batch_size, rng)
         videos = EpochLoader(len(data.videos), cfg.motion_batch_size, rng) if use_videos else None
-        micro = int(use_images) + int(use_videos)
+        # every step's items, drawn in the loop's order; the clips among them are encoded now,
+        # before the loop (an offloaded VAE stays away during it)
+        draws = [
+            (images.next() if use_images else None, videos.next() if videos else None)
+            for _ in range(steps)
+        ]
+        if videos is not None:
+            data.videos.encode(i for _, v in draws for i in v)
+        with self.memory_setup() as memory:
+            mixed = self.resolved_mixed_precision()
+            stats = self._train(data, draws, memory.micro_batch, mixed, step_callback)
+        return {
+            **stats,
+            "trainable_parameters": {
+                k: sum(p.numel() for p in v) for k, v in self.parameter_groups().items()
+            },
+            "mixed_precision": mixed,
+            "gradient_checkpointing": memory.gradient_checkpointing,
+            "micro_batches_per_step": int(use_images) + int(use_videos),
+            "micro_batch": memory.micro_batch,
+        }
+
+    def _train(
+        self,
+        data: MotionBoothData,
+        draws: list[tuple[list[int] | None, list[int] | None]],
+        micro_batch: int | None,
+        mixed: str,
+        step_callback: Callable[[str, int], None] | None,
+    ) -> dict[str, Any]:
+        """The loop over the planned ``draws`` (image indices, clip indices) of every step."""
+        cfg, backbone = self.config, self.backbone
+        transformer = backbone.transformer
+        steps = len(draws)
+        parts = sum(x is not None for x in draws[0]) if draws else 1
+        self.keep_original()
+        params = self.trained_parameters()
+        settings = self.optimizer_settings(cfg.learning_rate)
+        gen = torch.Generator(device="cpu").manual_seed(cfg.seed + 1)
         autocast = torch.bfloat16 if mixed == "bf16" else None
         log: dict[str, list[float]] = {"loss": [], "region_loss": [], "cross_attn_loss": []}
         log["video_loss"] = []
         start = time.perf_counter()
+        checkpointing = self.memory_settings().gradient_checkpointing
         with contextlib.ExitStack() as stack:
             stack.enter_context(
                 training_setup(transformer, fp32=mixed == "bf16", checkpointing=checkpointing)
@@ -274,22 +340,41 @@ class MotionBoothMethod(FineTunedTransformer, Method):
             optimizer = make_optimizer(params, settings, backbone.device)
             warmup = min(cfg.scaled(cfg.lr_warmup_steps), steps)
             scheduler = make_lr_scheduler(optimizer, settings, warmup, steps)
-            for step in range(steps):
+            for step, (image_items, clip_items) in enumerate(draws):
                 total = 0.0
-                if use_images:
-                    parts = self._image_step(data, images.next(), gen, autocast, micro, step)
-                    total += parts["loss"]
-                    log["region_loss"].append(parts["region_loss"])
-                    log["cross_attn_loss"].append(parts["cross_attn_loss"])
-                if videos is not None:
-                    loss = self._video_step(data.videos, videos.next(), gen, autocast, micro, step)
-                    total += loss
-                    log["video_loss"].append(loss)
-                torch.nn.utils.clip_grad_norm_(
-                    [p for p in params if p.grad is not None], cfg.max_grad_norm
+                if image_items is not None:
+                    batch, parts_log = self._image_batch(data, image_items, gen, autocast)
+                    recording = (
+                        self._store.record(data.subject_positions)
+                        if cfg.cross_attn_loss_weight > 0
+                        else contextlib.nullcontext()
+                    )
+                    with recording:
+                        loss = backward(
+                            batch,
+                            micro_batch=micro_batch,
+                            where=f"step {step} (images) of {self.name}",
+                            scale=1 / parts,
+                        )
+                    total += loss / parts
+                    log["region_loss"].append(sum(parts_log["region"]))
+                    log["cross_attn_loss"].append(sum(parts_log["cross_attn"]))
+                if clip_items is not None:
+                    batch = self._video_batch(data.videos, clip_items, gen, autocast)
+                    loss = backward(
+                        batch,
+                        micro_batch=micro_batch,
+                        where=f"step {step} (videos) of {self.name}",
+                        scale=1 / parts,
+                    )
+                    total += loss / parts
+                    log["video_loss"].append(loss / parts)
+                apply_update(
+                    params=params,
+                    optimizer=optimizer,
+                    scheduler=scheduler,
+                    max_grad_norm=cfg.max_grad_norm,
                 )
-                optimizer.step()
-                scheduler.step()
                 if step_callback is not None:
                     step_callback("train", step)
                 optimizer.zero_grad(set_to_none=True)
@@ -300,70 +385,74 @@ class MotionBoothMethod(FineTunedTransformer, Method):
             **{k: v for k, v in log.items() if v},
             "steps": steps,
             "seconds": time.perf_counter() - start,
-            "trainable_parameters": {
-                k: sum(p.numel() for p in v) for k, v in self.parameter_groups().items()
-            },
-            "mixed_precision": mixed,
-            "gradient_checkpointing": checkpointing,
-            "micro_batches_per_step": micro,
         }
 
-    def _image_step(
+    def _image_batch(
         self,
         data: MotionBoothData,
         indices: list[int],
         gen: torch.Generator,
         autocast: torch.dtype | None,
-        micro: int,
-        step: int,
-    ) -> dict[str, float]:
-        """The image micro-batch: forward, its losses, backward (``/ micro``)."""
-        cfg = self.config
+    ) -> tuple[StepBatch, dict[str, list[float]]]:
+        """The image micro-batch with its draws, and its loss (the region loss plus the weighted
+        subject-token loss) as :func:`~.._common.loop.backward` computes it in pieces: each
+        piece's share of the batch's masked mean (divided by the whole batch's mask count) and
+        of the cross-attention loss's mean; the list it logs each piece's two terms into."""
+        cfg, backbone = self.config, self.backbone
+        device = backbone.device
         latents = stack_batch(data.image_latents, indices)  # (B, 1, C, h, w)
-        recording = (
-            self._store.record(data.subject_positions)
-            if cfg.cross_attn_loss_weight > 0
-            else contextlib.nullcontext([])
-        )
-        with recording:
-            with _autocast(self.backbone.device, autocast):
-                error = self.backbone.denoising_error(
-                    latents, data.image_prompt_embeds, generator=gen
-                )
-            device = error.device
-            mask = torch.cat([data.region_masks[i] for i in indices]).to(device)
-            region = masked_mean(error, mask) if cfg.mask_region_loss else error.mean()
-            loss = cfg.region_loss_weight * region
-            attn = torch.zeros((), device=device)
-            if cfg.cross_attn_loss_weight > 0:
-                target = torch.cat([data.attention_targets[i] for i in indices]).to(device)
-                attn = cross_attention_loss(self._store.aggregate(), target)
-                loss = loss + cfg.cross_attn_loss_weight * attn
-            _backward(loss, micro, f"step {step} (images) of {self.name}")
-        return {
-            "loss": float(loss.detach()) / micro,
-            "region_loss": float(region.detach()),
-            "cross_attn_loss": float(attn.detach()),
-        }
+        size = latents.shape[0]
+        mask = torch.cat([data.region_masks[i] for i in indices]).to(device)  # (B, 1, 1, h, w)
+        count = mask_count(mask, latents.shape, device)
+        target = torch.cat([data.attention_targets[i] for i in indices]).to(device)
+        logged: dict[str, list[float]] = {"region": [], "cross_attn": []}
 
-    def _video_step(
+        def objective(
+            part: slice, x: torch.Tensor, embeds: torch.Tensor, t: torch.Tensor, noise: torch.Tensor
+        ) -> torch.Tensor:
+            share = (part.stop - part.start) / size
+            if cfg.cross_attn_loss_weight > 0:
+                self._store.maps.clear()  # this piece's forward only
+            with _autocast(device, autocast):
+                error = backbone.denoising_error(x, embeds, timesteps=t, noise=noise)
+            if cfg.mask_region_loss:
+                region = masked_share(error, mask[part], count)
+            else:
+                region = _weighted(error.mean(), share)
+            loss = cfg.region_loss_weight * region
+            attn = torch.zeros((), device=error.device)
+            if cfg.cross_attn_loss_weight > 0:
+                attn = _weighted(cross_attention_loss(self._store.aggregate(), target[part]), share)
+                loss = loss + cfg.cross_attn_loss_weight * attn
+            logged["region"].append(float(region.detach()))
+            logged["cross_attn"].append(float(attn.detach()))
+            return loss
+
+        batch = draw_batch(backbone, latents, data.image_prompt_embeds, gen, objective=objective)
+        return batch, logged
+
+    def _video_batch(
         self,
         pool: PreservationPool,
         indices: list[int],
         gen: torch.Generator,
         autocast: torch.dtype | None,
-        micro: int,
-        step: int,
-    ) -> float:
-        """The video micro-batch: the plain diffusion loss on unrelated clips, backward."""
+    ) -> StepBatch:
+        """The clip micro-batch with its draws: the weighted plain diffusion loss on unrelated
+        clips."""
+        backbone, weight = self.backbone, self.config.video_loss_weight
         latents = stack_batch([pool.latents(i) for i in indices], list(range(len(indices))))
         embeds = torch.cat([pool.embeds(i) for i in indices])
-        with _autocast(self.backbone.device, autocast):
-            loss = self.config.video_loss_weight * self.backbone.training_loss(
-                latents, embeds, generator=gen
-            )
-        _backward(loss, micro, f"step {step} (videos) of {self.name}")
-        return float(loss.detach()) / micro
+        size = latents.shape[0]
+
+        def objective(
+            part: slice, x: torch.Tensor, embeds: torch.Tensor, t: torch.Tensor, noise: torch.Tensor
+        ) -> torch.Tensor:
+            with _autocast(backbone.device, autocast):
+                loss = weight * backbone.training_loss(x, embeds, timesteps=t, noise=noise)
+            return _weighted(loss, (part.stop - part.start) / size)
+
+        return draw_batch(backbone, latents, embeds, gen, objective=objective)
 
     def teardown(self) -> None:
         """Remove the attention processors (if a step was interrupted) and restore the weights."""
@@ -387,11 +476,9 @@ def _ids_at(backbone: Backbone, prompt: str, positions: list[int]) -> list[int]:
     return [ids[i] for i in positions]
 
 
-def _backward(loss: torch.Tensor, micro: int, where: str) -> None:
-    """One micro-batch's share of the step's gradient (accelerate's loss / accumulation)."""
-    if not torch.isfinite(loss):
-        raise FloatingPointError(f"non-finite training loss at {where}")
-    (loss / micro).backward()
+def _weighted(loss: torch.Tensor, share: float) -> torch.Tensor:
+    """A piece's ``share`` of a mean over the batch (the whole batch: the loss untouched)."""
+    return loss if share == 1.0 else loss * share
 
 
 def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
