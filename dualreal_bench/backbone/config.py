@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Any, Literal
 
 from ..config import Config, check_seed
 from ..devices import check_device
@@ -63,12 +63,19 @@ class BackboneConfig(Config):
 
     def validate(self) -> None:
         profile = get_profile(self.profile)
-        transformer = profile.transformer
         if profile.random_init and self.model_path is not None:
             raise ConfigError(
                 f"model_path={self.model_path!r}: profile {self.profile!r} has random weights and "
                 "loads nothing; choose a real profile (cogvideox-2b, cogvideox-5b) to load weights"
             )
+        self._check_video(profile.transformer)
+        self._check_sampling()
+        self._check_placement()
+        self._check_text_length(profile.transformer)
+        check_seed(self.seed, "--backbone-set seed")
+
+    def _check_video(self, transformer: dict[str, Any]) -> None:
+        """Frames, size and frame rate the VAE and the patch size allow."""
         temporal = transformer["temporal_compression_ratio"]
         if not _is_int(self.num_frames) or self.num_frames < 1 or (self.num_frames - 1) % temporal:
             raise ConfigError(
@@ -85,6 +92,9 @@ class BackboneConfig(Config):
                 )
         if not _is_int(self.fps) or self.fps < 1:
             raise ConfigError(f"fps={self.fps!r}: must be a positive integer")
+
+    def _check_sampling(self) -> None:
+        """Steps, guidance and scheduler of generation."""
         if not _is_int(self.num_inference_steps) or self.num_inference_steps < 1:
             raise ConfigError(f"num_inference_steps={self.num_inference_steps!r}: must be >= 1")
         if not isinstance(self.guidance_scale, (int, float)) or not self.guidance_scale >= 1.0:
@@ -95,6 +105,9 @@ class BackboneConfig(Config):
             raise ConfigError(
                 f"scheduler={self.scheduler!r}: must be one of {', '.join(SCHEDULERS)}"
             )
+
+    def _check_placement(self) -> None:
+        """Dtype, device and the two (exclusive) ways of offloading models to the CPU."""
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype={self.dtype!r}: must be one of {', '.join(DTYPES)}")
         check_device(self.device)
@@ -110,6 +123,10 @@ class BackboneConfig(Config):
                 f"offload={self.offload} and cpu_offload=true contradict: diffusers' model CPU "
                 "offload already moves every model on and off the device; choose one"
             )
+
+    def _check_text_length(self, transformer: dict[str, Any]) -> None:
+        """``max_sequence_length`` within the transformer's text length (exactly it without
+        rotary positions)."""
         max_len = transformer["max_text_seq_length"]
         if not _is_int(self.max_sequence_length) or not 1 <= self.max_sequence_length <= max_len:
             raise ConfigError(
@@ -124,7 +141,6 @@ class BackboneConfig(Config):
                 f"max_sequence_length={self.max_sequence_length}: the {self.profile} transformer's "
                 f"sin-cos positions assume exactly {max_len} text tokens"
             )
-        check_seed(self.seed, "--backbone-set seed")
 
     @classmethod
     def for_profile(

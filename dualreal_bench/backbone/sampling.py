@@ -111,35 +111,65 @@ class SamplingMixin:
             negative = self.encode_prompts(
                 [cfg.negative_prompt if negative_prompt is None else negative_prompt]
             )
+        steps = num_inference_steps or cfg.num_inference_steps
         videos: list[np.ndarray] = []
         for i, prompt in enumerate(prompts):
             embeds = (
                 self.encode_prompts([prompt]) if prompt_embeds is None else prompt_embeds[i : i + 1]
             )
-            # the pipeline's own steps, split so that an offloaded text encoder and VAE come to
-            # the device each for its part only: prompts (above), denoising, decoding (below)
-            latents = pipe(
-                prompt_embeds=embeds.to(device=self.device, dtype=self.dtype),
-                negative_prompt_embeds=negative,
-                height=cfg.height,
-                width=cfg.width,
-                num_frames=cfg.num_frames,
-                num_inference_steps=num_inference_steps or cfg.num_inference_steps,
-                guidance_scale=guidance,
-                use_dynamic_cfg=cfg.use_dynamic_cfg,
-                generator=torch.Generator(device="cpu").manual_seed(int(seed)),
-                output_type="latent",
-                max_sequence_length=cfg.max_sequence_length,
-                attention_kwargs=attention_kwargs,
-                callback_on_step_end=callback_on_step_end,
-                callback_on_step_end_tensor_inputs=list(callback_on_step_end_tensor_inputs),
-            ).frames
-            with torch.no_grad(), self.on_device("vae"):
-                frames = pipe.video_processor.postprocess_video(
-                    video=pipe.decode_latents(latents), output_type="np"
+            videos.append(
+                self._generate_one(
+                    pipe,
+                    embeds,
+                    negative,
+                    seed,
+                    num_inference_steps=steps,
+                    guidance_scale=guidance,
+                    attention_kwargs=attention_kwargs,
+                    callback_on_step_end=callback_on_step_end,
+                    callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
                 )
-            videos.append(_to_uint8(np.asarray(frames[0])))
+            )
         return videos
+
+    def _generate_one(
+        self,
+        pipe: Any,
+        prompt_embeds: torch.Tensor,
+        negative_prompt_embeds: torch.Tensor | None,
+        seed: int,
+        *,
+        num_inference_steps: int,
+        guidance_scale: float,
+        attention_kwargs: dict[str, Any] | None,
+        callback_on_step_end: Callable[..., dict[str, Any]] | None,
+        callback_on_step_end_tensor_inputs: Sequence[str],
+    ) -> np.ndarray:
+        """One prompt's video (uint8 ``(T, H, W, 3)``) from its embeddings ``(1, L, D)``: the
+        pipeline's own steps, split so that an offloaded text encoder and VAE come to the
+        device each for its part only: prompts (encoded by the caller), denoising, decoding."""
+        cfg = self.config
+        latents = pipe(
+            prompt_embeds=prompt_embeds.to(device=self.device, dtype=self.dtype),
+            negative_prompt_embeds=negative_prompt_embeds,
+            height=cfg.height,
+            width=cfg.width,
+            num_frames=cfg.num_frames,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            use_dynamic_cfg=cfg.use_dynamic_cfg,
+            generator=torch.Generator(device="cpu").manual_seed(int(seed)),
+            output_type="latent",
+            max_sequence_length=cfg.max_sequence_length,
+            attention_kwargs=attention_kwargs,
+            callback_on_step_end=callback_on_step_end,
+            callback_on_step_end_tensor_inputs=list(callback_on_step_end_tensor_inputs),
+        ).frames
+        with torch.no_grad(), self.on_device("vae"):
+            frames = pipe.video_processor.postprocess_video(
+                video=pipe.decode_latents(latents), output_type="np"
+            )
+        return _to_uint8(np.asarray(frames[0]))
 
 
 @functools.cache
