@@ -68,7 +68,10 @@ def test_a_core_module_importing_the_runner_breaks_the_core_contract(tree_copy):
 
 def test_a_method_importing_the_runner_breaks_the_methods_contract(tree_copy):
     # methods/ installs as dualreal_bench.methods: the check must see it through the staging
-    _append(tree_copy / "methods" / "lora.py", "from dualreal_bench import runner  # scratch")
+    _append(
+        tree_copy / "methods" / "lora" / "__init__.py",
+        "from dualreal_bench import runner  # scratch",
+    )
     ok, report = arch.check(tree_copy)
     assert not ok
     assert "methods import no run, report, analysis or CLI BROKEN" in report
