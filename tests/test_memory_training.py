@@ -359,11 +359,11 @@ def test_motionbooth_step_is_the_half_sum_of_its_two_losses(backbone):
 def test_motionbooth_naive_micro_batches_fail_the_tolerance(backbone, monkeypatch):
     """The control: each micro-batch of images taking its own masked mean (not its share of
     the batch's) gives another gradient."""
-    from dualreal_bench.methods.motionbooth import method as motionbooth_method
+    from dualreal_bench.methods.motionbooth import training as motionbooth_training
 
     full = motionbooth_step_gradients(backbone, None, video_loss_weight=0)
     monkeypatch.setattr(
-        motionbooth_method,
+        motionbooth_training,
         "masked_share",
         lambda error, mask, count: (error * mask).sum() / mask.expand_as(error).sum(),
     )

@@ -48,9 +48,10 @@ from dualreal_bench.method import MemoryStage
 from .._common.data import TrainingData
 from .._common.hooks import adapter_device
 from .._common.image_encoder import ImageEncoder, condition_encoder
-from .._common.loop import LossFn, Stage, StepBatch, check_state, draw_batch
+from .._common.loop import LossFn, Stage, check_state
 from .._common.memory import checkpointed
 from .._common.staged import StagedMethod
+from .._common.step import StepBatch, draw_batch
 from .config import DreamVideoConfig, StagePlan
 from .layers import PlaceholderToken, text_encoder_layers
 from .model import DreamVideoModel

@@ -13,8 +13,9 @@ the DualReal supplement's 7.1 for the schedule) and how it is carried over to Co
   halved; AdamW lr 5e-6, betas (0.9, 0.999), weight decay 0.01, clip 1.0, 300 steps, constant;
 * the losses are defined in :mod:`.losses` (the region loss normalised per masked element, so
   a full mask gives exactly the plain loss, where MotionBooth's is ``C`` times that; the
-  cross-attention loss on the joint attention's video-query x subject-key slice), the masks
-  in :mod:`.masks`, the unrelated clips in :mod:`.data`.
+  cross-attention loss on the joint attention's video-query x subject-key slice) and computed
+  on a step's two micro-batches in :mod:`.training`; the masks are in :mod:`.masks`, the
+  unrelated clips in :mod:`.data`, the preparation of a case in :mod:`.prepare`.
 
 Prompts: the benchmark names the subject ``"<class> *"``; MotionBooth's unique token is
 ``"sks"`` (``"a sks dog"``). Every ``" *"`` becomes ``" <unique_token>"`` in the training
@@ -37,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -46,27 +46,19 @@ import numpy as np
 import torch
 
 from dualreal_bench.errors import ConfigError
-from dualreal_bench.media import read_images
 from dualreal_bench.method import MemoryStage, Method
-from dualreal_bench.spec import PLACEHOLDER
 
-from .._common.data import EpochLoader, identity_caption, stack_batch
+from .._common.data import EpochLoader
 from .._common.finetune import FineTunedTransformer, resolve_mixed_precision, training_setup
-from .._common.loop import StepBatch, apply_update, backward, draw_batch
 from .._common.memory import TrainingMemory
 from .._common.optim import make_lr_scheduler, make_optimizer
+from .._common.step import StepBatch, apply_update, backward
 from .attention import SubjectAttentionStore
 from .config import MotionBoothConfig
-from .data import (
-    MotionBoothData,
-    PreservationPool,
-    folder_clips,
-    masks_to_targets,
-    other_motion_clips,
-    subject_token_positions,
-)
-from .losses import cross_attention_loss, mask_count, masked_share
-from .masks import sam_parameter_count, sam_segmenter, subject_masks
+from .data import MotionBoothData
+from .masks import sam_parameter_count
+from .prepare import prepare_case, with_unique_token
+from .training import image_batch, video_batch
 
 if TYPE_CHECKING:
     from dualreal_bench.backbone import Backbone
@@ -75,15 +67,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 __all__ = ["MotionBoothMethod", "with_unique_token"]
-
-_PLACEHOLDER_RE = re.compile(r"\s*" + re.escape(PLACEHOLDER))
-
-
-def with_unique_token(prompt: str, token: str) -> str:
-    """``"dog * is surfing"`` -> ``"dog sks is surfing"``: every placeholder ``" *"`` becomes
-    ``" <token>"`` (``token="*"`` leaves the prompt as it is)."""
-    replaced = _PLACEHOLDER_RE.sub(lambda _: f" {token}", prompt)
-    return " ".join(replaced.split())
 
 
 class MotionBoothMethod(FineTunedTransformer, TrainingMemory, Method):
@@ -178,75 +161,8 @@ class MotionBoothMethod(FineTunedTransformer, TrainingMemory, Method):
     # ---- data -----------------------------------------------------------------------------
     def prepare(self, case: Case) -> MotionBoothData:
         """The subject's images (encoded once), their masks, the caption and its subject tokens,
-        and the pool of unrelated clips."""
-        cfg, backbone = self.config, self.backbone
-        paths = case.image_paths()
-        images = read_images(paths)
-        gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
-        latents = [backbone.encode_images([im], generator=gen) for im in images]
-
-        # the masks feed the masked region loss and the cross-attention targets; unused, no
-        # segmentation model is loaded for them
-        used = (
-            cfg.mask_region_loss and cfg.region_loss_weight > 0
-        ) or cfg.cross_attn_loss_weight > 0
-        fallback = self.resolved_mask_fallback() if used else "full_frame"
-        masks = subject_masks(
-            paths,
-            images,
-            fallback=fallback,
-            segmenter=lambda: sam_segmenter(cfg.mask_model, cfg.mask_model_path, backbone.device),
-        )
-        if used and fallback == "full_frame" and any(m.source == "full_frame" for m in masks):
-            logger.warning(
-                "motionbooth: %s: full-frame subject masks for images without a mask file or "
-                "alpha channel (mask_fallback=%s on profile %s): the region loss is the plain loss",
-                case.identity.name,
-                cfg.mask_fallback,
-                backbone.profile.name,
-            )
-        regions, targets = masks_to_targets(backbone, [m.mask for m in masks])
-
-        caption = identity_caption(cfg.identity_prompt, case)
-        prompt = with_unique_token(caption, cfg.unique_token)
-        positions: list[int] = []
-        if cfg.cross_attn_loss_weight > 0:
-            phrase = with_unique_token(
-                f"{case.identity.class_noun} {PLACEHOLDER}", cfg.unique_token
-            )
-            positions = subject_token_positions(
-                backbone.tokenizer, prompt, phrase, backbone.config.max_sequence_length
-            )
-        videos = None
-        if cfg.video_loss_weight > 0:
-            if cfg.preservation_videos:
-                clips = folder_clips(cfg.preservation_videos)
-            else:
-                clips = other_motion_clips(
-                    case.motion_dir.parent, case.motion.name, cfg.motion_prompt
-                )
-                if not clips:
-                    raise ConfigError(
-                        f"motionbooth: no clips of motions other than {case.motion.name!r} in "
-                        f"{case.motion_dir.parent}; the video preservation loss needs unrelated "
-                        "clips: --set preservation_videos=DIR (clips + captions.json) or "
-                        "--set video_loss_weight=0"
-                    )
-            videos = PreservationPool.from_clips(backbone, clips, seed=cfg.seed)
-        return MotionBoothData(
-            image_latents=latents,
-            region_masks=regions,
-            attention_targets=targets,
-            image_prompt_embeds=backbone.encode_prompts([prompt]),
-            image_prompt=prompt,
-            subject_positions=torch.tensor(positions, dtype=torch.long),
-            videos=videos,
-            masks={p.name: m.source for p, m in zip(paths, masks, strict=True)},
-            mask_coverage={p.name: round(m.coverage, 4) for p, m in zip(paths, masks, strict=True)},
-            subject_tokens=[
-                backbone.tokenizer.decode([i]) for i in _ids_at(backbone, prompt, positions)
-            ],
-        )
+        and the pool of unrelated clips (:func:`~.prepare.prepare_case`)."""
+        return prepare_case(case, self.config, self.backbone, self.resolved_mask_fallback())
 
     def train(self, case: Case) -> dict[str, Any]:
         """Prepare the case and :meth:`fit`; the statistics name the caption, the subject
@@ -317,7 +233,6 @@ class MotionBoothMethod(FineTunedTransformer, TrainingMemory, Method):
     ) -> dict[str, Any]:
         """The loop over the planned ``draws`` (image indices, clip indices) of every step."""
         cfg, backbone = self.config, self.backbone
-        transformer = backbone.transformer
         steps = len(draws)
         parts = sum(x is not None for x in draws[0]) if draws else 1
         self.keep_original()
@@ -328,47 +243,14 @@ class MotionBoothMethod(FineTunedTransformer, TrainingMemory, Method):
         log: dict[str, list[float]] = {"loss": [], "region_loss": [], "cross_attn_loss": []}
         log["video_loss"] = []
         start = time.perf_counter()
-        checkpointing = self.memory_settings().gradient_checkpointing
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(
-                training_setup(transformer, fp32=mixed == "bf16", checkpointing=checkpointing)
-            )
-            if cfg.cross_attn_loss_weight > 0:
-                self._store.attach(transformer, cfg.cross_attn_blocks)
-                stack.callback(self._store.detach)
-            stack.enter_context(_trainable(params))
+        with self._training(params, mixed):
             optimizer = make_optimizer(params, settings, backbone.device)
             warmup = min(cfg.scaled(cfg.lr_warmup_steps), steps)
             scheduler = make_lr_scheduler(optimizer, settings, warmup, steps)
-            for step, (image_items, clip_items) in enumerate(draws):
-                total = 0.0
-                if image_items is not None:
-                    batch, parts_log = self._image_batch(data, image_items, gen, autocast)
-                    recording = (
-                        self._store.record(data.subject_positions)
-                        if cfg.cross_attn_loss_weight > 0
-                        else contextlib.nullcontext()
-                    )
-                    with recording:
-                        loss = backward(
-                            batch,
-                            micro_batch=micro_batch,
-                            where=f"step {step} (images) of {self.name}",
-                            scale=1 / parts,
-                        )
-                    total += loss / parts
-                    log["region_loss"].append(sum(parts_log["region"]))
-                    log["cross_attn_loss"].append(sum(parts_log["cross_attn"]))
-                if clip_items is not None:
-                    batch = self._video_batch(data.videos, clip_items, gen, autocast)
-                    loss = backward(
-                        batch,
-                        micro_batch=micro_batch,
-                        where=f"step {step} (videos) of {self.name}",
-                        scale=1 / parts,
-                    )
-                    total += loss / parts
-                    log["video_loss"].append(loss / parts)
+            for step, items in enumerate(draws):
+                total = self._backward_step(
+                    data, step, items, parts, gen, autocast, micro_batch, log
+                )
                 apply_update(
                     params=params,
                     optimizer=optimizer,
@@ -387,72 +269,67 @@ class MotionBoothMethod(FineTunedTransformer, TrainingMemory, Method):
             "seconds": time.perf_counter() - start,
         }
 
-    def _image_batch(
+    @contextlib.contextmanager
+    def _training(self, params: list[torch.nn.Parameter], mixed: str) -> Iterator[None]:
+        """The transformer set up for training (fp32 master weights under bf16, gradient
+        checkpointing as the memory settings say), the subject-token attention recorded when
+        its loss is on, ``params`` trainable; all undone on exit."""
+        transformer = self.backbone.transformer
+        checkpointing = self.memory_settings().gradient_checkpointing
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(
+                training_setup(transformer, fp32=mixed == "bf16", checkpointing=checkpointing)
+            )
+            if self.config.cross_attn_loss_weight > 0:
+                self._store.attach(transformer, self.config.cross_attn_blocks)
+                stack.callback(self._store.detach)
+            stack.enter_context(_trainable(params))
+            yield
+
+    def _backward_step(
         self,
         data: MotionBoothData,
-        indices: list[int],
+        step: int,
+        items: tuple[list[int] | None, list[int] | None],
+        parts: int,
         gen: torch.Generator,
         autocast: torch.dtype | None,
-    ) -> tuple[StepBatch, dict[str, list[float]]]:
-        """The image micro-batch with its draws, and its loss (the region loss plus the weighted
-        subject-token loss) as :func:`~.._common.loop.backward` computes it in pieces: each
-        piece's share of the batch's masked mean (divided by the whole batch's mask count) and
-        of the cross-attention loss's mean; the list it logs each piece's two terms into."""
-        cfg, backbone = self.config, self.backbone
-        device = backbone.device
-        latents = stack_batch(data.image_latents, indices)  # (B, 1, C, h, w)
-        size = latents.shape[0]
-        mask = torch.cat([data.region_masks[i] for i in indices]).to(device)  # (B, 1, 1, h, w)
-        count = mask_count(mask, latents.shape, device)
-        target = torch.cat([data.attention_targets[i] for i in indices]).to(device)
-        logged: dict[str, list[float]] = {"region": [], "cross_attn": []}
+        micro_batch: int | None,
+        log: dict[str, list[float]],
+    ) -> float:
+        """Forward and backward of one step's micro-batches (the images ``items[0]``, the clips
+        ``items[1]``; each ``None`` when its loss is off), each scaled by ``1 / parts``, their
+        gradients accumulated; logs their terms into ``log`` and returns the step's loss."""
+        cfg = self.config
+        image_items, clip_items = items
+        total = 0.0
 
-        def objective(
-            part: slice, x: torch.Tensor, embeds: torch.Tensor, t: torch.Tensor, noise: torch.Tensor
-        ) -> torch.Tensor:
-            share = (part.stop - part.start) / size
-            if cfg.cross_attn_loss_weight > 0:
-                self._store.maps.clear()  # this piece's forward only
-            with _autocast(device, autocast):
-                error = backbone.denoising_error(x, embeds, timesteps=t, noise=noise)
-            if cfg.mask_region_loss:
-                region = masked_share(error, mask[part], count)
-            else:
-                region = _weighted(error.mean(), share)
-            loss = cfg.region_loss_weight * region
-            attn = torch.zeros((), device=error.device)
-            if cfg.cross_attn_loss_weight > 0:
-                attn = _weighted(cross_attention_loss(self._store.aggregate(), target[part]), share)
-                loss = loss + cfg.cross_attn_loss_weight * attn
-            logged["region"].append(float(region.detach()))
-            logged["cross_attn"].append(float(attn.detach()))
-            return loss
+        def run(batch: StepBatch, kind: str) -> float:
+            where = f"step {step} ({kind}) of {self.name}"
+            return backward(batch, micro_batch=micro_batch, where=where, scale=1 / parts)
 
-        batch = draw_batch(backbone, latents, data.image_prompt_embeds, gen, objective=objective)
-        return batch, logged
-
-    def _video_batch(
-        self,
-        pool: PreservationPool,
-        indices: list[int],
-        gen: torch.Generator,
-        autocast: torch.dtype | None,
-    ) -> StepBatch:
-        """The clip micro-batch with its draws: the weighted plain diffusion loss on unrelated
-        clips."""
-        backbone, weight = self.backbone, self.config.video_loss_weight
-        latents = stack_batch([pool.latents(i) for i in indices], list(range(len(indices))))
-        embeds = torch.cat([pool.embeds(i) for i in indices])
-        size = latents.shape[0]
-
-        def objective(
-            part: slice, x: torch.Tensor, embeds: torch.Tensor, t: torch.Tensor, noise: torch.Tensor
-        ) -> torch.Tensor:
-            with _autocast(backbone.device, autocast):
-                loss = weight * backbone.training_loss(x, embeds, timesteps=t, noise=noise)
-            return _weighted(loss, (part.stop - part.start) / size)
-
-        return draw_batch(backbone, latents, embeds, gen, objective=objective)
+        if image_items is not None:
+            batch, parts_log = image_batch(
+                self.backbone, cfg, self._store, data, image_items, gen, autocast
+            )
+            recording = (
+                self._store.record(data.subject_positions)
+                if cfg.cross_attn_loss_weight > 0
+                else contextlib.nullcontext()
+            )
+            with recording:
+                loss = run(batch, "images")
+            total += loss / parts
+            log["region_loss"].append(sum(parts_log["region"]))
+            log["cross_attn_loss"].append(sum(parts_log["cross_attn"]))
+        if clip_items is not None:
+            batch = video_batch(
+                self.backbone, cfg.video_loss_weight, data.videos, clip_items, gen, autocast
+            )
+            loss = run(batch, "videos")
+            total += loss / parts
+            log["video_loss"].append(loss / parts)
+        return total
 
     def teardown(self) -> None:
         """Remove the attention processors (if a step was interrupted) and restore the weights."""
@@ -469,22 +346,6 @@ class MotionBoothMethod(FineTunedTransformer, TrainingMemory, Method):
         texts = [with_unique_token(p, self.config.unique_token) for p in prompts]
         with torch.no_grad():
             return self.backbone.sample(texts, seed)
-
-
-def _ids_at(backbone: Backbone, prompt: str, positions: list[int]) -> list[int]:
-    ids = backbone.tokenizer(prompt, add_special_tokens=False).input_ids
-    return [ids[i] for i in positions]
-
-
-def _weighted(loss: torch.Tensor, share: float) -> torch.Tensor:
-    """A piece's ``share`` of a mean over the batch (the whole batch: the loss untouched)."""
-    return loss if share == 1.0 else loss * share
-
-
-def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 @contextlib.contextmanager
