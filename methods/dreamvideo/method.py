@@ -51,10 +51,11 @@ from .._common.image_encoder import ImageEncoder, condition_encoder
 from .._common.loop import LossFn, Stage, check_state
 from .._common.memory import checkpointed
 from .._common.staged import StagedMethod
-from .._common.step import StepBatch, draw_batch
+from .._common.step import draw_batch
 from .config import DreamVideoConfig, StagePlan
 from .layers import PlaceholderToken, text_encoder_layers
 from .model import DreamVideoModel
+from .training import motion_loss, start_token, token_loss
 
 if TYPE_CHECKING:
     from dualreal_bench.backbone import Backbone
@@ -226,9 +227,8 @@ class DreamVideoMethod(StagedMethod):
         if data.reference_embedding is not None:
             self.reference_embedding = data.reference_embedding.detach().float().cpu()
         if self.token is not None:
-            self._start_token(
-                data, steps, initializer_word or cfg.initializer_word or data.class_noun
-            )
+            word = initializer_word or cfg.initializer_word or data.class_noun
+            start_token(self.backbone, self.token, data, steps, word)
         stats: dict[str, Any] = {
             "trainable_parameters": {
                 k: sum(p.numel() for p in v) for k, v in self.parameter_groups().items()
@@ -260,21 +260,6 @@ class DreamVideoMethod(StagedMethod):
             self.model.eval()
         return stats
 
-    def _start_token(self, data: TrainingData, steps: dict[str, int], word: str) -> None:
-        """Check the identity caption holds the token to learn; start it from ``word``."""
-        backbone, token = self.backbone, self.token
-        if not word:
-            raise ConfigError("dreamvideo: no initializer word (set initializer_word)")
-        if steps["textual_inversion"] and not token.occurs_in(
-            backbone.tokenizer, data.identity_prompt
-        ):
-            raise ConfigError(
-                f"dreamvideo: the identity caption {data.identity_prompt!r} has no "
-                f"{token.placeholder!r} to learn; put it in identity_prompt or set "
-                "textual_inversion=false"
-            )
-        token.initialise(backbone.tokenizer, backbone.text_encoder, word)
-
     def _stage_builders(
         self, data: TrainingData, plan: dict[str, StagePlan]
     ) -> dict[str, Callable[[], Stage]]:
@@ -305,7 +290,8 @@ class DreamVideoMethod(StagedMethod):
         def textual_inversion() -> Stage:
             model.weights = (None, None)
             params = [token.embedding] if token else []
-            return stage("textual_inversion", params, data.identity_latents, self._token_loss(data))
+            loss = token_loss(self.backbone, token, data)
+            return stage("textual_inversion", params, data.identity_latents, loss)
 
         def identity() -> Stage:
             model.weights = (1.0, None)
@@ -326,51 +312,10 @@ class DreamVideoMethod(StagedMethod):
                 "motion",
                 model.motion_parameters(),
                 data.motion_latents,
-                self._motion_loss(data, steps),
+                motion_loss(cfg, self.backbone, model, data, steps),
             )
 
         return {"textual_inversion": textual_inversion, "identity": identity, "motion": motion}
-
-    def _token_loss(self, data: TrainingData) -> LossFn:
-        backbone, token = self.backbone, self.token
-
-        def embeds() -> torch.Tensor:  # (1, L, D), a graph through the text encoder
-            return token.encode(backbone, [data.identity_prompt], grad=True)
-
-        def loss(idx: list[int], latents: torch.Tensor, gen: torch.Generator) -> StepBatch:
-            return draw_batch(backbone, latents, embeds, gen)
-
-        return loss
-
-    def _motion_loss(self, data: TrainingData, steps: dict[str, int]) -> LossFn:
-        """A motion step: each clip's image condition, zeroed with ``p_image_zero``; the
-        caption replaced by the empty prompt with ``p_text_zero`` (both drawn per sample)."""
-        cfg, backbone, model = self.config, self.backbone, self.model
-        device = backbone.device
-        # the dropped caption of motion steps
-        empty = backbone.encode_prompts([""]) if cfg.p_text_zero > 0 and steps["motion"] else None
-
-        def set_condition(cond: torch.Tensor | None) -> None:
-            model.condition = cond
-
-        def loss(idx: list[int], latents: torch.Tensor, gen: torch.Generator) -> StepBatch:
-            cond = data.motion_conditions[idx].clone()  # (B, cond_dim), one random frame per clip
-            if cfg.p_image_zero > 0:
-                cond[torch.rand(len(idx), generator=gen) < cfg.p_image_zero] = 0.0
-            embeds = data.motion_prompt_embeds.expand(len(idx), -1, -1)
-            if cfg.p_text_zero > 0:
-                drop = torch.rand(len(idx), generator=gen) < cfg.p_text_zero
-                embeds = torch.where(drop.to(device).view(-1, 1, 1), empty.to(embeds.dtype), embeds)
-            return draw_batch(
-                backbone,
-                latents,
-                embeds,
-                gen,
-                condition=cond.to(device),
-                set_condition=set_condition,
-            )
-
-        return loss
 
     # ---- generation -----------------------------------------------------------------------
     def generate(self, prompts: Sequence[str], seed: int) -> list[np.ndarray]:

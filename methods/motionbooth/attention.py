@@ -138,56 +138,78 @@ class SubjectAttentionProcessor:
         attention_mask: torch.Tensor | None = None,
         image_rotary_emb: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        # 1. joint tokens: [text (B, L, D); video (B, N, D)]
         text_seq_length = encoder_hidden_states.size(1)
-        hidden_states = torch.cat([encoder_hidden_states, hidden_states], dim=1)
-        batch_size, sequence_length, _ = hidden_states.shape
-        if attention_mask is not None:
-            attention_mask = attn.prepare_attention_mask(
-                attention_mask, sequence_length, batch_size
-            )
-            attention_mask = attention_mask.view(
-                batch_size, attn.heads, -1, attention_mask.shape[-1]
-            )
-
-        # 2. q, k, v: (B, heads, L + N, d), normalised, rotary positions on the video tokens
-        query = attn.to_q(hidden_states)
-        key = attn.to_k(hidden_states)
-        value = attn.to_v(hidden_states)
-        inner_dim = key.shape[-1]
-        head_dim = inner_dim // attn.heads
-        query = query.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
-        key = key.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
-        value = value.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
-        if attn.norm_q is not None:
-            query = attn.norm_q(query)
-        if attn.norm_k is not None:
-            key = attn.norm_k(key)
-        if image_rotary_emb is not None:
-            from diffusers.models.embeddings import apply_rotary_emb
-
-            query[:, :, text_seq_length:] = apply_rotary_emb(
-                query[:, :, text_seq_length:], image_rotary_emb
-            )
-            if not attn.is_cross_attention:
-                key[:, :, text_seq_length:] = apply_rotary_emb(
-                    key[:, :, text_seq_length:], image_rotary_emb
-                )
-
-        # 3. the subject-token slice, from the same q and k (only while recording)
+        query, key, value, attention_mask = _joint_qkv(
+            attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb
+        )
+        # the subject-token slice, from the same q and k (only while recording)
         if self.store.recording:
             if attention_mask is not None:
                 raise ValueError(f"{self.store.owner}: attention masks are not supported")
             self.store.add(query, key, text_seq_length)
+        return _attend(attn, query, key, value, attention_mask, text_seq_length)
 
-        # 4. attention, output projection, split back into (video, text)
-        hidden_states = F.scaled_dot_product_attention(
-            query, key, value, attn_mask=attention_mask, dropout_p=0.0, is_causal=False
+
+def _joint_qkv(
+    attn: nn.Module,
+    hidden_states: torch.Tensor,
+    encoder_hidden_states: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    image_rotary_emb: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``CogVideoXAttnProcessor2_0`` up to the attention: query, key and value
+    ``(B, heads, L + N, d)`` of the joint tokens ``[text (B, L, D); video (B, N, D)]``,
+    normalised, with rotary positions on the video tokens; and the attention mask prepared."""
+    text_seq_length = encoder_hidden_states.size(1)
+    hidden_states = torch.cat([encoder_hidden_states, hidden_states], dim=1)
+    batch_size, sequence_length, _ = hidden_states.shape
+    if attention_mask is not None:
+        attention_mask = attn.prepare_attention_mask(attention_mask, sequence_length, batch_size)
+        attention_mask = attention_mask.view(batch_size, attn.heads, -1, attention_mask.shape[-1])
+
+    query = attn.to_q(hidden_states)
+    key = attn.to_k(hidden_states)
+    value = attn.to_v(hidden_states)
+    inner_dim = key.shape[-1]
+    head_dim = inner_dim // attn.heads
+    query = query.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
+    key = key.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
+    value = value.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
+    if attn.norm_q is not None:
+        query = attn.norm_q(query)
+    if attn.norm_k is not None:
+        key = attn.norm_k(key)
+    if image_rotary_emb is not None:
+        from diffusers.models.embeddings import apply_rotary_emb
+
+        query[:, :, text_seq_length:] = apply_rotary_emb(
+            query[:, :, text_seq_length:], image_rotary_emb
         )
-        hidden_states = hidden_states.transpose(1, 2).reshape(batch_size, -1, attn.heads * head_dim)
-        hidden_states = attn.to_out[0](hidden_states)
-        hidden_states = attn.to_out[1](hidden_states)
-        encoder_hidden_states, hidden_states = hidden_states.split(
-            [text_seq_length, hidden_states.size(1) - text_seq_length], dim=1
-        )
-        return hidden_states, encoder_hidden_states
+        if not attn.is_cross_attention:
+            key[:, :, text_seq_length:] = apply_rotary_emb(
+                key[:, :, text_seq_length:], image_rotary_emb
+            )
+    return query, key, value, attention_mask
+
+
+def _attend(
+    attn: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    text_seq_length: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``CogVideoXAttnProcessor2_0`` from the attention on: attention, output projection, split
+    back into ``(video, text)``."""
+    batch_size, _, _, head_dim = query.shape
+    hidden_states = F.scaled_dot_product_attention(
+        query, key, value, attn_mask=attention_mask, dropout_p=0.0, is_causal=False
+    )
+    hidden_states = hidden_states.transpose(1, 2).reshape(batch_size, -1, attn.heads * head_dim)
+    hidden_states = attn.to_out[0](hidden_states)
+    hidden_states = attn.to_out[1](hidden_states)
+    encoder_hidden_states, hidden_states = hidden_states.split(
+        [text_seq_length, hidden_states.size(1) - text_seq_length], dim=1
+    )
+    return hidden_states, encoder_hidden_states
