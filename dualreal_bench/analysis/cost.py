@@ -277,20 +277,36 @@ def estimate(
     out["backbone_load_seconds"] = time.perf_counter() - t0
     out["device"] = str(backbone.device)
     metrics_profile = metrics_profile or ("tiny" if profile == "tiny" else "real")
+    _measure_here(method_class, method_config, backbone, case, steps, device, metrics_profile, out)
+    return project(out)
+
+
+def _measure_here(
+    method_class: type[Method],
+    method_config: MethodConfig,
+    backbone: Any,
+    case: Case,
+    steps: int,
+    device: str | None,
+    metrics_profile: str,
+    out: dict[str, Any],
+) -> None:
+    """Into ``out``, in a temporary directory: the method's unit costs on the loaded backbone
+    (:func:`_measure_method`), the video's size, its evaluation (:func:`_measure_evaluation`)
+    and its record's size."""
     with tempfile.TemporaryDirectory(prefix="dualreal-estimate-") as tmp_dir:
         tmp = Path(tmp_dir)
-        instance = method_class(backbone, method_config)
+        method = method_class(backbone, method_config)
         try:
-            video = _measure_method(instance, backbone, case, steps, tmp, out)
-            description = instance.describe()
+            video = _measure_method(method, backbone, case, steps, tmp, out)
+            description = method.describe()
         finally:
-            instance.teardown()
+            method.teardown()
         mp4 = write_video(tmp / "video.mp4", video, fps=backbone.config.fps)
         out["mp4_bytes"] = mp4.stat().st_size
         out["video_shape"] = list(video.shape)
         metrics = _measure_evaluation(mp4, case, device, metrics_profile, tmp, out)
         out["record_bytes"] = _record_bytes(description, case, metrics, backbone, out["suite"])
-    return project(out)
 
 
 def _record_bytes(

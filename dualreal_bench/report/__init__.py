@@ -7,6 +7,8 @@ sheets, a static HTML page and data exports.
 * :mod:`.variants` — which variant of which method a row is (from the records);
 * :mod:`.paper` — the published numbers and the paper's table layout;
 * :mod:`.tables` — Tables 1-3 and breakdowns of a run (:func:`build_report`);
+* :mod:`.table_split` — which rows make which of Tables 1-3 (by variant key);
+* :mod:`.paper_compare` — the published numbers beside the measured rows;
 * :mod:`.render` — one renderer per format (rich, Markdown, LaTeX, CSV, JSON, HTML);
 * :mod:`.plots` (with :mod:`.figures`, :mod:`.controller_plot`), :mod:`.sheets` (with
   :mod:`.contact_sheet`), :mod:`.html`, :mod:`.export` — pictures, contact sheets, the HTML

@@ -4,7 +4,7 @@ The file says, for each of the paper's Tables 1-3, which rows it prints, each ro
 *variant key* (what :meth:`dualreal_bench.method.Method.variant_key` returns for the method and
 configuration behind the row: ``lora``, ``dualreal``, ``dualreal[controller=false]``,
 ``dualreal[num_groups=1]``), with its published values. That is also what decides which
-measured row lands in which table (:func:`dualreal_bench.report.tables.split_tables`), so the
+measured row lands in which table (:func:`dualreal_bench.report.table_split.split_tables`), so the
 report itself knows no method's options:
 
 * ``proposed``: the variant of the paper's own method as the paper runs it (``dualreal``);

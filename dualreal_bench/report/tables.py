@@ -1,31 +1,15 @@
 """A run's report: the paper's Tables 1-3, breakdowns, and the published numbers beside them.
 
-Which table a row lands in is read from its variant key (:mod:`.variants`) and the paper's
-table layout (:mod:`.paper`), never parsed from its label nor from a method's options:
-
-* Table 1, all methods: every variant that is neither one of Table 2's ablations nor a
-  non-reference point of Table 3's sweep, and the proposed method as the paper runs it
-  (DualReal: dual-aware training, StageBlender controller, n = 7 weight groups; a backbone on
-  which n = 7 cannot run shows the run with the largest n, and says so);
-* Table 2, ablations: each variant that is a published ablation, or one with more options
-  set (``dualreal[controller=false,steps_scale=0.1]`` is the controller ablation of a
-  shortened run), beside the reference;
-* Table 3, the sweep (group cardinality): every other variant of the proposed method, at the
-  value of the swept option its key carries (``dualreal[num_groups=2]`` is n = 2, whatever the
-  backbone; ``dualreal`` and ``dualreal[steps_scale=0.1]`` are the paper's n = 7), when the
-  run has more than one value.
-
-Every row is printed under its variant key (:func:`.variants.row_name`), so a reader can tell
-from the table which config produced it. Published numbers attach to rows by equal variant
-keys: ``lora[fusion=delta_sum]`` or a shortened ``dualreal[steps_scale=0.1]`` is never paired
-with the paper's row; with ``--compare-paper`` a published row the run has no measured row of
-(MotionBooth before it has run) is shown with empty measured cells.
+:func:`build_report` reads the run's records (leaving out, and saying so, those that do not
+read or validate), splits the rows into Tables 1-3 by variant (:mod:`.table_split`),
+aggregates each (:mod:`.aggregate`), attaches the published numbers with ``compare_paper``
+(:mod:`.paper_compare`) and adds the breakdowns asked for (one block of rows per case,
+identity or motion). :func:`build_table` is every method in one table.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -33,10 +17,12 @@ from typing import Any
 
 from ..errors import ConfigError, DataError
 from ..store import ResultStore, expected_videos
-from .aggregate import Cell, Table, aggregate, load_records, planned_cases
+from .aggregate import Table, aggregate, load_records, planned_cases
 from .columns import Column, column_fields, metric_columns
 from .paper import Layout, PaperResults, load_paper_results, row_order_key, shipped_layout
-from .variants import Variant, method_variants, parse_variant_key, row_name
+from .paper_compare import attach_paper
+from .table_split import method_notes, reference_note, split_tables
+from .variants import method_variants, row_name
 
 logger = logging.getLogger(__name__)
 
@@ -54,174 +40,6 @@ class Report:
     paper: PaperResults | None = None
     #: records left out because they do not read or validate: (path, message)
     invalid: list[tuple[Path, str]] = dataclasses.field(default_factory=list)
-
-
-# ---- which rows make which table ----------------------------------------------------------------
-
-
-def _sortable(value: Any) -> tuple:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return (0, value, "")
-    return (1, 0, json.dumps(value, sort_keys=True))
-
-
-def _reference_rows(
-    labels: Sequence[str], variants: Mapping[str, Variant], layout: Layout
-) -> tuple[list[str], Any]:
-    """The rows standing for the proposed method as the paper runs it, and their sweep value:
-    the paper's value where the run has it, else the largest the run has."""
-    values = {lb: layout.sweep_value(variants[lb]) for lb in labels}
-    swept = sorted({v for v in values.values() if v is not None}, key=_sortable)
-    if layout.sweep is None or not swept:
-        return [lb for lb in labels if variants[lb].key == layout.proposed.key], None
-    ref = layout.sweep.reference_value if layout.sweep.reference_value in swept else swept[-1]
-    return [lb for lb in labels if values[lb] == ref], ref
-
-
-def _ablation_rows(
-    labels: Sequence[str], variants: Mapping[str, Variant], layout: Layout, exclude: set[str]
-) -> list[tuple[str, str]]:
-    """(label, shown name) of Table 2's ablations, in the paper's row order: the first
-    published ablation each variant is (or extends with more options set)."""
-    found: list[tuple[int, int, str, str]] = []
-    for pos, lb in enumerate(labels):
-        if lb in exclude:
-            continue
-        for i, (ablation, name) in enumerate(layout.ablations):
-            if variants[lb].extends(ablation):
-                found.append((i, pos, lb, f"{name}: {row_name(lb, variants[lb])}"))
-                break
-    return [(lb, shown) for _, _, lb, shown in sorted(found)]
-
-
-def split_tables(
-    records: Sequence[Mapping[str, Any]], layout: Layout | None = None
-) -> dict[str, list[tuple[str, str]]]:
-    """table id -> [(method label, shown name)] for Tables 1-3 (empty lists: not applicable)."""
-    layout = layout or shipped_layout()
-    variants = method_variants(records)
-    labels = sorted(variants, key=row_order_key(records, layout))
-    reference, _ = _reference_rows(labels, variants, layout)
-    t2 = _ablation_rows(labels, variants, layout, set(reference))
-    if t2:
-        t2 += [(lb, f"{layout.full_label}: {row_name(lb, variants[lb])}") for lb in reference]
-    swept = {lb: layout.sweep_value(variants[lb]) for lb in labels}
-    swept = {lb: v for lb, v in swept.items() if v is not None}
-    t3: list[tuple[str, str]] = []
-    if layout.sweep is not None and len({json.dumps(v) for v in swept.values()}) > 1:
-        t3 = [
-            (lb, f"{layout.sweep.label(swept[lb])}: {row_name(lb, variants[lb])}")
-            for lb in sorted(swept, key=lambda lb: (_sortable(swept[lb]), lb))
-        ]
-    ablations = {lb for lb, _ in t2}
-    t1 = [
-        (lb, row_name(lb, variants[lb]))
-        for lb in labels
-        if lb in reference or (lb not in swept and lb not in ablations)
-    ]
-    return {"table1": t1, "table2": t2, "table3": t3}
-
-
-def _method_notes(table: Table, layout: Layout) -> list[str]:
-    """What the published file says a table with a row of a method must say (DreamVideo: the
-    paper's ran on another backbone), once per method."""
-    names = dict.fromkeys(parse_variant_key(table.variants[r]).name for r in table.rows)
-    return [f"{name}: {layout.method_notes[name]}" for name in names if name in layout.method_notes]
-
-
-def _reference_note(records: Sequence[Mapping[str, Any]], layout: Layout) -> str | None:
-    """Table 1's note when the run has the proposed method only with another sweep value."""
-    variants = method_variants(records)
-    labels = sorted(variants, key=row_order_key(records, layout))
-    _, value = _reference_rows(labels, variants, layout)
-    if layout.sweep is None or value is None or value == layout.sweep.reference_value:
-        return None
-    return layout.sweep.without_reference
-
-
-# ---- the published numbers --------------------------------------------------------------------
-
-
-def attach_paper(
-    table: Table,
-    paper: PaperResults,
-    suite: str | None,
-    profile: str | None,
-    layout: Layout | None = None,
-) -> None:
-    """Put the published values beside ``table``'s rows (by variant key), add the published
-    rows the run has no measured row of (empty measured cells), and say what they are."""
-    table.paper = {}
-    if not paper.transcribed:
-        table.notes.append(
-            f"published numbers: {paper.status} ({paper.path.name}); no comparison made"
-        )
-        return
-    spec = paper.tables.get(table.id) or {}
-    for row in table.rows:
-        found = paper.values(table.id, table.variants.get(row, row))
-        if found is not None:
-            table.paper_names[row], table.paper[row] = found
-    known = set(table.notes)
-    _add_unmeasured(table, paper, layout or paper.layout)
-    table.notes += [n for n in _method_notes(table, layout or paper.layout) if n not in known]
-    table.paper_dataset_dd = paper.dataset_dynamic_degree(table.id)
-    where = f"{paper.source.get('citation', 'the paper')}, {spec.get('source_table', table.id)}"
-    table.notes.append(f"paper: published values ({where}); Δ = measured − paper")
-    if spec.get("caption"):
-        table.notes.append(f"paper's caption: {spec['caption']}")
-    for row in table.rows:
-        published = paper.row(table.id, table.variants.get(row, row)) or {}
-        for field, note in (published.get("notes") or {}).items():
-            table.notes.append(f"paper, {published.get('paper_name')}, {field}: {note}")
-    if spec.get("suite") and suite and spec["suite"] != suite:
-        table.notes.append(
-            f"measured on suite {suite!r}, published on suite {spec['suite']!r}: "
-            "different cases, so Δ is not a reproduction check"
-        )
-    if profile == "tiny":
-        table.notes.append(
-            "tiny profile: Δ against the paper is meaningless (random-initialised models)"
-        )
-    missing = [table.label(r) for r in table.rows if r not in table.paper]
-    if missing:
-        table.notes.append(f"no published row of the same variant for: {', '.join(missing)}")
-    if table.unmeasured:
-        names = [table.label(r) for r in table.rows if r in table.unmeasured]
-        table.notes.append(
-            f"published rows not run here (empty measured cells): {', '.join(names)}"
-        )
-
-
-def _add_unmeasured(table: Table, paper: PaperResults, layout: Layout) -> None:
-    """A row for each published variant of the table that no measured row is: empty measured
-    cells beside the published values. Table 1 keeps the paper's row order."""
-    have = set(table.variants.values())
-    fields = [*column_fields(table.columns), *table.extra_fields]
-    for key in paper.published_variants(table.id):
-        if key in have:
-            continue
-        row = f"paper:{key}"
-        table.rows.append(row)
-        table.unmeasured.add(row)
-        table.display[row] = key
-        table.methods[row] = None
-        table.variants[row] = key
-        table.expected_rows[row] = 0
-        for f in fields:
-            table.cells[(row, f)] = Cell(None, 0, 0, False)
-        table.paper_names[row], table.paper[row] = paper.values(table.id, key)
-    if table.id == "table1" and table.unmeasured:
-        position = {r: i for i, r in enumerate(table.rows)}
-        table.rows.sort(
-            key=lambda r: (
-                layout.order_key(
-                    table.methods.get(r) or table.variants[r],
-                    parse_variant_key(table.variants[r]),
-                ),
-                position[r],
-            )
-        )
 
 
 # ---- building a run's report ------------------------------------------------------------------
@@ -306,10 +124,10 @@ def _paper_tables(
         table.display = dict(rows)
         table.variants = {r: variants[r].key for r, _ in rows}
         table.notes += run_notes(info)
-        note = _reference_note(records, layout) if table_id == "table1" else None
+        note = reference_note(records, layout) if table_id == "table1" else None
         if note:
             table.notes.append(note)
-        table.notes += _method_notes(table, layout)
+        table.notes += method_notes(table, layout)
         tables.append(table)
     return tables
 
