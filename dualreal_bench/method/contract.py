@@ -1,22 +1,7 @@
-"""The :class:`Method` contract and the method registry.
-
-A method customises the shared text-to-video backbone for one benchmark case (an identity
-and a motion) and then renders videos for new prompts::
-
-    method = get_method_class("dualreal")(backbone, config)
-    method.train(case)                 # learn the subject and the motion
-    method.save(state_dir)             # safetensors + config.json
-    videos = method.generate(prompts, seed=0)   # list of uint8 (T, H, W, 3)
-    method.describe()                  # name, class, resolved config, variant key, label
-
-Registering a third-party method, either
-
-* an entry point in the group ``dualreal_bench.methods`` (``name = "pkg.module:Class"``), or
-* ``dualreal-bench run --method pkg.module:Class`` (or ``path/to/file.py:Class``).
-
-Built-in names resolve lazily ("module:Class" strings), so heavy methods import only
-when used.
-"""
+"""The :class:`Method` contract: what every method (built in or plugged in) implements, the
+optional capabilities with their defaults, and how a method describes its variant
+(:meth:`Method.describe`, :meth:`Method.variant_key`); :class:`MethodConfig`, the options every
+method shares."""
 
 from __future__ import annotations
 
@@ -24,95 +9,27 @@ import abc
 import contextlib
 import dataclasses
 import json
-import logging
 from collections.abc import Callable, Mapping, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from .checkpoint import load_state, save_state
-from .config import Config, check_seed
-from .errors import ConfigError, RegistryError
-from .registry import Registry
+from ..checkpoint import load_state, save_state
+from ..config import Config, check_seed
+from ..errors import ConfigError
+from .memory import MemorySettings, MemoryStage
 
 if TYPE_CHECKING:
     import torch
 
-    from .backbone import Backbone, BackboneConfig
-    from .spec import Case
+    from ..backbone import Backbone, BackboneConfig
+    from ..spec import Case
 
-logger = logging.getLogger(__name__)
-
-ENTRY_POINT_GROUP = "dualreal_bench.methods"
 #: which generation of the bundled methods' defaults a variant key is relative to (2: the
 #: authors' defaults, issue 12). The report re-derives the keys of records without it over the
 #: defaults that changed (dualreal_bench.report.variants.DEFAULT_CHANGES)
 VARIANT_VERSION = 2
-
-# name -> "module:Class"; resolved only when asked for.
-BUILTIN_METHODS: dict[str, str] = {
-    "base": "dualreal_bench.methods.base:BaseMethod",
-    "dualreal": "dualreal_bench.methods.dualreal:DualRealMethod",
-    "lora": "dualreal_bench.methods.lora:LoRAMethod",
-    "sequential": "dualreal_bench.methods.sequential:SequentialMethod",
-    "dreamvideo": "dualreal_bench.methods.dreamvideo:DreamVideoMethod",
-    "motionbooth": "dualreal_bench.methods.motionbooth:MotionBoothMethod",
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class MemorySettings:
-    """How a method's training spends device memory, chosen without changing what it computes
-    (``--set memory_budget=24GiB`` has :mod:`dualreal_bench.analysis.budget` choose them; a
-    method takes them through :meth:`Method.configure_memory`).
-
-    Attributes:
-        micro_batch: items per forward/backward pass; ``None`` = the whole batch (the gradient
-            is the whole batch's either way).
-        offload_encoders: the text encoder and the VAE wait in CPU RAM while the loop runs on
-            cached latents and embeddings (the backbone's ``offload="encoders"``).
-        gradient_checkpointing: the transformer's blocks recompute their activations in backward.
-        optimizer: ``"adamw"`` or ``"adamw8bit"``, what the config's optimizer resolves to.
-    """
-
-    micro_batch: int | None = None
-    offload_encoders: bool = False
-    gradient_checkpointing: bool = False
-    optimizer: str = "adamw"
-
-
-@dataclasses.dataclass
-class MemoryStage:
-    """One kind of training step, as the memory model sees it (:meth:`Method.memory_stages`).
-
-    Attributes:
-        name: "identity", "motion", "joint: motion step", ...
-        trainable: the parameters that get gradients and optimizer states in this stage.
-        batch_size: items per optimizer step.
-        frames: pixel frames per item: 1 for images (1-frame videos), ``None`` for the
-            backbone's ``num_frames`` (clips).
-        context: ``context(batch) -> context manager`` in which one transformer forward runs as
-            this stage's does (e.g. the motion adapters conditioned); ``None`` for none.
-        text_encoder: the loop runs the text encoder with gradients (textual inversion), so it
-            stays on the device during the stage and the gradient flows back through the
-            transformer to the prompt embeddings.
-        param_dtype: the dtype ``trainable`` trains in when it differs from theirs (sequential
-            fine-tuning's fp32 master weights of a bf16 transformer); ``None``: as they are.
-        frozen_dtype: the dtype the transformer's other (frozen) parameters are held in during
-            the stage when it differs from theirs (MotionBooth casts the whole transformer to
-            fp32 when it trains only its attentions); ``None``: as they are.
-    """
-
-    name: str
-    trainable: list[Any]
-    batch_size: int = 1
-    frames: int | None = None
-    context: Callable[[int], contextlib.AbstractContextManager[None]] | None = None
-    text_encoder: bool = False
-    param_dtype: Any = None
-    frozen_dtype: Any = None
 
 
 @dataclasses.dataclass
@@ -380,54 +297,3 @@ def variant_value(value: Any) -> str:
 def _json_form(config: Mapping[str, Any]) -> dict[str, Any]:
     """``config`` as JSON gives it back (tuples -> lists), so stored and fresh values compare."""
     return json.loads(json.dumps(dict(config), default=str))
-
-
-# ---- registry ------------------------------------------------------------------------
-
-
-def _entry_point_methods() -> dict[str, metadata.EntryPoint]:
-    return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
-
-
-def _check_method_class(name: str, cls: type[Method]) -> None:
-    if getattr(cls, "__abstractmethods__", None):
-        missing = ", ".join(sorted(cls.__abstractmethods__))
-        raise RegistryError(f"method {name!r} ({cls.__qualname__}) does not implement {missing}")
-
-
-#: every method by name: the built-ins (lazy), entry points of :data:`ENTRY_POINT_GROUP`, and
-#: ``module:Class`` / ``path/to/file.py:Class`` targets
-METHODS: Registry[type[Method]] = Registry(
-    "method",
-    BUILTIN_METHODS,
-    base=Method,
-    base_name="dualreal_bench.Method",
-    entry_point_group=ENTRY_POINT_GROUP,
-    entry_points=lambda: _entry_point_methods(),  # looked up on each call (tests replace it)
-    allow_targets=True,
-    check=_check_method_class,
-)
-
-
-def available_methods() -> list[str]:
-    """Names of every registered method (built-in and entry points)."""
-    return METHODS.available()
-
-
-def get_method_class(name: str) -> type[Method]:
-    """Resolve a registered name or a ``module:Class`` target to a :class:`Method` subclass."""
-    cls = METHODS.get(name)
-    if not cls.name:
-        cls.name = name.rpartition(":")[2] if ":" in name else name
-    return cls
-
-
-def build_method(name: str, backbone: Backbone, overrides: list[str] | None = None) -> Method:
-    """Instantiate a method by name with ``key=value`` config overrides."""
-    cls = get_method_class(name)
-    config = cls.config_class().with_overrides(overrides)
-    return cls(backbone, config)
-
-
-def config_json(config: Config) -> str:
-    return json.dumps(config.to_dict(), sort_keys=True)
