@@ -24,6 +24,8 @@ from dualreal_bench.methods._common.image_encoder import (
 )
 from dualreal_bench.methods._common.optim import OptimizerSettings, make_optimizer
 from dualreal_bench.methods.dualreal import DualRealConfig, DualRealMethod
+from dualreal_bench.methods.dualreal.config import UNTILED_DECODE_MIN_GIB
+from dualreal_bench.methods.dualreal.method import resolve_vae_tiling
 from dualreal_bench.methods.dualreal.training import _phases
 
 from dualreal_bench.backbone import load_backbone
@@ -266,6 +268,23 @@ def test_generation_decodes_untiled_as_the_authors(backbone, monkeypatch):
                 method.teardown()
     finally:
         backbone.vae.use_tiling = False
+
+
+def test_auto_vae_tiling_follows_the_card_and_the_memory_budget():
+    """ "auto" tiles only on a CUDA card below UNTILED_DECODE_MIN_GIB, or under a memory_budget
+    below it on a larger card (an 80 GB card shared at 24 GiB must tile, as a 24 GB card does);
+    off CUDA it stays untiled; an explicit choice is kept."""
+    gib = 2**30
+    limit = UNTILED_DECODE_MIN_GIB * gib
+    assert resolve_vae_tiling("auto", None, None) == "off"
+    assert resolve_vae_tiling("auto", None, 24 * gib) == "off"  # CPU: no decode to plan
+    assert resolve_vae_tiling("auto", 80 * gib, None) == "off"
+    assert resolve_vae_tiling("auto", 80 * gib, 24 * gib) == "on"
+    assert resolve_vae_tiling("auto", 80 * gib, limit) == "off"  # at the threshold: untiled
+    assert resolve_vae_tiling("auto", 24 * gib, None) == "on"
+    assert resolve_vae_tiling("auto", 24 * gib, 80 * gib) == "on"  # the card is the limit
+    assert resolve_vae_tiling("off", 24 * gib, None) == "off"
+    assert resolve_vae_tiling("on", None, None) == "on"
 
 
 def test_without_dual_aware_adaptation_splits_the_steps_and_blends_fixed_weights(backbone):

@@ -22,9 +22,10 @@ from .._common.config import ImageConditionConfig
 PAPER_NUM_GROUPS = 7
 #: transformer blocks of CogVideoX-5B, the backbone of the paper's runs
 PAPER_NUM_BLOCKS = 42
-#: GPU memory below which ``vae_tiling="auto"`` tiles the decode of the generated videos. The
-#: authors decoded 49 frames at 480x720 untiled on an 80 GB A100; on 24 GB cards the untiled
-#: CogVideoX-5B decode is reported to run out of memory (not measured here: no GPU)
+#: GPU memory (or ``memory_budget``, if smaller) below which ``vae_tiling="auto"`` tiles the
+#: decode of the generated videos. The authors decoded 49 frames at 480x720 untiled on an 80 GB
+#: A100; on 24 GB cards the untiled CogVideoX-5B decode is reported to run out of memory (not
+#: measured here: no GPU)
 UNTILED_DECODE_MIN_GIB = 40
 
 

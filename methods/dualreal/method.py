@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from dualreal_bench.config import parse_size
 from dualreal_bench.errors import ConfigError
 from dualreal_bench.method import MemoryStage, Method, variant_value
 
@@ -109,15 +110,15 @@ class DualRealMethod(TrainingMemory, Method):
     @property
     def vae_tiling(self) -> str:
         """Whether generation decodes with VAE tiling ("on"/"off"): ``vae_tiling``, "auto"
-        being off unless the CUDA device has less than UNTILED_DECODE_MIN_GIB of memory."""
-        choice = self.config.vae_tiling
-        if choice != "auto":
-            return choice
+        resolved by :func:`resolve_vae_tiling` from the CUDA device's memory and
+        ``memory_budget``."""
         device = self.backbone.device
-        if device.type != "cuda":
-            return "off"
-        total = torch.cuda.get_device_properties(device).total_memory
-        return "on" if total < UNTILED_DECODE_MIN_GIB * 2**30 else "off"
+        card = None
+        if device.type == "cuda":
+            card = torch.cuda.get_device_properties(device).total_memory
+        budget = self.config.memory_budget
+        budget_bytes = None if budget is None else parse_size(budget, f"{self.name}: memory_budget")
+        return resolve_vae_tiling(self.config.vae_tiling, card, budget_bytes)
 
     def parameter_groups(self) -> dict[str, list[torch.nn.Parameter]]:
         """Learned parameters by component: identity adapters, motion adapters (with their
@@ -396,3 +397,16 @@ def _trace_extras(trace: list[torch.Tensor], timesteps: list[int]) -> dict[str, 
     if timesteps:
         out["controller_timesteps"] = np.asarray(timesteps, dtype=np.int64)
     return out
+
+
+def resolve_vae_tiling(choice: str, card_bytes: int | None, budget_bytes: int | None) -> str:
+    """ "on"/"off" for ``vae_tiling`` ``choice``: "auto" is off (the authors' untiled decode,
+    ``inference.py``) unless generation runs on a CUDA device (``card_bytes``, None off CUDA)
+    whose memory, or the ``memory_budget`` (``budget_bytes``) if smaller, is below
+    UNTILED_DECODE_MIN_GIB. Off CUDA the budget plans no decode, so "auto" stays off."""
+    if choice != "auto":
+        return choice
+    if card_bytes is None:
+        return "off"
+    usable = card_bytes if budget_bytes is None else min(card_bytes, budget_bytes)
+    return "on" if usable < UNTILED_DECODE_MIN_GIB * 2**30 else "off"
