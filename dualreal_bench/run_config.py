@@ -10,7 +10,7 @@ from typing import Any
 from .config import Config, check_seed
 from .devices import check_device
 from .errors import ConfigError
-from .metrics import MOTION_BACKEND_CHOICES
+from .metrics import MOTION_BACKEND_CHOICES, resolved_motion_backend
 from .spec import CUSTOM_SUITE
 from .store import check_label
 
@@ -138,6 +138,11 @@ class RunConfig(Config):
     def resolved_metrics_profile(self) -> str:
         """``metrics_profile``, else tiny encoders with the tiny backbone and real ones otherwise."""
         return self.metrics_profile or ("tiny" if self.profile == "tiny" else "real")
+
+    @property
+    def resolved_motion_backend(self) -> str:
+        """``motion_backend``, else the metrics profile's (tiny: ``flow``, real: ``videomae``)."""
+        return resolved_motion_backend(self.motion_backend, self.resolved_metrics_profile)
 
     @property
     def resolved_run_id(self) -> str:

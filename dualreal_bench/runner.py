@@ -149,6 +149,7 @@ class Runner:
             "suite": cfg.suite,
             "profile": cfg.profile,
             "metrics_profile": cfg.resolved_metrics_profile,
+            "motion_backend": cfg.resolved_motion_backend,
         }
         if cfg.cases_file:
             info["cases_file"] = cfg.cases_file

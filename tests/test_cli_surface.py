@@ -375,6 +375,46 @@ def test_evaluate_of_a_runs_own_videos_gives_the_runs_numbers(smoke):
     assert "tiny metrics profile" in evaluate.stderr and "mean clip_t=" in evaluate.stdout
 
 
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(p.relative_to(root)): (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def test_a_run_keeps_to_one_motion_backend(smoke):
+    """Motion fidelity by two descriptors (flow vs VideoMAE) is not comparable, so a run records
+    its backend and `run` / `evaluate` with another one into it stop before any write."""
+    cwd, _, _ = smoke
+    results = cwd / "results"
+    for run_id in ("smoke-tiny", "rescored"):  # the tiny metrics profile's own: flow
+        assert json.loads((results / run_id / "run.json").read_text())["motion_backend"] == "flow"
+    before = _tree(results)
+    videos = results / "smoke-tiny" / "base" / CASE / "videos"
+    attempts = [
+        ("run", "-q", "--method", "dualreal", "--suite", "smoke", "--motion-backend", "videomae"),
+        ("evaluate", "--videos", str(videos), "--identity", PAIR[0], "--motion", PAIR[1],
+         "--metrics-profile", "tiny", "--run-id", "rescored", "--motion-backend", "videomae"),
+    ]  # fmt: skip
+    for argv in attempts:
+        proc = _cli(*argv, cwd=cwd, check=False)
+        assert proc.returncode == 2, proc.stderr
+        (line,) = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        assert "run.json" in line and "motion_backend='flow', not 'videomae'" in line, line
+    assert _tree(results) == before
+
+
+def test_the_motion_backend_a_run_records():
+    from dualreal_bench.metrics import resolved_motion_backend
+
+    assert resolved_motion_backend(None, "tiny") == "flow"
+    assert resolved_motion_backend(None, "real") == "videomae"
+    assert resolved_motion_backend("flow", "real") == "flow"
+    assert resolved_motion_backend("videomae", "tiny") == "videomae"
+    with pytest.raises(ConfigError, match="choose one of flow, videomae"):
+        resolved_motion_backend("x3d", "real")
+
+
 def test_report_of_an_evaluated_run_has_suite_profile_and_the_tiny_caveat(smoke, capsys):
     cwd, _, _ = smoke
     argv = [

@@ -285,7 +285,11 @@ def _plan(args: argparse.Namespace) -> _Plan:
     videos = collect_videos(directory, len(case.prompts), args.seed)
     label = args.method_name
     store.case_dir(label, case.case_id)  # the label and the case fit the filesystem
-    info = {"suite": suite, "metrics_profile": args.profile}
+    info = {
+        "suite": suite,
+        "metrics_profile": args.profile,
+        "motion_backend": metrics.resolved_motion_backend(args.motion_backend, args.profile),
+    }
     if existing is None:  # the generator is unknown: the metrics profile stands for it
         info["profile"] = args.profile
     store.check_run(info)

@@ -53,6 +53,7 @@ __all__ = [
     "get_metric",
     "metric_fields",
     "motion_encoder_spec",
+    "resolved_motion_backend",
     "build_evaluator",
     "build_encoders",
     "resolve_metrics_device",
@@ -124,6 +125,16 @@ def motion_encoder_spec(motion_backend: str | None, profile: str) -> str | None:
     if motion_backend == "flow":
         return "flow"
     return "videomae-tiny" if PROFILES.get(profile).encoders == "tiny" else "real"
+
+
+def resolved_motion_backend(motion_backend: str | None, profile: str) -> str:
+    """The motion backend a run on metrics ``profile`` scores with: ``motion_backend``, else the
+    profile's own (tiny encoders: ``"flow"``, real ones: ``"videomae"``). Motion fidelity of two
+    backends is not comparable, so a run records it (``run.json``) and keeps to one."""
+    if motion_backend is not None:
+        motion_encoder_spec(motion_backend, profile)  # validates the name
+        return motion_backend
+    return "flow" if PROFILES.get(profile).encoders == "tiny" else "videomae"
 
 
 def build_encoders(

@@ -52,13 +52,14 @@ class ResultStore:
 
     # run- and method-level metadata -------------------------------------------------------
     def check_run(self, info: dict[str, Any]) -> None:
-        """Raise if ``run.json`` exists for another suite, profile or metrics profile (reads
-        only). A key run.json does not hold (written before it was recorded) accepts any."""
+        """Raise if ``run.json`` exists for another suite, profile, metrics profile or motion
+        backend (reads only). A key run.json does not hold (written before it was recorded)
+        accepts any."""
         path = self.run_dir / "run.json"
         if not path.is_file():
             return
         existing = read_json_object(path)
-        for key in ("suite", "profile", "metrics_profile"):
+        for key in ("suite", "profile", "metrics_profile", "motion_backend"):
             if key in info and key in existing and existing[key] != info[key]:
                 raise ConfigError(
                     f"{path}: run {self.run_id!r} was made with {key}={existing.get(key)!r}, "
