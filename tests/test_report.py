@@ -197,6 +197,48 @@ def test_table1_means_over_videos_then_cases_counts_and_marks(table1_store):
     assert dual_line.rstrip().endswith("| 4/4 |")
 
 
+def _set_versions(store_root, versions):
+    """Give every record of each label the metric versions ``versions[label]`` (field -> v)."""
+    for label, fields in versions.items():
+        for path in sorted((Path(store_root) / "r" / label).glob("*/records/*.json")):
+            rec = json.loads(path.read_text())
+            atomic_write_json(path, {**rec, "metric_versions": dict(fields)})
+
+
+def test_rows_of_different_metric_versions_are_named_and_not_ranked(table1_store):
+    """CLIP-I by two definitions (version 1.0 for base and lora, 2.0 for dualreal): the column
+    is shown but not ranked, a note names the versions and their rows; the leaderboard ranks
+    each version's rows among themselves; the other columns keep their marks."""
+    from dualreal_bench.report.export import leaderboard
+
+    _set_versions(
+        table1_store,
+        {
+            "base": {"clip_i": "1.0", "clip_t": "1.0"},
+            "lora": {"clip_i": "1.0", "clip_t": "1.0"},
+            "dualreal": {"clip_i": "2.0", "clip_t": "1.0"},
+        },
+    )
+    rep = build_report(table1_store, "r")
+    t1 = rep.tables[0]
+    marks = t1.rank_marks()
+    assert t1.unranked == {"clip_i"}
+    assert not any(field == "clip_i" for _, field in marks)
+    assert marks[("lora", "dynamic_degree")] == "best"  # other columns still ranked
+    assert {marks[(m, "clip_t")] for m in t1.rows} == {"best"}  # one version: ranked
+    (note,) = [n for n in t1.notes if "different metric versions" in n]
+    assert note.startswith("CLIP-I: ") and "1.0 (base, lora); 2.0 (dualreal)" in note
+    assert note in render(t1, "markdown")
+    board = {row["method"]: row for row in leaderboard([rep])["rows"]}
+    ranks = {m: board[m]["metrics"]["clip_i"]["rank"] for m in board}
+    assert ranks == {"base": 2, "lora": 1, "dualreal": 1}  # 0.55 < 0.6 within 1.0; 2.0 alone
+    # the same versions everywhere: ranked as before, no note
+    _set_versions(table1_store, {m: {"clip_i": "2.0"} for m in ("base", "lora", "dualreal")})
+    again = build_report(table1_store, "r").tables[0]
+    assert not again.unranked and not any("metric versions" in n for n in again.notes)
+    assert again.rank_marks()[("dualreal", "clip_i")] == "best"
+
+
 def test_incomplete_cells_are_flagged_and_never_ranked(tmp_path):
     def value(label, case_id, p, field):
         return {"base": 0.1, "lora": 0.9, "dualreal": 0.95}[label] if field == "clip_t" else 0.5

@@ -62,6 +62,8 @@ class Table:
     paper_dataset_dd: float | None = None
     # rows of published values the run has no measured row for (empty measured cells)
     unmeasured: set[str] = dataclasses.field(default_factory=set)
+    # fields whose rows were computed by different metric versions: shown, never ranked
+    unranked: set[str] = dataclasses.field(default_factory=set)
 
     def label(self, row: str) -> str:
         return self.display.get(row, row)
@@ -78,7 +80,7 @@ class Table:
             by_group.setdefault(self.groups.get(r, ""), []).append(r)
         for rows in by_group.values():
             for col in self.columns:
-                if col.higher_is_better is None:
+                if col.higher_is_better is None or col.field in self.unranked:
                     continue
                 rank_cells = {r: self.cells[(r, col.rank_field)] for r in rows}
                 ok = {

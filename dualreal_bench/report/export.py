@@ -242,10 +242,12 @@ def _ranks(
 ) -> None:
     """Competition ranks (1 = best; equal at :data:`RANK_DIGITS` share a rank) of ``field``
     (of its absolute value with ``absolute``) among the complete rows of each (suite,
-    profile); other rows get None."""
+    profile, metric version of ``field``): rows measured by different definitions or encoders
+    are not ranked against each other; other rows get None."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault((row["suite"], row["profile"]), []).append(row)
+        version = json.dumps((row.get("metric_versions") or {}).get(field), sort_keys=True)
+        groups.setdefault((row["suite"], row["profile"], version), []).append(row)
     for group in groups.values():
         ok = [
             r
@@ -350,8 +352,8 @@ def leaderboard(reports: Sequence[Report]) -> dict[str, Any]:
         "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "generator": {"dualreal-bench": __version__},
         "aggregation": "mean over each case's videos, then over cases; case_std: population "
-        "std of the per-case means; rank: 1 = best among the complete rows of the same suite "
-        f"and profile, equal at {RANK_DIGITS} digits share a rank, dynamic degree ranked by "
+        "std of the per-case means; rank: 1 = best among the complete rows of the same suite, "
+        f"profile and metric version, equal at {RANK_DIGITS} digits share a rank, dynamic degree ranked by "
         "the absolute value of its deviation from the dataset average (the paper's: the row's "
         "mean dynamic degree minus the mean of the reference clips of the run's motions)",
         "metrics": _metric_entries(columns),

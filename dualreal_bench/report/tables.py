@@ -78,6 +78,30 @@ def run_records(
     return records
 
 
+def mark_mixed_versions(table: Table, records: Sequence[Mapping[str, Any]]) -> None:
+    """Columns whose rows were computed by different metric versions (a definition or an
+    encoder changed between them, e.g. motion fidelity by the flow and the VideoMAE
+    descriptor) are not comparable: they are left unranked and a note names the versions and
+    the rows of each. Records without versions (written before they were recorded) count as
+    agreeing with any."""
+    rows = set(table.rows)
+    for col in table.columns:
+        by_version: dict[str, set[str]] = {}
+        for r in records:
+            version = (r.get("metric_versions") or {}).get(col.field)
+            if version is not None and r.get("method") in rows:
+                by_version.setdefault(str(version), set()).add(table.label(r["method"]))
+        if len(by_version) > 1:
+            table.unranked.add(col.field)
+            which = "; ".join(
+                f"{v} ({', '.join(sorted(labels))})" for v, labels in sorted(by_version.items())
+            )
+            table.notes.append(
+                f"{col.label}: rows computed by different metric versions, {which}: not "
+                "comparable, not ranked"
+            )
+
+
 def run_notes(info: Mapping[str, Any]) -> list[str]:
     if info.get("profile") == "tiny":
         return ["tiny profile: random-initialised models; a pipeline check, not a measurement"]
@@ -96,6 +120,7 @@ def build_table(output_dir: str | Path, run_id: str, methods: Iterable[str] | No
         title=f"{run_id}: suite {info.get('suite')}, profile {info.get('profile')}",
     )
     table.notes += run_notes(info) + invalid_notes(invalid, table.rows)
+    mark_mixed_versions(table, records)
     return table
 
 
@@ -128,6 +153,7 @@ def _paper_tables(
         if note:
             table.notes.append(note)
         table.notes += method_notes(table, layout)
+        mark_mixed_versions(table, records)
         tables.append(table)
     return tables
 
