@@ -229,6 +229,11 @@ def test_rows_of_different_metric_versions_are_named_and_not_ranked(table1_store
     (note,) = [n for n in t1.notes if "different metric versions" in n]
     assert note.startswith("CLIP-I: ") and "1.0 (base, lora); 2.0 (dualreal)" in note
     assert note in render(t1, "markdown")
+    # the per-motion breakdown too: the column unranked in every block, the note once
+    (per_motion,) = build_report(table1_store, "r", breakdowns=["motion"]).tables[1:]
+    assert per_motion.unranked == {"clip_i"}
+    assert not any(field == "clip_i" for _, field in per_motion.rank_marks())
+    assert [n for n in per_motion.notes if "different metric versions" in n] == [note]
     board = {row["method"]: row for row in leaderboard([rep])["rows"]}
     ranks = {m: board[m]["metrics"]["clip_i"]["rank"] for m in board}
     assert ranks == {"base": 2, "lora": 1, "dualreal": 1}  # 0.55 < 0.6 within 1.0; 2.0 alone

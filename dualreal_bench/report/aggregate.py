@@ -62,8 +62,14 @@ class Table:
     paper_dataset_dd: float | None = None
     # rows of published values the run has no measured row for (empty measured cells)
     unmeasured: set[str] = dataclasses.field(default_factory=set)
-    # fields whose rows were computed by different metric versions: shown, never ranked
-    unranked: set[str] = dataclasses.field(default_factory=set)
+    # field -> metric version -> the method labels computed by it, for the fields whose rows
+    # disagree (a changed definition or encoder): shown, never ranked
+    mixed_versions: dict[str, dict[str, list[str]]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def unranked(self) -> set[str]:
+        """The fields whose rows were computed by different metric versions."""
+        return set(self.mixed_versions)
 
     def label(self, row: str) -> str:
         return self.display.get(row, row)
@@ -185,12 +191,14 @@ def aggregate(
     title: str = "",
     rows: Sequence[str] | None = None,
     cases: Iterable[str] | None = None,
+    display: Mapping[str, str] | None = None,
 ) -> Table:
     """Mean over each case's videos, then over cases; count and completeness per cell.
 
     ``rows``: method labels to show, in this order (default: every label in ``records``, in
     the tables' order: :func:`~dualreal_bench.report.variants.row_order_key`).
     ``cases``: restrict to these case ids (default: every case planned or recorded).
+    ``display``: the shown name of a row (default: its label).
     """
     by_method: dict[str, dict[str, list[Mapping]]] = {}
     for rec in records:
@@ -216,6 +224,7 @@ def aggregate(
         rows,
         cells,
         sum(planned.values()),
+        display=dict(display or {}),
         methods={m: m for m in rows},
         extra_fields=extra,
     )
@@ -223,6 +232,10 @@ def aggregate(
     note = motion_count_note(shown_records) if not all(c.in_paper for c in columns) else None
     if note:
         table.notes.append(note)
+    table.mixed_versions = mixed_versions(shown_records, columns)
+    table.notes += [
+        mixed_versions_note(table, col) for col in columns if col.field in table.mixed_versions
+    ]
     if DATASET_DEV in shown:
         by_case = {r["case_id"]: r for r in records}
         motions = {case_motion(c, by_case) for c in planned}
@@ -230,6 +243,37 @@ def aggregate(
         for m in rows:
             cells[(m, DATASET_DEV)] = deviation_cell(cells[(m, DD_FIELD)], table.dataset_dd[m])
     return table
+
+
+def mixed_versions(
+    records: Sequence[Mapping[str, Any]], columns: Sequence[Column]
+) -> dict[str, dict[str, list[str]]]:
+    """field -> metric version -> method labels, for the columns whose records were computed
+    by more than one metric version (a changed definition or encoder, e.g. motion fidelity by
+    the flow and the VideoMAE descriptor: not comparable). Records without versions (written
+    before they were recorded) agree with any."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for col in columns:
+        by_version: dict[str, set[str]] = {}
+        for r in records:
+            version = (r.get("metric_versions") or {}).get(col.field)
+            if version is not None:
+                by_version.setdefault(str(version), set()).add(r["method"])
+        if len(by_version) > 1:
+            out[col.field] = {v: sorted(labels) for v, labels in sorted(by_version.items())}
+    return out
+
+
+def mixed_versions_note(table: Table, col: Column) -> str:
+    """The footnote of a column left unranked for its rows' different metric versions."""
+    which = "; ".join(
+        f"{version} ({', '.join(sorted(table.label(m) for m in labels))})"
+        for version, labels in table.mixed_versions[col.field].items()
+    )
+    return (
+        f"{col.label}: rows computed by different metric versions, {which}: not comparable, "
+        "not ranked"
+    )
 
 
 def deviation_cell(dd: Cell, average: DatasetDD) -> Cell:

@@ -78,30 +78,6 @@ def run_records(
     return records
 
 
-def mark_mixed_versions(table: Table, records: Sequence[Mapping[str, Any]]) -> None:
-    """Columns whose rows were computed by different metric versions (a definition or an
-    encoder changed between them, e.g. motion fidelity by the flow and the VideoMAE
-    descriptor) are not comparable: they are left unranked and a note names the versions and
-    the rows of each. Records without versions (written before they were recorded) count as
-    agreeing with any."""
-    rows = set(table.rows)
-    for col in table.columns:
-        by_version: dict[str, set[str]] = {}
-        for r in records:
-            version = (r.get("metric_versions") or {}).get(col.field)
-            if version is not None and r.get("method") in rows:
-                by_version.setdefault(str(version), set()).add(table.label(r["method"]))
-        if len(by_version) > 1:
-            table.unranked.add(col.field)
-            which = "; ".join(
-                f"{v} ({', '.join(sorted(labels))})" for v, labels in sorted(by_version.items())
-            )
-            table.notes.append(
-                f"{col.label}: rows computed by different metric versions, {which}: not "
-                "comparable, not ranked"
-            )
-
-
 def run_notes(info: Mapping[str, Any]) -> list[str]:
     if info.get("profile") == "tiny":
         return ["tiny profile: random-initialised models; a pipeline check, not a measurement"]
@@ -120,7 +96,6 @@ def build_table(output_dir: str | Path, run_id: str, methods: Iterable[str] | No
         title=f"{run_id}: suite {info.get('suite')}, profile {info.get('profile')}",
     )
     table.notes += run_notes(info) + invalid_notes(invalid, table.rows)
-    mark_mixed_versions(table, records)
     return table
 
 
@@ -144,16 +119,15 @@ def _paper_tables(
             expected,
             rows=[r for r, _ in rows],
             title=f"{layout.titles[table_id]} — {where}",
+            display=dict(rows),
         )
         table.id = table_id
-        table.display = dict(rows)
         table.variants = {r: variants[r].key for r, _ in rows}
         table.notes += run_notes(info)
         note = reference_note(records, layout) if table_id == "table1" else None
         if note:
             table.notes.append(note)
         table.notes += method_notes(table, layout)
-        mark_mixed_versions(table, records)
         tables.append(table)
     return tables
 
@@ -256,12 +230,13 @@ def breakdown(
     labels = sorted({r["method"] for r in records}, key=row_order_key(records))
     variants = method_variants(records)
     out = Table(title, list(columns), [], {}, sum(planned.values()), id=f"per_{by}", group_kind=by)
+    names = {label: row_name(label, variants[label]) for label in labels}
     for group in sorted(groups):
-        sub = aggregate(records, columns, expected, rows=labels, cases=groups[group])
+        sub = aggregate(records, columns, expected, rows=labels, cases=groups[group], display=names)
         for label in labels:
             row = f"{group} | {label}"
             out.rows.append(row)
-            out.display[row] = row_name(label, variants[label])
+            out.display[row] = names[label]
             if label in sub.dataset_dd:
                 out.dataset_dd[row] = sub.dataset_dd[label]
             out.methods[row] = label
@@ -271,6 +246,7 @@ def breakdown(
             for f in column_fields(list(columns)) + sub.extra_fields:
                 out.cells[(row, f)] = sub.cells[(label, f)]
         out.extra_fields = sub.extra_fields
-        out.notes += [n for n in sub.notes if n not in out.notes]  # motion fidelity's
+        out.mixed_versions = sub.mixed_versions  # of every case's records: the same each block
+        out.notes += [n for n in sub.notes if n not in out.notes]  # motion fidelity's, versions
     out.notes.append(f"one block per {by}; best/second marked within each block")
     return out
